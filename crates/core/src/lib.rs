@@ -1,0 +1,6 @@
+//! The domain core of just-in-time AWS access: catalog as code, the approval engine, request
+//! and grant lifecycles, grant planning, signed decision links, the audit chain, and the ports
+//! through which adapters reach AWS. No AWS SDK and no HTTP here.
+
+pub mod catalog;
+pub mod types;
