@@ -4,3 +4,8 @@
 
 pub mod catalog;
 pub mod types;
+pub mod audit;
+pub mod lifecycle;
+pub mod link;
+pub mod plan;
+pub mod policy;

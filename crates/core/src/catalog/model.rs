@@ -41,8 +41,9 @@ impl Catalog {
     }
 
     /// The flows that offer `bundle`, in name order.
-    pub fn flows_for<'a>(&'a self, bundle: &'a BundleName) -> impl Iterator<Item = &'a Flow> + 'a {
-        self.flows.values().filter(move |f| f.bundles.contains(bundle))
+    pub fn flows_for<'a>(&'a self, bundle: &BundleName) -> impl Iterator<Item = &'a Flow> + 'a {
+        let bundle = bundle.clone();
+        self.flows.values().filter(move |f| f.bundles.contains(&bundle))
     }
 
     /// Whether `service` (an IAM service prefix such as `s3`) is switched off catalog-wide.
@@ -176,7 +177,7 @@ impl Serialize for TicketPattern {
 }
 
 /// Who is told about a break-glass grant: a person or a group.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(untagged)]
 pub enum NotifyTarget {
     /// One person.

@@ -1,0 +1,179 @@
+//! Signed decision links: an approver's approve/deny link carries an HMAC-SHA256 token naming
+//! the request, the approver, the tier, an expiry and a nonce. The signature is checked before
+//! anything in the token is believed; single use is enforced by the store recording the nonce.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::types::{Email, RequestId};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Longest token accepted, so a huge path segment is refused before any work.
+pub const MAX_TOKEN_LEN: usize = 1_024;
+/// Shortest signing key accepted.
+pub const MIN_KEY_LEN: usize = 32;
+
+/// What a token says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkClaims {
+    /// The request to decide.
+    #[serde(rename = "r")]
+    pub request_id: RequestId,
+    /// The approver the link was sent to.
+    #[serde(rename = "a")]
+    pub approver: Email,
+    /// The tier they were asked at.
+    #[serde(rename = "t")]
+    pub tier: usize,
+    /// Unix seconds after which the link is dead.
+    #[serde(rename = "e")]
+    pub expires: i64,
+    /// Random, single-use.
+    #[serde(rename = "n")]
+    pub nonce: String,
+}
+
+/// Why a token was refused. Each has its own page, so people know what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    /// Not a token this product could have made.
+    #[error("this link is not valid: it may have been cut short or altered; open it from the email again")]
+    Malformed,
+    /// The signature does not match.
+    #[error("this link's signature does not match: it was not issued by this service")]
+    Forged,
+    /// Past its expiry.
+    #[error("this link expired at {0}; the request may still be decided in the app")]
+    Expired(DateTime<Utc>),
+    /// Used by someone other than the approver it names.
+    #[error("this link was sent to another approver; use the link from your own email")]
+    WrongApprover,
+}
+
+/// A signing key too short to be safe.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the link-signing key must be at least {MIN_KEY_LEN} bytes; it is {0}")]
+pub struct WeakKey(pub usize);
+
+/// Signs and verifies decision tokens with one secret key.
+#[derive(Clone)]
+pub struct LinkSigner {
+    key: Vec<u8>,
+}
+
+impl std::fmt::Debug for LinkSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LinkSigner { key: <redacted> }")
+    }
+}
+
+impl LinkSigner {
+    /// A signer for `key` (at least 32 bytes).
+    pub fn new(key: &[u8]) -> Result<Self, WeakKey> {
+        if key.len() < MIN_KEY_LEN {
+            return Err(WeakKey(key.len()));
+        }
+        Ok(Self { key: key.to_vec() })
+    }
+
+    fn mac(&self, payload: &[u8]) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes keys of any length");
+        mac.update(payload);
+        mac
+    }
+
+    /// `base64url(claims JSON) "." base64url(HMAC)`.
+    pub fn sign(&self, claims: &LinkClaims) -> String {
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialize"));
+        let tag = URL_SAFE_NO_PAD.encode(self.mac(payload.as_bytes()).finalize().into_bytes());
+        format!("{payload}.{tag}")
+    }
+
+    /// Checks the signature first (in constant time), then expiry, then, when `user` is given,
+    /// that it is the approver the link names.
+    pub fn verify(&self, token: &str, now: DateTime<Utc>, user: Option<&Email>) -> Result<LinkClaims, LinkError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(LinkError::Malformed);
+        }
+        let (payload, tag) = token.split_once('.').ok_or(LinkError::Malformed)?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| LinkError::Malformed)?;
+        self.mac(payload.as_bytes()).verify_slice(&tag).map_err(|_| LinkError::Forged)?;
+        let raw = URL_SAFE_NO_PAD.decode(payload).map_err(|_| LinkError::Malformed)?;
+        let claims: LinkClaims = serde_json::from_slice(&raw).map_err(|_| LinkError::Malformed)?;
+        let expires = DateTime::from_timestamp(claims.expires, 0).ok_or(LinkError::Malformed)?;
+        if now >= expires {
+            return Err(LinkError::Expired(expires));
+        }
+        if user.is_some_and(|u| *u != claims.approver) {
+            return Err(LinkError::WrongApprover);
+        }
+        Ok(claims)
+    }
+}
+
+/// A fresh random nonce (128 bits, hex).
+pub fn nonce() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(expires: i64) -> LinkClaims {
+        LinkClaims {
+            request_id: RequestId::parse("abcd1234abcd").unwrap(),
+            approver: Email::parse("dave@example.com").unwrap(),
+            tier: 0,
+            expires,
+            nonce: nonce(),
+        }
+    }
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(secs, 0).unwrap()
+    }
+
+    #[test]
+    fn a_signed_token_verifies_and_round_trips() {
+        let s = LinkSigner::new(&[7; 32]).unwrap();
+        let c = claims(2_000);
+        let token = s.sign(&c);
+        assert!(token.len() < 300 && !token.contains('/') && !token.contains('+'));
+        assert_eq!(s.verify(&token, at(1_000), Some(&c.approver)).unwrap(), c);
+    }
+
+    #[test]
+    fn forged_expired_wrong_approver_and_garbage_tokens_get_distinct_errors() {
+        let s = LinkSigner::new(&[7; 32]).unwrap();
+        let token = s.sign(&claims(2_000));
+        let other = LinkSigner::new(&[8; 32]).unwrap();
+        assert_eq!(other.verify(&token, at(1_000), None), Err(LinkError::Forged));
+
+        // Swap in a payload naming someone else, keeping the old signature.
+        let mut evil = claims(9_999);
+        evil.approver = Email::parse("mallory@example.com").unwrap();
+        let evil_payload = s.sign(&evil).split_once('.').unwrap().0.to_string();
+        let spliced = format!("{evil_payload}.{}", token.split_once('.').unwrap().1);
+        assert_eq!(s.verify(&spliced, at(1_000), None), Err(LinkError::Forged));
+
+        assert_eq!(s.verify(&token, at(2_000), None), Err(LinkError::Expired(at(2_000))));
+        let bob = Email::parse("bob@example.com").unwrap();
+        assert_eq!(s.verify(&token, at(1_000), Some(&bob)), Err(LinkError::WrongApprover));
+        assert_eq!(s.verify("nodot", at(1_000), None), Err(LinkError::Malformed));
+        assert_eq!(s.verify("a.!!!", at(1_000), None), Err(LinkError::Malformed));
+        assert_eq!(s.verify(&"a".repeat(2_000), at(1_000), None), Err(LinkError::Malformed));
+    }
+
+    #[test]
+    fn short_keys_are_refused_and_never_printed() {
+        assert_eq!(LinkSigner::new(b"short").unwrap_err(), WeakKey(5));
+        let s = LinkSigner::new(b"a-secret-key-that-is-long-enough!").unwrap();
+        assert!(!format!("{s:?}").contains("secret"));
+    }
+}
