@@ -9,3 +9,6 @@ pub mod lifecycle;
 pub mod link;
 pub mod plan;
 pub mod policy;
+pub mod notify;
+pub mod ports;
+pub mod service;

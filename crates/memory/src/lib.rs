@@ -1,1 +1,461 @@
+//! In-memory adapters for every port, a fake clock, and helpers to build a whole service on
+//! them. Used by the core's tests and by local mode. The store honours the same conditional
+//! semantics the DynamoDB adapter does: put-if-absent, update-if-version-and-status, and a
+//! transition's audit records written together with it.
 
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Duration, Utc};
+use jit_core::audit::AuditEvent;
+use jit_core::catalog::{Catalog, Strategy, DIRECTORY_FILE};
+use jit_core::lifecycle::{Request, Status, Transition};
+use jit_core::link::LinkSigner;
+use jit_core::plan::{GrantSpec, PolicyDocument, TooLarge, POLICY_BUDGET};
+use jit_core::ports::*;
+use jit_core::service::{Ports, Service, ServiceError};
+use jit_core::types::{AccountId, Email, GroupName, RequestId};
+use serde::{Deserialize, Serialize};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves plain data behind; keep serving it.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The ledger in memory.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<StoreState>,
+}
+
+#[derive(Debug, Default)]
+struct StoreState {
+    requests: BTreeMap<RequestId, Request>,
+    audit: Vec<AuditEvent>,
+    nonces: BTreeMap<String, DateTime<Utc>>,
+}
+
+impl MemoryStore {
+    /// Every audit record, in write order.
+    pub fn all_audit(&self) -> Vec<AuditEvent> {
+        lock(&self.state).audit.clone()
+    }
+
+    /// Every request.
+    pub fn all_requests(&self) -> Vec<Request> {
+        lock(&self.state).requests.values().cloned().collect()
+    }
+}
+
+fn waits_on(r: &Request, group: &GroupName) -> bool {
+    let first = r.plan.start_tier == 0 && r.plan.groups.iter().any(|g| g.group == *group);
+    first || r.plan.tiers.iter().take(r.tier).any(|t| t.group == *group)
+}
+
+impl RequestStore for MemoryStore {
+    async fn create(&self, t: &Transition) -> Result<(), StoreError> {
+        let mut s = lock(&self.state);
+        if s.requests.contains_key(&t.request.id) {
+            return Err(StoreError::AlreadyExists);
+        }
+        s.requests.insert(t.request.id.clone(), t.request.clone());
+        s.audit.extend(t.events.iter().cloned());
+        Ok(())
+    }
+
+    async fn update(&self, expected_version: u64, expected_status: Status, t: &Transition) -> Result<(), StoreError> {
+        let mut s = lock(&self.state);
+        match s.requests.get(&t.request.id) {
+            Some(cur) if cur.version == expected_version && cur.status == expected_status => {}
+            _ => return Err(StoreError::Conflict),
+        }
+        s.requests.insert(t.request.id.clone(), t.request.clone());
+        s.audit.extend(t.events.iter().cloned());
+        Ok(())
+    }
+
+    async fn get(&self, id: &RequestId) -> Result<Option<Request>, StoreError> {
+        Ok(lock(&self.state).requests.get(id).cloned())
+    }
+
+    async fn timeline(&self, id: &RequestId) -> Result<Vec<AuditEvent>, StoreError> {
+        let mut events: Vec<AuditEvent> = lock(&self.state).audit.iter().filter(|e| e.request_id == *id).cloned().collect();
+        events.sort_by_key(|e| e.seq);
+        Ok(events)
+    }
+
+    async fn by_requester(&self, email: &Email, limit: usize) -> Result<Vec<Request>, StoreError> {
+        let s = lock(&self.state);
+        let mut out: Vec<Request> = s.requests.values().filter(|r| r.requester == *email).cloned().collect();
+        out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    async fn pending_for_group(&self, group: &GroupName) -> Result<Vec<Request>, StoreError> {
+        let s = lock(&self.state);
+        Ok(s.requests.values().filter(|r| r.status == Status::Pending && waits_on(r, group)).cloned().collect())
+    }
+
+    async fn live_for(&self, email: &Email) -> Result<Vec<Request>, StoreError> {
+        let s = lock(&self.state);
+        Ok(s.requests.values().filter(|r| r.requester == *email && r.status.is_live()).cloned().collect())
+    }
+
+    async fn expiring_before(&self, t: DateTime<Utc>) -> Result<Vec<Request>, StoreError> {
+        let s = lock(&self.state);
+        let mut out: Vec<Request> =
+            s.requests.values().filter(|r| r.status.is_live() && r.expires_at.is_some_and(|e| e <= t)).cloned().collect();
+        out.sort_by_key(|r| r.expires_at);
+        Ok(out)
+    }
+
+    async fn undecided_before(&self, t: DateTime<Utc>) -> Result<Vec<Request>, StoreError> {
+        let s = lock(&self.state);
+        Ok(s.requests.values().filter(|r| r.status == Status::Pending && r.decision_deadline() <= t).cloned().collect())
+    }
+
+    async fn audit_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<AuditEvent>, StoreError> {
+        let s = lock(&self.state);
+        let mut out: Vec<AuditEvent> = s.audit.iter().filter(|e| e.at >= from && e.at < to).cloned().collect();
+        out.sort_by(|a, b| a.at.cmp(&b.at).then(a.request_id.cmp(&b.request_id)).then(a.seq.cmp(&b.seq)));
+        Ok(out)
+    }
+
+    async fn use_nonce(&self, nonce: &str, expires: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut s = lock(&self.state);
+        if s.nonces.contains_key(nonce) {
+            return Err(StoreError::AlreadyExists);
+        }
+        s.nonces.insert(nonce.to_string(), expires);
+        Ok(())
+    }
+}
+
+/// The simulated AWS identity side: per-person permission sets with their inline policy,
+/// account assignments, and IAM role inline policies.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct IdentitySide {
+    /// Each person's container permission set's inline policy.
+    pub containers: BTreeMap<Email, PolicyDocument>,
+    /// The accounts each person's container is assigned in.
+    pub container_accounts: BTreeMap<Email, BTreeSet<AccountId>>,
+    /// Temporary assignments: "person account permission-set" → the grants holding it.
+    pub assignments: BTreeMap<String, BTreeSet<RequestId>>,
+    /// Each person's role's inline policies, by policy name (`jit-<grant>`).
+    pub role_policies: BTreeMap<Email, BTreeMap<String, PolicyDocument>>,
+}
+
+/// A failure the fake grantor will return on its next calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Throttling / ConflictException: retryable.
+    Throttle,
+    /// The person has no identity in AWS: permanent.
+    NoIdentity,
+}
+
+/// Applies grants to [`IdentitySide`].
+#[derive(Debug, Default)]
+pub struct MemoryGrantor {
+    side: Mutex<IdentitySide>,
+    faults: Mutex<VecDeque<Fault>>,
+    calls: Mutex<usize>,
+}
+
+impl MemoryGrantor {
+    /// A copy of the identity side.
+    pub fn snapshot(&self) -> IdentitySide {
+        lock(&self.side).clone()
+    }
+
+    /// Makes the next calls fail with `fault`, in order.
+    pub fn inject(&self, faults: &[Fault]) {
+        lock(&self.faults).extend(faults.iter().copied());
+    }
+
+    /// How many apply/remove calls were made.
+    pub fn calls(&self) -> usize {
+        *lock(&self.calls)
+    }
+
+    fn fault(&self, person: &Email) -> Result<(), GrantError> {
+        *lock(&self.calls) += 1;
+        match lock(&self.faults).pop_front() {
+            None => Ok(()),
+            Some(Fault::Throttle) => Err(GrantError::Retryable("ThrottlingException: rate exceeded".into())),
+            Some(Fault::NoIdentity) => Err(GrantError::NoIdentity(format!("{person} has no user in Identity Center"))),
+        }
+    }
+}
+
+fn assignment_key(person: &Email, account: &AccountId, ps: &str) -> String {
+    format!("{person} {account} {ps}")
+}
+
+impl Grantor for MemoryGrantor {
+    async fn apply(&self, person: &Email, strategy: &Strategy, grant: &GrantSpec) -> Result<(), GrantError> {
+        self.fault(person)?;
+        let mut side = lock(&self.side);
+        match strategy {
+            Strategy::Container => {
+                let doc = side.containers.get(person).cloned().unwrap_or_default();
+                let next = doc.with(grant, POLICY_BUDGET)?;
+                side.containers.insert(person.clone(), next);
+                side.container_accounts.entry(person.clone()).or_default().extend(grant.accounts.iter().cloned());
+            }
+            Strategy::Assignment { permission_set } => {
+                for account in &grant.accounts {
+                    let key = assignment_key(person, account, permission_set.as_str());
+                    side.assignments.entry(key).or_default().insert(grant.id.clone());
+                }
+            }
+            Strategy::IamRole => {
+                let name = format!("jit-{}", grant.id);
+                let policies = side.role_policies.entry(person.clone()).or_default();
+                let doc = grant.document();
+                let others: usize = policies.iter().filter(|(n, _)| **n != name).map(|(_, d)| d.size()).sum();
+                if others + doc.size() > POLICY_BUDGET {
+                    let room = POLICY_BUDGET.saturating_sub(others);
+                    return Err(GrantError::TooLarge(TooLarge { needed: doc.size(), room, budget: POLICY_BUDGET }));
+                }
+                policies.insert(name, doc);
+            }
+        }
+        Ok(())
+    }
+
+    async fn remove(&self, person: &Email, strategy: &Strategy, grant: &GrantSpec) -> Result<(), GrantError> {
+        self.fault(person)?;
+        let mut side = lock(&self.side);
+        match strategy {
+            Strategy::Container => {
+                if let Some(doc) = side.containers.get(person) {
+                    let next = doc.without(&grant.id);
+                    side.containers.insert(person.clone(), next);
+                }
+            }
+            Strategy::Assignment { permission_set } => {
+                for account in &grant.accounts {
+                    let key = assignment_key(person, account, permission_set.as_str());
+                    if let Some(holders) = side.assignments.get_mut(&key) {
+                        holders.remove(&grant.id);
+                        // The assignment goes only when no other live grant holds it.
+                        if holders.is_empty() {
+                            side.assignments.remove(&key);
+                        }
+                    }
+                }
+            }
+            Strategy::IamRole => {
+                if let Some(p) = side.role_policies.get_mut(person) {
+                    p.remove(&format!("jit-{}", grant.id));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One-shot schedules held in memory; [`MemoryScheduler::take_due`] hands out those whose time
+/// has come and deletes them (as ActionAfterCompletion=DELETE does).
+#[derive(Debug, Default)]
+pub struct MemoryScheduler {
+    schedules: Mutex<BTreeMap<String, Schedule>>,
+}
+
+impl MemoryScheduler {
+    /// Every schedule not yet fired.
+    pub fn all(&self) -> Vec<Schedule> {
+        lock(&self.schedules).values().cloned().collect()
+    }
+
+    /// Removes and returns the schedules due at `now`, earliest first.
+    pub fn take_due(&self, now: DateTime<Utc>) -> Vec<Schedule> {
+        let mut s = lock(&self.schedules);
+        let due: Vec<String> = s.iter().filter(|(_, v)| v.at <= now).map(|(k, _)| k.clone()).collect();
+        let mut out: Vec<Schedule> = due.iter().filter_map(|k| s.remove(k)).collect();
+        out.sort_by(|a, b| a.at.cmp(&b.at).then(a.name.cmp(&b.name)));
+        out
+    }
+
+    /// Drops a schedule without firing it, as if Scheduler had lost it.
+    pub fn lose(&self, name: &str) -> bool {
+        lock(&self.schedules).remove(name).is_some()
+    }
+}
+
+impl Scheduler for MemoryScheduler {
+    async fn schedule(&self, schedule: &Schedule) -> Result<(), ScheduleError> {
+        lock(&self.schedules).entry(schedule.name.clone()).or_insert_with(|| schedule.clone());
+        Ok(())
+    }
+
+    async fn cancel(&self, name: &str) -> Result<(), ScheduleError> {
+        lock(&self.schedules).remove(name);
+        Ok(())
+    }
+}
+
+/// An outbox that keeps every message.
+#[derive(Debug, Default)]
+pub struct MemoryMailer {
+    outbox: Mutex<Vec<Message>>,
+}
+
+impl MemoryMailer {
+    /// Every message sent, oldest first.
+    pub fn sent(&self) -> Vec<Message> {
+        lock(&self.outbox).clone()
+    }
+}
+
+impl Mailer for MemoryMailer {
+    async fn send(&self, message: &Message) -> Result<(), MailError> {
+        lock(&self.outbox).push(message.clone());
+        Ok(())
+    }
+}
+
+/// `directory.toml`: `[[group]]` tables with `name` and `members`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DirectoryFile {
+    #[serde(default)]
+    group: Vec<GroupEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupEntry {
+    name: GroupName,
+    #[serde(default)]
+    members: Vec<Email>,
+}
+
+/// A directory file that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryFileError {
+    /// Not readable.
+    #[error("cannot read {0}: {1}")]
+    Io(String, std::io::Error),
+    /// Not valid.
+    #[error("{0}: {1}")]
+    Invalid(String, String),
+}
+
+/// People and groups held in memory.
+#[derive(Debug, Default)]
+pub struct MemoryDirectory {
+    groups: Mutex<BTreeMap<GroupName, BTreeSet<Email>>>,
+}
+
+impl MemoryDirectory {
+    /// Reads the `directory.toml` format.
+    pub fn from_toml(name: &str, text: &str) -> Result<Self, DirectoryFileError> {
+        let file: DirectoryFile = toml::from_str(text).map_err(|e| DirectoryFileError::Invalid(name.into(), e.to_string()))?;
+        let dir = Self::default();
+        for g in file.group {
+            let mut groups = lock(&dir.groups);
+            if groups.contains_key(&g.name) {
+                return Err(DirectoryFileError::Invalid(name.into(), format!("group {} is listed twice", g.name)));
+            }
+            groups.insert(g.name, g.members.into_iter().collect());
+        }
+        Ok(dir)
+    }
+
+    /// Reads `directory.toml` from a catalog directory.
+    pub fn load(catalog_dir: &Path) -> Result<Self, DirectoryFileError> {
+        let path = catalog_dir.join(DIRECTORY_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| DirectoryFileError::Io(path.display().to_string(), e))?;
+        Self::from_toml(&path.display().to_string(), &text)
+    }
+
+    /// Puts `person` in `group`.
+    pub fn add(&self, group: &GroupName, person: &Email) {
+        lock(&self.groups).entry(group.clone()).or_default().insert(person.clone());
+    }
+
+    /// Takes `person` out of `group`.
+    pub fn remove(&self, group: &GroupName, person: &Email) {
+        if let Some(m) = lock(&self.groups).get_mut(group) {
+            m.remove(person);
+        }
+    }
+}
+
+impl Directory for MemoryDirectory {
+    async fn groups_of(&self, person: &Email) -> Result<Vec<GroupName>, DirectoryError> {
+        Ok(lock(&self.groups).iter().filter(|(_, m)| m.contains(person)).map(|(g, _)| g.clone()).collect())
+    }
+
+    async fn members(&self, group: &GroupName) -> Result<BTreeSet<Email>, DirectoryError> {
+        Ok(lock(&self.groups).get(group).cloned().unwrap_or_default())
+    }
+}
+
+/// A clock that only moves when told.
+#[derive(Debug)]
+pub struct FakeClock {
+    now: Mutex<DateTime<Utc>>,
+}
+
+impl FakeClock {
+    /// A clock stopped at `start`.
+    pub fn at(start: DateTime<Utc>) -> Self {
+        Self { now: Mutex::new(start) }
+    }
+
+    /// Moves time forward.
+    pub fn advance(&self, by: Duration) {
+        *lock(&self.now) += by;
+    }
+}
+
+impl Clock for FakeClock {
+    fn now(&self) -> DateTime<Utc> {
+        *lock(&self.now)
+    }
+}
+
+/// A service running entirely on the in-memory adapters.
+pub type MemoryService = Service<MemoryStore, MemoryGrantor, MemoryScheduler, MemoryMailer, MemoryDirectory, FakeClock>;
+
+/// Builds a [`MemoryService`] with its clock at `start`.
+pub fn memory_service(
+    catalog: Arc<Catalog>,
+    directory: MemoryDirectory,
+    start: DateTime<Utc>,
+    signing_key: &[u8],
+    base_url: &str,
+) -> Result<MemoryService, jit_core::link::WeakKey> {
+    let ports = Ports {
+        store: MemoryStore::default(),
+        grantor: MemoryGrantor::default(),
+        scheduler: MemoryScheduler::default(),
+        mailer: MemoryMailer::default(),
+        directory,
+        clock: FakeClock::at(start),
+    };
+    Ok(Service::new(catalog, ports, LinkSigner::new(signing_key)?, base_url))
+}
+
+/// Fires every schedule due by the service's clock (repeatedly, as firing may create schedules
+/// that are already due), then activates any approved grant whose start has come, as the
+/// stream-fed grant function would. Returns the schedules fired, with each outcome.
+pub async fn run_due(service: &MemoryService) -> Vec<(Schedule, Result<Request, ServiceError>)> {
+    let mut fired = Vec::new();
+    loop {
+        let due = service.ports.scheduler.take_due(service.now());
+        if due.is_empty() {
+            break;
+        }
+        for s in due {
+            let outcome = service.fire(&s.action).await;
+            fired.push((s, outcome));
+        }
+    }
+    fired
+}

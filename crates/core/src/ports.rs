@@ -1,0 +1,258 @@
+//! The ports: one narrow trait per capability the core needs from the outside world. Adapters
+//! (DynamoDB, Identity Center, IAM, Scheduler, SES, Identity Store, and their in-memory twins)
+//! implement them; the service depends only on these traits.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::audit::AuditEvent;
+use crate::catalog::Strategy;
+use crate::lifecycle::{Request, Status, Transition};
+use crate::plan::{GrantSpec, TooLarge};
+use crate::types::{Email, GroupName, RequestId};
+
+/// The time. A port so that tests and local mode can move it.
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A store operation that did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A put-if-absent found the item already there.
+    #[error("already exists")]
+    AlreadyExists,
+    /// A conditional update found the item changed since it was read.
+    #[error("changed by someone else since it was read")]
+    Conflict,
+    /// The store is throttling or briefly unavailable; retrying later may succeed.
+    #[error("the store is busy: {0}")]
+    Unavailable(String),
+    /// Anything else.
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+/// The ledger of requests, their grants and their audit records.
+///
+/// Contract: `create` is put-if-absent and `update` is update-if-version-and-status; each writes
+/// the request and its transition's audit records together or not at all.
+pub trait RequestStore: Send + Sync {
+    /// Stores a new request with its first records; `AlreadyExists` if the id is taken.
+    fn create(&self, t: &Transition) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Replaces the request if it is still at `expected_version` and `expected_status`;
+    /// `Conflict` otherwise.
+    fn update(
+        &self,
+        expected_version: u64,
+        expected_status: Status,
+        t: &Transition,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// One request.
+    fn get(&self, id: &RequestId) -> impl Future<Output = Result<Option<Request>, StoreError>> + Send;
+    /// A request's audit records, oldest first.
+    fn timeline(&self, id: &RequestId) -> impl Future<Output = Result<Vec<AuditEvent>, StoreError>> + Send;
+    /// A person's requests, newest first.
+    fn by_requester(&self, email: &Email, limit: usize) -> impl Future<Output = Result<Vec<Request>, StoreError>> + Send;
+    /// Pending requests that `group` is asked to decide (first tier or a reached tier).
+    fn pending_for_group(&self, group: &GroupName) -> impl Future<Output = Result<Vec<Request>, StoreError>> + Send;
+    /// A person's live (approved or active) grants.
+    fn live_for(&self, email: &Email) -> impl Future<Output = Result<Vec<Request>, StoreError>> + Send;
+    /// Live grants whose expiry is at or before `t`, soonest first (the sweeper's query).
+    fn expiring_before(&self, t: DateTime<Utc>) -> impl Future<Output = Result<Vec<Request>, StoreError>> + Send;
+    /// Pending requests whose decision deadline is at or before `t`.
+    fn undecided_before(&self, t: DateTime<Utc>) -> impl Future<Output = Result<Vec<Request>, StoreError>> + Send;
+    /// Audit records with `from <= at < to`, oldest first.
+    fn audit_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<AuditEvent>, StoreError>> + Send;
+    /// Records a decision link's nonce; `AlreadyExists` if it was used before.
+    fn use_nonce(&self, nonce: &str, expires: DateTime<Utc>) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Applying or removing a grant did not work.
+#[derive(Debug, thiserror::Error)]
+pub enum GrantError {
+    /// The person's container would overflow the policy budget.
+    #[error(transparent)]
+    TooLarge(#[from] TooLarge),
+    /// The person has no identity (user, role) to grant to.
+    #[error("{0}")]
+    NoIdentity(String),
+    /// Throttled or a concurrent change (ConflictException); retrying later may succeed.
+    #[error("AWS is busy: {0}")]
+    Retryable(String),
+    /// Anything else.
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+impl GrantError {
+    /// Whether trying again later may succeed (as opposed to failing the grant).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, GrantError::Retryable(_))
+    }
+}
+
+/// Puts grants in place in AWS and takes them away. Both are idempotent: applying a grant that
+/// is in place, or removing one that is gone, succeeds and changes nothing.
+pub trait Grantor: Send + Sync {
+    /// Puts `grant` in place for `person` with `strategy`.
+    fn apply(&self, person: &Email, strategy: &Strategy, grant: &GrantSpec) -> impl Future<Output = Result<(), GrantError>> + Send;
+    /// Removes exactly `grant` (other grants of the same person stay).
+    fn remove(&self, person: &Email, strategy: &Strategy, grant: &GrantSpec) -> impl Future<Output = Result<(), GrantError>> + Send;
+}
+
+/// What a one-shot schedule does when it fires.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum ScheduledAction {
+    /// Apply a grant whose start has come.
+    StartGrant {
+        /// The request.
+        request_id: RequestId,
+    },
+    /// End a grant at its expiry.
+    EndGrant {
+        /// The request.
+        request_id: RequestId,
+    },
+    /// Ask the next approval tier.
+    Escalate {
+        /// The request.
+        request_id: RequestId,
+        /// The tier to reach.
+        tier: usize,
+    },
+    /// Expire an undecided request.
+    ExpireRequest {
+        /// The request.
+        request_id: RequestId,
+    },
+}
+
+/// A one-shot schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schedule {
+    /// Unique, derived from what it acts on (so creating it twice is harmless).
+    pub name: String,
+    /// When it fires (UTC, whole seconds).
+    pub at: DateTime<Utc>,
+    /// What it does.
+    pub action: ScheduledAction,
+}
+
+impl Schedule {
+    /// The schedule for `action` at `at`, named after what it acts on. End schedules carry the
+    /// expiry in their name, so an extended grant gets a new one and the old one finds nothing
+    /// to do.
+    pub fn new(action: ScheduledAction, at: DateTime<Utc>) -> Self {
+        let name = match &action {
+            ScheduledAction::StartGrant { request_id } => format!("jit-start-{request_id}"),
+            ScheduledAction::EndGrant { request_id } => format!("jit-end-{request_id}-{}", at.timestamp()),
+            ScheduledAction::Escalate { request_id, tier } => format!("jit-esc-{request_id}-{tier}"),
+            ScheduledAction::ExpireRequest { request_id } => format!("jit-ttl-{request_id}"),
+        };
+        Self { name, at, action }
+    }
+}
+
+/// A schedule could not be created or deleted.
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    /// Throttled; retrying later may succeed.
+    #[error("the scheduler is busy: {0}")]
+    Retryable(String),
+    /// Anything else.
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+/// One-shot schedules. Creating one that exists, or deleting one that is gone, succeeds.
+pub trait Scheduler: Send + Sync {
+    /// Creates `schedule` unless it exists.
+    fn schedule(&self, schedule: &Schedule) -> impl Future<Output = Result<(), ScheduleError>> + Send;
+    /// Deletes the schedule called `name` if it exists.
+    fn cancel(&self, name: &str) -> impl Future<Output = Result<(), ScheduleError>> + Send;
+}
+
+/// Why an email was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MessageKind {
+    /// Asks an approver to decide, with links.
+    ApprovalRequest,
+    /// Tells the requester what was decided or what happened to the grant.
+    StatusNotice,
+    /// Tells the notify list about a break-glass grant.
+    BreakGlass,
+}
+
+/// An email.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Recipients.
+    pub to: Vec<Email>,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub text: String,
+    /// HTML body.
+    pub html: String,
+    /// Why it was sent.
+    pub kind: MessageKind,
+    /// The request it is about.
+    pub request_id: RequestId,
+}
+
+/// An email could not be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// Throttled; retrying later may succeed.
+    #[error("the mail service is busy: {0}")]
+    Retryable(String),
+    /// Anything else.
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+/// Sends email.
+pub trait Mailer: Send + Sync {
+    /// Sends `message`.
+    fn send(&self, message: &Message) -> impl Future<Output = Result<(), MailError>> + Send;
+}
+
+/// The directory could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    /// Throttled; retrying later may succeed.
+    #[error("the directory is busy: {0}")]
+    Retryable(String),
+    /// Anything else.
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+/// People and groups (the Identity Store).
+pub trait Directory: Send + Sync {
+    /// The groups `person` is in (empty for an unknown person).
+    fn groups_of(&self, person: &Email) -> impl Future<Output = Result<Vec<GroupName>, DirectoryError>> + Send;
+    /// The members of `group` (empty for an unknown group).
+    fn members(&self, group: &GroupName) -> impl Future<Output = Result<BTreeSet<Email>, DirectoryError>> + Send;
+}

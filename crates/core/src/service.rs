@@ -1,0 +1,678 @@
+//! The application service: every operation of the product, run through the ports.
+//!
+//! Each operation reads the request, computes the transition with the pure state machine and
+//! writes it conditionally (retrying on a concurrent change), then does its side effects. Side
+//! effects that put or take away access are keyed on the request's *state*, not on whether this
+//! call made the transition, so a retried invocation after a crash still finishes the job.
+//! Email and schedule failures after a commit are logged, not returned: the IAM time condition
+//! and the sweeper are the backstops, and failing the call would invite a duplicate request.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tracing::{instrument, warn};
+
+use crate::audit::AuditEvent;
+use crate::catalog::{Bundle, Catalog, NotifyTarget, Strategy};
+use crate::lifecycle::{Command, LifecycleError, Request, Status, Submission};
+use crate::link::{nonce, LinkClaims, LinkError, LinkSigner};
+use crate::notify;
+use crate::plan::{GrantSpec, PolicyDocument, TooLarge, POLICY_BUDGET};
+use crate::policy::{self, Membership, Refusal, RequestInput, Requester, MAX_REASON_CHARS};
+use crate::ports::*;
+use crate::types::{Email, GrantDuration, GroupName, RequestId};
+
+/// How often a transition is retried when another writer got there first.
+const MAX_ATTEMPTS: usize = 8;
+
+/// Why an operation did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The request was refused by the catalog's rules.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The command does not apply to the request now.
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+    /// No such request.
+    #[error("there is no request {0}")]
+    NotFound(RequestId),
+    /// A decision link was refused.
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    /// A decision link was used before.
+    #[error("this link has already been used; each link works once")]
+    LinkUsed,
+    /// Input that is not acceptable, with what to do about it.
+    #[error("{0}")]
+    Invalid(String),
+    /// The grant would not fit in the person's container.
+    #[error(transparent)]
+    TooLarge(#[from] TooLarge),
+    /// Too many concurrent writers on one request.
+    #[error("request {0} is changing too quickly; try again")]
+    Busy(RequestId),
+    /// A downstream service is throttling or briefly unavailable.
+    #[error("a downstream service is busy: {0}")]
+    Retryable(String),
+    /// Anything else.
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+impl ServiceError {
+    /// Whether retrying the same call later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ServiceError::Busy(_) | ServiceError::Retryable(_))
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) => ServiceError::Retryable(m),
+            StoreError::Unknown(e) => ServiceError::Unknown(e),
+            other => ServiceError::Unknown(anyhow::anyhow!("unexpected store answer: {other}")),
+        }
+    }
+}
+
+impl From<DirectoryError> for ServiceError {
+    fn from(e: DirectoryError) -> Self {
+        match e {
+            DirectoryError::Retryable(m) => ServiceError::Retryable(m),
+            DirectoryError::Unknown(e) => ServiceError::Unknown(e),
+        }
+    }
+}
+
+/// The adapters the service runs on.
+pub struct Ports<S, G, Sc, M, D, C> {
+    /// The ledger.
+    pub store: S,
+    /// AWS identity side.
+    pub grantor: G,
+    /// One-shot schedules.
+    pub scheduler: Sc,
+    /// Email.
+    pub mailer: M,
+    /// People and groups.
+    pub directory: D,
+    /// Time.
+    pub clock: C,
+}
+
+/// An approver's answer through a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Yes.
+    Approve,
+    /// No.
+    Deny,
+}
+
+/// What a sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Grants ended because their expiry passed (their schedule did not fire, or not yet).
+    pub ended: usize,
+    /// Requests expired because nobody decided.
+    pub expired: usize,
+    /// Items that failed and will be tried at the next sweep.
+    pub failed: usize,
+}
+
+/// The product's operations.
+pub struct Service<S, G, Sc, M, D, C> {
+    catalog: Arc<Catalog>,
+    catalog_version: String,
+    /// The adapters (public so tests and local mode can look inside in-memory ones).
+    pub ports: Ports<S, G, Sc, M, D, C>,
+    signer: LinkSigner,
+    base_url: String,
+}
+
+impl<S, G, Sc, M, D, C> Service<S, G, Sc, M, D, C>
+where
+    S: RequestStore,
+    G: Grantor,
+    Sc: Scheduler,
+    M: Mailer,
+    D: Directory,
+    C: Clock,
+{
+    /// A service over `catalog`; decision links point at `base_url` (no trailing slash).
+    pub fn new(catalog: Arc<Catalog>, ports: Ports<S, G, Sc, M, D, C>, signer: LinkSigner, base_url: &str) -> Self {
+        let catalog_version = catalog.version();
+        Self { catalog, catalog_version, ports, signer, base_url: base_url.trim_end_matches('/').to_string() }
+    }
+
+    /// The catalog in force.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Now, by the service's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.ports.clock.now()
+    }
+
+    /// One request.
+    pub async fn get(&self, id: &RequestId) -> Result<Request, ServiceError> {
+        self.ports.store.get(id).await?.ok_or_else(|| ServiceError::NotFound(id.clone()))
+    }
+
+    /// A request's audit records, oldest first.
+    pub async fn timeline(&self, id: &RequestId) -> Result<Vec<AuditEvent>, ServiceError> {
+        self.get(id).await?;
+        Ok(self.ports.store.timeline(id).await?)
+    }
+
+    /// A person's requests, newest first.
+    pub async fn requests_of(&self, person: &Email, limit: usize) -> Result<Vec<Request>, ServiceError> {
+        Ok(self.ports.store.by_requester(person, limit).await?)
+    }
+
+    /// Audit records in a time range, oldest first.
+    pub async fn audit(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<AuditEvent>, ServiceError> {
+        Ok(self.ports.store.audit_between(from, to).await?)
+    }
+
+    /// Requests `person` can decide now and has not voted on.
+    pub async fn approvals_for(&self, person: &Email) -> Result<Vec<Request>, ServiceError> {
+        let groups = self.ports.directory.groups_of(person).await?;
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        for g in &groups {
+            for r in self.ports.store.pending_for_group(g).await? {
+                let may = !r.plan.counts_for(r.tier, person, &groups).is_empty();
+                let voted = r.votes.iter().any(|v| v.approver == *person);
+                if may && !voted && seen.insert(r.id.clone()) {
+                    out.push(r);
+                }
+            }
+        }
+        out.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+        Ok(out)
+    }
+
+    async fn membership(&self, groups: &BTreeSet<GroupName>) -> Result<Membership, ServiceError> {
+        let mut m = Membership::new();
+        for g in groups {
+            m.insert(g.clone(), self.ports.directory.members(g).await?);
+        }
+        Ok(m)
+    }
+
+    /// Asks for a bundle. Returns the stored request: approved (auto) or pending.
+    #[instrument(skip(self, input), fields(requester = %caller))]
+    pub async fn submit(&self, caller: &Email, input: RequestInput) -> Result<Request, ServiceError> {
+        let now = self.now();
+        let bundle = input.bundle.clone().ok_or(Refusal::NoBundle)?;
+        let groups = self.ports.directory.groups_of(caller).await?;
+        let membership = self.membership(&policy::groups_needed(&self.catalog, &bundle)).await?;
+        let requester = Requester { email: caller.clone(), groups };
+        let decision = policy::decide(&self.catalog, &requester, &membership, &input, now)?;
+        let b = self.catalog.bundle(&decision.bundle).expect("a decided bundle exists");
+        if b.strategy == Strategy::Container {
+            let expires = input.start_at.unwrap_or(now).max(now) + decision.duration.as_chrono();
+            let spec = GrantSpec {
+                id: RequestId::generate(now),
+                statements: b.statements.clone(),
+                accounts: decision.accounts.clone(),
+                starts_at: input.start_at.filter(|s| *s > now),
+                expires_at: expires,
+            };
+            self.check_room(caller, &spec).await?;
+        }
+        let sub = Submission {
+            requester: caller.clone(),
+            reason: input.reason.clone().unwrap_or_default().trim().to_string(),
+            ticket: input.ticket.clone().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()),
+            start_at: input.start_at,
+            catalog_version: self.catalog_version.clone(),
+        };
+        let t = Request::submit(RequestId::generate(now), &decision, sub, now);
+        self.ports.store.create(&t).await?;
+        let req = t.request;
+        match req.status {
+            Status::Pending => {
+                self.ask_approvers(&req, req.tier).await;
+                if let Some((tier, at)) = req.next_escalation() {
+                    self.schedule(ScheduledAction::Escalate { request_id: req.id.clone(), tier }, at).await;
+                }
+                self.schedule(ScheduledAction::ExpireRequest { request_id: req.id.clone() }, req.decision_deadline()).await;
+            }
+            Status::Approved => self.on_approved(&req).await,
+            _ => {}
+        }
+        Ok(req)
+    }
+
+    /// Refuses a grant that would not fit next to the person's live container grants.
+    async fn check_room(&self, person: &Email, new: &GrantSpec) -> Result<(), ServiceError> {
+        let live: Vec<GrantSpec> = self
+            .ports
+            .store
+            .live_for(person)
+            .await?
+            .iter()
+            .filter_map(|r| self.catalog.bundle(&r.bundle).filter(|b| b.strategy == Strategy::Container).map(|b| spec(r, b)))
+            .collect();
+        PolicyDocument::default().rebuilt(&live, POLICY_BUDGET)?.with(new, POLICY_BUDGET)?;
+        Ok(())
+    }
+
+    /// Reads, applies `command` and writes conditionally, retrying on conflict. Returns the
+    /// request afterwards and whether this call changed it.
+    async fn transition(
+        &self,
+        id: &RequestId,
+        command: impl Fn(&Request) -> Result<Command, ServiceError>,
+    ) -> Result<(Request, bool), ServiceError> {
+        for _ in 0..MAX_ATTEMPTS {
+            let current = self.get(id).await?;
+            let cmd = command(&current)?;
+            let Some(t) = current.apply(&cmd, self.now())? else {
+                return Ok((current, false));
+            };
+            match self.ports.store.update(current.version, current.status, &t).await {
+                Ok(()) => return Ok((t.request, true)),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ServiceError::Busy(id.clone()))
+    }
+
+    /// An approver says yes, optionally for a shorter time.
+    #[instrument(skip(self, message), fields(request_id = %id, approver = %caller))]
+    pub async fn approve(
+        &self,
+        caller: &Email,
+        id: &RequestId,
+        message: &str,
+        duration: Option<GrantDuration>,
+    ) -> Result<Request, ServiceError> {
+        let message = bounded_text(message, "message", false)?;
+        let groups = self.ports.directory.groups_of(caller).await?;
+        let (req, changed) = self
+            .transition(id, |_| {
+                Ok(Command::Approve { approver: caller.clone(), groups: groups.clone(), message: message.clone(), duration })
+            })
+            .await?;
+        if changed && req.status == Status::Approved {
+            self.on_approved(&req).await;
+        }
+        Ok(req)
+    }
+
+    /// An approver says no; a message is required so the requester knows why.
+    #[instrument(skip(self, message), fields(request_id = %id, approver = %caller))]
+    pub async fn deny(&self, caller: &Email, id: &RequestId, message: &str) -> Result<Request, ServiceError> {
+        let message = bounded_text(message, "message", true)?;
+        let groups = self.ports.directory.groups_of(caller).await?;
+        let (req, changed) = self
+            .transition(id, |_| Ok(Command::Deny { approver: caller.clone(), groups: groups.clone(), message: message.clone() }))
+            .await?;
+        if changed {
+            self.tell(notify::status_notice(&req, &format!("{caller} denied your request: {message}"))).await;
+        }
+        Ok(req)
+    }
+
+    /// Checks a decision link without using it (for the confirmation page).
+    pub async fn inspect_link(&self, token: &str) -> Result<(LinkClaims, Request), ServiceError> {
+        let claims = self.signer.verify(token, self.now(), None)?;
+        let req = self.get(&claims.request_id).await?;
+        Ok((claims, req))
+    }
+
+    /// Acts on a decision link, once: the nonce is recorded before the decision, and the
+    /// approver's right to decide is checked again against the directory now.
+    #[instrument(skip(self, token, message))]
+    pub async fn decide_by_link(
+        &self,
+        token: &str,
+        verdict: Verdict,
+        message: &str,
+        duration: Option<GrantDuration>,
+    ) -> Result<Request, ServiceError> {
+        let claims = self.signer.verify(token, self.now(), None)?;
+        bounded_text(message, "message", verdict == Verdict::Deny)?;
+        let expires = DateTime::from_timestamp(claims.expires, 0).unwrap_or_else(|| self.now());
+        match self.ports.store.use_nonce(&claims.nonce, expires).await {
+            Ok(()) => {}
+            Err(StoreError::AlreadyExists) => return Err(ServiceError::LinkUsed),
+            Err(e) => return Err(e.into()),
+        }
+        match verdict {
+            Verdict::Approve => self.approve(&claims.approver, &claims.request_id, message, duration).await,
+            Verdict::Deny => self.deny(&claims.approver, &claims.request_id, message).await,
+        }
+    }
+
+    /// The requester withdraws a pending (or not yet started) request.
+    #[instrument(skip(self), fields(request_id = %id))]
+    pub async fn cancel(&self, caller: &Email, id: &RequestId) -> Result<Request, ServiceError> {
+        let (req, _) = self.transition(id, |_| Ok(Command::Cancel { actor: caller.clone() })).await?;
+        Ok(req)
+    }
+
+    /// The requester ends their grant early.
+    #[instrument(skip(self), fields(request_id = %id))]
+    pub async fn release(&self, caller: &Email, id: &RequestId) -> Result<Request, ServiceError> {
+        let (req, changed) = self.transition(id, |_| Ok(Command::Release { actor: caller.clone() })).await?;
+        self.take_away(&req).await?;
+        if changed {
+            self.tell(notify::status_notice(&req, "You released your grant; the access is gone.")).await;
+        }
+        Ok(req)
+    }
+
+    /// An admin ends a grant.
+    #[instrument(skip(self, message), fields(request_id = %id, admin = %caller))]
+    pub async fn revoke(&self, caller: &Email, id: &RequestId, message: &str) -> Result<Request, ServiceError> {
+        let message = bounded_text(message, "message", true)?;
+        let is_admin = self.is_admin(caller).await?;
+        let (req, changed) = self
+            .transition(id, |_| Ok(Command::Revoke { actor: caller.clone(), is_admin, message: message.clone() }))
+            .await?;
+        self.take_away(&req).await?;
+        if changed {
+            self.tell(notify::status_notice(&req, &format!("{caller} revoked your grant: {message}"))).await;
+        }
+        Ok(req)
+    }
+
+    /// An admin records the review of a break-glass grant.
+    pub async fn review(&self, caller: &Email, id: &RequestId, message: &str) -> Result<Request, ServiceError> {
+        let message = bounded_text(message, "message", true)?;
+        let is_admin = self.is_admin(caller).await?;
+        let (req, _) =
+            self.transition(id, |_| Ok(Command::Review { actor: caller.clone(), is_admin, message: message.clone() })).await?;
+        Ok(req)
+    }
+
+    async fn is_admin(&self, person: &Email) -> Result<bool, ServiceError> {
+        Ok(self.ports.directory.groups_of(person).await?.contains(&self.catalog.settings.admin_group))
+    }
+
+    /// The requester lengthens an active grant, within the flow's maximum and only as far as
+    /// the flow would grant without approval.
+    #[instrument(skip(self, reason), fields(request_id = %id))]
+    pub async fn extend(&self, caller: &Email, id: &RequestId, by: GrantDuration, reason: &str) -> Result<Request, ServiceError> {
+        let reason = bounded_text(reason, "reason", true)?;
+        let current = self.get(id).await?;
+        let flow = self.catalog.flows.get(&current.flow).ok_or_else(|| {
+            ServiceError::Invalid(format!("flow {} is no longer in the catalog; ask for a new grant", current.flow))
+        })?;
+        if !flow.extendable {
+            return Err(ServiceError::Invalid(format!("flow {} does not allow extensions; ask for a new grant", flow.name)));
+        }
+        let bundle = self.bundle_of(&current)?;
+        let max_total = bundle.max_duration.map_or(flow.max_duration, |m| m.min(flow.max_duration));
+        if let (Some(start), Some(end)) = (current.starts_at, current.expires_at) {
+            if let Some(total) = GrantDuration::from_secs((end - start).num_seconds() + by.as_secs()) {
+                if total <= max_total {
+                    self.extension_is_auto(caller, &current, total).await?;
+                }
+            }
+        }
+        let (req, changed) = self
+            .transition(id, |r| {
+                Ok(Command::Extend {
+                    actor: caller.clone(),
+                    from: r.expires_at.unwrap_or(r.created_at),
+                    by,
+                    reason: reason.clone(),
+                    max_total,
+                })
+            })
+            .await?;
+        if changed {
+            let b = self.bundle_of(&req)?;
+            self.ports.grantor.apply(&req.requester, &b.strategy, &spec(&req, b)).await.map_err(grant_error)?;
+            let end = req.expires_at.expect("active grants have a window");
+            self.schedule(ScheduledAction::EndGrant { request_id: req.id.clone() }, end).await;
+            self.tell(notify::status_notice(&req, &format!("Your grant was extended until {end}."))).await;
+        }
+        Ok(req)
+    }
+
+    async fn extension_is_auto(&self, caller: &Email, req: &Request, total: GrantDuration) -> Result<(), ServiceError> {
+        let groups = self.ports.directory.groups_of(caller).await?;
+        let membership = self.membership(&policy::groups_needed(&self.catalog, &req.bundle)).await?;
+        let input = RequestInput {
+            bundle: Some(req.bundle.clone()),
+            duration: Some(total),
+            reason: Some(req.reason.clone()).filter(|r| !r.is_empty()).or(Some("extension".into())),
+            ticket: req.ticket.clone(),
+            accounts: Some(req.accounts.clone()),
+            start_at: None,
+            flow: Some(req.flow.clone()),
+        };
+        let decision = policy::decide(&self.catalog, &Requester { email: caller.clone(), groups }, &membership, &input, self.now())?;
+        if !decision.plan.auto {
+            return Err(ServiceError::Invalid(format!(
+                "a {total} grant of {} needs approval ({}); ask for a new grant instead of extending",
+                req.bundle, decision.plan.basis
+            )));
+        }
+        Ok(())
+    }
+
+    fn bundle_of(&self, req: &Request) -> Result<&Bundle, ServiceError> {
+        self.catalog.bundle(&req.bundle).ok_or_else(|| {
+            ServiceError::Unknown(anyhow::anyhow!("bundle {} of request {} is no longer in the catalog", req.bundle, req.id))
+        })
+    }
+
+    /// Applies an approved grant whose start has come (the grant function's job). Idempotent:
+    /// does nothing unless the request is approved; a grant applied while the request was
+    /// released or revoked is taken away again.
+    #[instrument(skip(self), fields(request_id = %id))]
+    pub async fn activate(&self, id: &RequestId) -> Result<Request, ServiceError> {
+        let req = self.get(id).await?;
+        if req.status != Status::Approved || req.starts_at.is_some_and(|s| s > self.now()) {
+            return Ok(req);
+        }
+        let Some(bundle) = self.catalog.bundle(&req.bundle) else {
+            let reason = format!("bundle {} was removed from the catalog before the grant was applied", req.bundle);
+            return self.fail(id, reason).await;
+        };
+        let grant = spec(&req, bundle);
+        match self.ports.grantor.apply(&req.requester, &bundle.strategy, &grant).await {
+            Ok(()) => {}
+            Err(e) if e.is_retryable() => return Err(ServiceError::Retryable(e.to_string())),
+            Err(e) => return self.fail(id, e.to_string()).await,
+        }
+        match self.transition(id, |_| Ok(Command::Activate)).await {
+            Ok((req, changed)) => {
+                if changed {
+                    let end = req.expires_at.expect("approved requests have a window");
+                    self.schedule(ScheduledAction::EndGrant { request_id: req.id.clone() }, end).await;
+                    self.tell(notify::status_notice(&req, &format!("Your access to {} is active until {end}.", req.bundle))).await;
+                }
+                Ok(req)
+            }
+            Err(ServiceError::Lifecycle(LifecycleError::WrongState { .. })) => {
+                // Released, revoked or cancelled while we were applying: undo what we just did.
+                let req = self.get(id).await?;
+                self.take_away(&req).await?;
+                Ok(req)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn fail(&self, id: &RequestId, reason: String) -> Result<Request, ServiceError> {
+        let (req, changed) = self.transition(id, |_| Ok(Command::Fail { reason: reason.clone() })).await?;
+        if changed {
+            self.tell(notify::status_notice(&req, &format!("Your grant could not be applied: {reason}"))).await;
+        }
+        Ok(req)
+    }
+
+    /// Ends a grant at its expiry (the revoke function's job). Early or stale calls do nothing.
+    #[instrument(skip(self), fields(request_id = %id))]
+    pub async fn end(&self, id: &RequestId) -> Result<Request, ServiceError> {
+        let (req, changed) = match self.transition(id, |_| Ok(Command::EndAtExpiry)).await {
+            Err(ServiceError::Lifecycle(LifecycleError::NotYet(_))) => return self.get(id).await,
+            other => other?,
+        };
+        self.take_away(&req).await?;
+        if changed {
+            self.tell(notify::status_notice(&req, &format!("Your access to {} has ended.", req.bundle))).await;
+        }
+        Ok(req)
+    }
+
+    /// Removes an ended grant's access; safe to repeat.
+    async fn take_away(&self, req: &Request) -> Result<(), ServiceError> {
+        if !matches!(req.status, Status::Released | Status::Revoked | Status::Ended) || req.expires_at.is_none() {
+            return Ok(());
+        }
+        let bundle = self.bundle_of(req)?;
+        self.ports.grantor.remove(&req.requester, &bundle.strategy, &spec(req, bundle)).await.map_err(grant_error)
+    }
+
+    /// Asks the next tier when a tier stayed silent (the escalate function's job).
+    #[instrument(skip(self), fields(request_id = %id))]
+    pub async fn escalate(&self, id: &RequestId, tier: usize) -> Result<Request, ServiceError> {
+        let (req, changed) = self.transition(id, |_| Ok(Command::Escalate { to_tier: tier })).await?;
+        if changed {
+            self.ask_approvers(&req, req.tier).await;
+            if let Some((next, at)) = req.next_escalation() {
+                self.schedule(ScheduledAction::Escalate { request_id: req.id.clone(), tier: next }, at).await;
+            }
+        }
+        Ok(req)
+    }
+
+    /// Expires a request nobody decided.
+    #[instrument(skip(self), fields(request_id = %id))]
+    pub async fn expire_request(&self, id: &RequestId) -> Result<Request, ServiceError> {
+        let (req, changed) = match self.transition(id, |_| Ok(Command::ExpireUnanswered)).await {
+            Err(ServiceError::Lifecycle(LifecycleError::NotYet(_))) => return self.get(id).await,
+            other => other?,
+        };
+        if changed {
+            self.tell(notify::status_notice(&req, "Nobody decided your request in time; it has expired.")).await;
+        }
+        Ok(req)
+    }
+
+    /// Runs what a fired schedule asks for.
+    pub async fn fire(&self, action: &ScheduledAction) -> Result<Request, ServiceError> {
+        match action {
+            ScheduledAction::StartGrant { request_id } => self.activate(request_id).await,
+            ScheduledAction::EndGrant { request_id } => self.end(request_id).await,
+            ScheduledAction::Escalate { request_id, tier } => self.escalate(request_id, *tier).await,
+            ScheduledAction::ExpireRequest { request_id } => self.expire_request(request_id).await,
+        }
+    }
+
+    /// The periodic backstop: ends grants past expiry and expires undecided requests whose
+    /// schedules were lost. One failure does not stop the rest.
+    pub async fn sweep(&self) -> Result<SweepReport, ServiceError> {
+        let now = self.now();
+        let mut report = SweepReport::default();
+        for r in self.ports.store.expiring_before(now).await? {
+            match self.end(&r.id).await {
+                Ok(_) => report.ended += 1,
+                Err(e) => {
+                    warn!(request_id = %r.id, error = %e, "sweeper could not end grant");
+                    report.failed += 1;
+                }
+            }
+        }
+        for r in self.ports.store.undecided_before(now).await? {
+            match self.expire_request(&r.id).await {
+                Ok(_) => report.expired += 1,
+                Err(e) => {
+                    warn!(request_id = %r.id, error = %e, "sweeper could not expire request");
+                    report.failed += 1;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    async fn on_approved(&self, req: &Request) {
+        if req.plan.break_glass {
+            let mut to = BTreeSet::new();
+            for target in &req.plan.notify {
+                match target {
+                    NotifyTarget::Person(p) => {
+                        to.insert(p.clone());
+                    }
+                    NotifyTarget::Group(g) => match self.ports.directory.members(g).await {
+                        Ok(m) => to.extend(m),
+                        Err(e) => warn!(group = %g, error = %e, "could not expand break-glass notify group"),
+                    },
+                }
+            }
+            self.tell(notify::break_glass(req, to.into_iter().collect())).await;
+        }
+        if let Some(start) = req.starts_at.filter(|s| *s > self.now()) {
+            self.schedule(ScheduledAction::StartGrant { request_id: req.id.clone() }, start).await;
+        }
+    }
+
+    async fn ask_approvers(&self, req: &Request, tier: usize) {
+        let expires = req.decision_deadline().timestamp();
+        for approver in req.plan.approvers_at(tier) {
+            let claims = LinkClaims { request_id: req.id.clone(), approver: approver.clone(), tier, expires, nonce: nonce() };
+            let url = format!("{}/v1/decisions/{}", self.base_url, self.signer.sign(&claims));
+            self.tell(notify::approval_request(req, &approver, &url, tier)).await;
+        }
+    }
+
+    async fn tell(&self, message: Message) {
+        if message.to.is_empty() {
+            return;
+        }
+        if let Err(e) = self.ports.mailer.send(&message).await {
+            warn!(request_id = %message.request_id, error = %e, "email not sent");
+        }
+    }
+
+    async fn schedule(&self, action: ScheduledAction, at: DateTime<Utc>) {
+        let s = Schedule::new(action, at);
+        if let Err(e) = self.ports.scheduler.schedule(&s).await {
+            warn!(schedule = %s.name, error = %e, "schedule not created; the sweeper will catch it");
+        }
+    }
+}
+
+/// What a request's grant puts in AWS.
+pub fn spec(req: &Request, bundle: &Bundle) -> GrantSpec {
+    GrantSpec {
+        id: req.id.clone(),
+        statements: bundle.statements.clone(),
+        accounts: req.accounts.clone(),
+        starts_at: req.start_at.and(req.starts_at),
+        expires_at: req.expires_at.unwrap_or(req.created_at),
+    }
+}
+
+fn grant_error(e: GrantError) -> ServiceError {
+    match e {
+        GrantError::TooLarge(t) => ServiceError::TooLarge(t),
+        GrantError::Retryable(m) => ServiceError::Retryable(m),
+        other => ServiceError::Unknown(anyhow::anyhow!(other)),
+    }
+}
+
+fn bounded_text(text: &str, field: &str, required: bool) -> Result<String, ServiceError> {
+    let t = text.trim();
+    if required && t.is_empty() {
+        return Err(ServiceError::Invalid(format!("a {field} is required: say why")));
+    }
+    if t.chars().count() > MAX_REASON_CHARS {
+        return Err(ServiceError::Invalid(format!("the {field} is too long: at most {MAX_REASON_CHARS} characters")));
+    }
+    Ok(t.to_string())
+}
