@@ -4,11 +4,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn jit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_jit")).args(args).output().expect("jit runs")
+    Command::new(env!("CARGO_BIN_EXE_jit"))
+        .args(args)
+        .output()
+        .expect("jit runs")
 }
 
 fn examples() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog/examples").display().to_string()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../catalog/examples")
+        .display()
+        .to_string()
 }
 
 fn temp_catalog(name: &str, files: &[(&str, &str)]) -> PathBuf {
@@ -25,12 +31,30 @@ fn temp_catalog(name: &str, files: &[(&str, &str)]) -> PathBuf {
 fn check_accepts_the_examples_with_a_summary() {
     let out = jit(&["catalog", "check", &examples()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains(": valid, version v"), "{stdout}");
-    assert!(stdout.contains("9 bundles: low 3, medium 2, high 1, critical 3"), "{stdout}");
-    assert!(stdout.contains("4 flows: 2 by risk matrix, 1 with named approvers, 0 automatic, 1 break-glass"), "{stdout}");
-    assert!(stdout.contains("deprecated: ec2-readonly-legacy (successor ec2-readonly)"), "{stdout}");
-    assert!(stdout.contains("disabled services: organizations"), "{stdout}");
+    assert!(
+        stdout.contains("9 bundles: low 3, medium 2, high 1, critical 3"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "4 flows: 2 by risk matrix, 1 with named approvers, 0 automatic, 1 break-glass"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("deprecated: ec2-readonly-legacy (successor ec2-readonly)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("disabled services: organizations"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -73,13 +97,24 @@ fn list_and_show_describe_bundles_for_people() {
     let out = jit(&["catalog", "list", "--catalog", &examples()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
-    assert!(stdout.lines().any(|l| l.starts_with("rds-prod-pii") && l.contains("critical") && l.contains("prod-pii")), "{stdout}");
-    assert!(stdout.contains("ec2-readonly-legacy (deprecated)"), "{stdout}");
+    assert!(
+        stdout.lines().any(|l| l.starts_with("rds-prod-pii")
+            && l.contains("critical")
+            && l.contains("prod-pii")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ec2-readonly-legacy (deprecated)"),
+        "{stdout}"
+    );
 
     let out = jit(&["catalog", "show", "rds-prod-pii", "--catalog", &examples()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("allow rds-db:connect on arn:aws:rds-db:eu-west-1:222222222222:dbuser:db-ABCDEFGHIJKL/readonly"), "{stdout}");
-    assert!(stdout.contains("approval: data-dbas (any) AND security (any)"), "{stdout}");
+    assert!(
+        stdout.contains("approval: data-dbas (any) AND security (any)"),
+        "{stdout}"
+    );
 
     let out = jit(&["catalog", "show", "nope", "--catalog", &examples()]);
     assert_eq!(out.status.code(), Some(1));

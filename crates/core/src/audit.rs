@@ -190,9 +190,36 @@ mod tests {
     fn chain() -> Vec<AuditEvent> {
         let id = RequestId::parse("abcdef0123456789").unwrap();
         let t = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-        let a = AuditEvent::new(&id, 1, t, "a@x.io", Action::Requested, Status::Requested, Some("why".into()), GENESIS);
-        let b = AuditEvent::new(&id, 2, t, SYSTEM, Action::AutoApproved, Status::Approved, None, &a.hash);
-        let c = AuditEvent::new(&id, 3, t, SYSTEM, Action::Activated, Status::Active, None, &b.hash);
+        let a = AuditEvent::new(
+            &id,
+            1,
+            t,
+            "a@x.io",
+            Action::Requested,
+            Status::Requested,
+            Some("why".into()),
+            GENESIS,
+        );
+        let b = AuditEvent::new(
+            &id,
+            2,
+            t,
+            SYSTEM,
+            Action::AutoApproved,
+            Status::Approved,
+            None,
+            &a.hash,
+        );
+        let c = AuditEvent::new(
+            &id,
+            3,
+            t,
+            SYSTEM,
+            Action::Activated,
+            Status::Active,
+            None,
+            &b.hash,
+        );
         vec![a, b, c]
     }
 
@@ -218,6 +245,10 @@ mod tests {
         let mut rehashed = chain();
         rehashed[1].message = Some("forged".into());
         rehashed[1].hash = rehashed[1].compute_hash();
-        assert_eq!(verify_chain(&rehashed), Err(ChainError::Broken { seq: 3 }), "a re-hashed edit breaks the next link");
+        assert_eq!(
+            verify_chain(&rehashed),
+            Err(ChainError::Broken { seq: 3 }),
+            "a re-hashed edit breaks the next link"
+        );
     }
 }

@@ -2,13 +2,13 @@
 //! and grant lifecycles, grant planning, signed decision links, the audit chain, and the ports
 //! through which adapters reach AWS. No AWS SDK and no HTTP here.
 
-pub mod catalog;
-pub mod types;
 pub mod audit;
+pub mod catalog;
 pub mod lifecycle;
 pub mod link;
+pub mod notify;
 pub mod plan;
 pub mod policy;
-pub mod notify;
 pub mod ports;
 pub mod service;
+pub mod types;

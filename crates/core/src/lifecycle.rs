@@ -75,7 +75,10 @@ impl Status {
 
     /// Whether nothing more can happen to the request's grant.
     pub fn is_final(self) -> bool {
-        !matches!(self, Status::Requested | Status::Pending | Status::Approved | Status::Active)
+        !matches!(
+            self,
+            Status::Requested | Status::Pending | Status::Approved | Status::Active
+        )
     }
 
     /// Whether the request holds (or is about to hold) permissions in AWS.
@@ -93,11 +96,14 @@ impl std::fmt::Display for Status {
 impl std::str::FromStr for Status {
     type Err = crate::types::InvalidValue;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Status::ALL.into_iter().find(|st| st.as_str() == s).ok_or_else(|| crate::types::InvalidValue {
-            kind: "status",
-            value: s.chars().take(80).collect(),
-            hint: format!("use one of {}", Status::ALL.map(|s| s.as_str()).join(", ")),
-        })
+        Status::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| crate::types::InvalidValue {
+                kind: "status",
+                value: s.chars().take(80).collect(),
+                hint: format!("use one of {}", Status::ALL.map(|s| s.as_str()).join(", ")),
+            })
     }
 }
 
@@ -291,7 +297,9 @@ pub enum LifecycleError {
     #[error("too early: {0}")]
     NotYet(String),
     /// An approver tried to lengthen the grant.
-    #[error("approvers may shorten a grant, not lengthen it: {requested} was asked, {given} given")]
+    #[error(
+        "approvers may shorten a grant, not lengthen it: {requested} was asked, {given} given"
+    )]
     CannotLengthen {
         /// Asked for.
         requested: GrantDuration,
@@ -299,7 +307,9 @@ pub enum LifecycleError {
         given: GrantDuration,
     },
     /// An extension over the policy's limit.
-    #[error("extending by {by} would make the grant {total} long; flow {flow} allows at most {max}")]
+    #[error(
+        "extending by {by} would make the grant {total} long; flow {flow} allows at most {max}"
+    )]
     ExtensionTooLong {
         /// The extension.
         by: GrantDuration,
@@ -367,7 +377,12 @@ impl Recorder<'_> {
 
 impl Request {
     /// A new request from the engine's decision: pending, or approved at once.
-    pub fn submit(id: RequestId, decision: &Decision, sub: Submission, now: DateTime<Utc>) -> Transition {
+    pub fn submit(
+        id: RequestId,
+        decision: &Decision,
+        sub: Submission,
+        now: DateTime<Utc>,
+    ) -> Transition {
         let mut request = Request {
             id,
             requester: sub.requester,
@@ -397,14 +412,32 @@ impl Request {
         };
         let requester = request.requester.to_string();
         let reason = Some(request.reason.clone()).filter(|r| !r.is_empty());
-        let mut rec = Recorder { request: &mut request, events: Vec::new(), now };
+        let mut rec = Recorder {
+            request: &mut request,
+            events: Vec::new(),
+            now,
+        };
         rec.record(&requester, Action::Requested, Status::Requested, reason);
         if decision.plan.auto {
             rec.request.open_window(decision.duration, now);
-            rec.record(SYSTEM, Action::AutoApproved, Status::Approved, Some(decision.plan.basis.clone()));
+            rec.record(
+                SYSTEM,
+                Action::AutoApproved,
+                Status::Approved,
+                Some(decision.plan.basis.clone()),
+            );
         } else {
-            let waiting = format!("{}; waiting for {}", decision.plan.basis, rec.request.waiting_for());
-            rec.record(SYSTEM, Action::AwaitingApproval, Status::Pending, Some(waiting));
+            let waiting = format!(
+                "{}; waiting for {}",
+                decision.plan.basis,
+                rec.request.waiting_for()
+            );
+            rec.record(
+                SYSTEM,
+                Action::AwaitingApproval,
+                Status::Pending,
+                Some(waiting),
+            );
         }
         let events = rec.events;
         Transition { request, events }
@@ -423,8 +456,14 @@ impl Request {
     /// When the current tier escalates, if there is a next tier.
     pub fn next_escalation(&self) -> Option<(usize, DateTime<Utc>)> {
         (self.status == Status::Pending && self.tier < self.plan.last_tier()).then(|| {
-            let since = self.created_at + Duration::seconds(self.plan.escalate_after_secs * (self.tier - self.plan.start_tier) as i64);
-            (self.tier + 1, since + Duration::seconds(self.plan.escalate_after_secs))
+            let since = self.created_at
+                + Duration::seconds(
+                    self.plan.escalate_after_secs * (self.tier - self.plan.start_tier) as i64,
+                );
+            (
+                self.tier + 1,
+                since + Duration::seconds(self.plan.escalate_after_secs),
+            )
         })
     }
 
@@ -435,24 +474,46 @@ impl Request {
     }
 
     fn wrong(&self, cmd: &Command) -> LifecycleError {
-        LifecycleError::WrongState { id: self.id.clone(), status: self.status, verb: cmd.verb() }
+        LifecycleError::WrongState {
+            id: self.id.clone(),
+            status: self.status,
+            verb: cmd.verb(),
+        }
     }
 
     fn only_requester(&self, actor: &Email, what: &str) -> Result<(), LifecycleError> {
         if *actor != self.requester {
-            return Err(LifecycleError::NotAllowed(format!("only the requester ({}) may {what} this request", self.requester)));
+            return Err(LifecycleError::NotAllowed(format!(
+                "only the requester ({}) may {what} this request",
+                self.requester
+            )));
         }
         Ok(())
     }
 
     /// Applies `cmd` at `now`. `Ok(None)` means it had already taken effect.
-    pub fn apply(&self, cmd: &Command, now: DateTime<Utc>) -> Result<Option<Transition>, LifecycleError> {
+    pub fn apply(
+        &self,
+        cmd: &Command,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Transition>, LifecycleError> {
         let mut next = self.clone();
-        let mut rec = Recorder { request: &mut next, events: Vec::new(), now };
+        let mut rec = Recorder {
+            request: &mut next,
+            events: Vec::new(),
+            now,
+        };
         let s = self.status;
         match cmd {
-            Command::Approve { approver, groups, message, duration } => {
-                if self.votes.iter().any(|v| v.approver == *approver) && matches!(s, Status::Pending | Status::Approved | Status::Active) {
+            Command::Approve {
+                approver,
+                groups,
+                message,
+                duration,
+            } => {
+                if self.votes.iter().any(|v| v.approver == *approver)
+                    && matches!(s, Status::Pending | Status::Approved | Status::Active)
+                {
                     return Ok(None);
                 }
                 if s != Status::Pending {
@@ -461,7 +522,10 @@ impl Request {
                 let counts_for = self.decider(approver, groups)?;
                 if let Some(given) = duration {
                     if *given > self.duration {
-                        return Err(LifecycleError::CannotLengthen { requested: self.duration, given: *given });
+                        return Err(LifecycleError::CannotLengthen {
+                            requested: self.duration,
+                            given: *given,
+                        });
                     }
                 }
                 rec.request.votes.push(Vote {
@@ -472,8 +536,17 @@ impl Request {
                     duration: *duration,
                 });
                 let msg = Some(message.clone()).filter(|m| !m.is_empty());
-                if rec.request.plan.satisfied(rec.request.tier, &rec.request.votes) {
-                    let granted = rec.request.votes.iter().filter_map(|v| v.duration).fold(self.duration, GrantDuration::min);
+                if rec
+                    .request
+                    .plan
+                    .satisfied(rec.request.tier, &rec.request.votes)
+                {
+                    let granted = rec
+                        .request
+                        .votes
+                        .iter()
+                        .filter_map(|v| v.duration)
+                        .fold(self.duration, GrantDuration::min);
                     rec.request.open_window(granted, now);
                     rec.request.status_by = Some(approver.to_string());
                     rec.record(approver.as_str(), Action::Approved, Status::Approved, msg);
@@ -486,7 +559,11 @@ impl Request {
                     rec.record(approver.as_str(), Action::Voted, Status::Pending, msg);
                 }
             }
-            Command::Deny { approver, groups, message } => {
+            Command::Deny {
+                approver,
+                groups,
+                message,
+            } => {
                 if s == Status::Denied {
                     return Ok(None);
                 }
@@ -496,7 +573,12 @@ impl Request {
                 self.decider(approver, groups)?;
                 rec.request.status_by = Some(approver.to_string());
                 rec.request.status_reason = Some(message.clone());
-                rec.record(approver.as_str(), Action::Denied, Status::Denied, Some(message.clone()));
+                rec.record(
+                    approver.as_str(),
+                    Action::Denied,
+                    Status::Denied,
+                    Some(message.clone()),
+                );
             }
             Command::Cancel { actor } => {
                 self.only_requester(actor, "cancel")?;
@@ -520,24 +602,39 @@ impl Request {
                 }
                 rec.request.tier = to;
                 let group = self.plan.tiers[to - 1].group.clone();
-                rec.record(SYSTEM, Action::Escalated, Status::Pending, Some(format!("nobody decided in time; asking {group}")));
+                rec.record(
+                    SYSTEM,
+                    Action::Escalated,
+                    Status::Pending,
+                    Some(format!("nobody decided in time; asking {group}")),
+                );
             }
             Command::ExpireUnanswered => {
                 if s != Status::Pending {
                     return Ok(None);
                 }
                 if now < self.decision_deadline() {
-                    return Err(LifecycleError::NotYet(format!("the request waits for a decision until {}", self.decision_deadline())));
+                    return Err(LifecycleError::NotYet(format!(
+                        "the request waits for a decision until {}",
+                        self.decision_deadline()
+                    )));
                 }
                 rec.request.status_reason = Some("nobody decided in time".into());
-                rec.record(SYSTEM, Action::Expired, Status::Expired, Some("nobody decided in time".into()));
+                rec.record(
+                    SYSTEM,
+                    Action::Expired,
+                    Status::Expired,
+                    Some("nobody decided in time".into()),
+                );
             }
             Command::Activate => match s {
                 Status::Active => return Ok(None),
                 Status::Approved => {
                     let start = self.starts_at.expect("an approved request has a window");
                     if start > now {
-                        return Err(LifecycleError::NotYet(format!("the grant starts at {start}")));
+                        return Err(LifecycleError::NotYet(format!(
+                            "the grant starts at {start}"
+                        )));
                     }
                     rec.record(SYSTEM, Action::Activated, Status::Active, None);
                 }
@@ -561,9 +658,15 @@ impl Request {
                 rec.request.status_by = Some(actor.to_string());
                 rec.record(actor.as_str(), Action::Released, Status::Released, None);
             }
-            Command::Revoke { actor, is_admin, message } => {
+            Command::Revoke {
+                actor,
+                is_admin,
+                message,
+            } => {
                 if !is_admin {
-                    return Err(LifecycleError::NotAllowed("only members of the admin group may revoke a grant".into()));
+                    return Err(LifecycleError::NotAllowed(
+                        "only members of the admin group may revoke a grant".into(),
+                    ));
                 }
                 match s {
                     Status::Revoked => return Ok(None),
@@ -572,9 +675,20 @@ impl Request {
                 }
                 rec.request.status_by = Some(actor.to_string());
                 rec.request.status_reason = Some(message.clone());
-                rec.record(actor.as_str(), Action::Revoked, Status::Revoked, Some(message.clone()));
+                rec.record(
+                    actor.as_str(),
+                    Action::Revoked,
+                    Status::Revoked,
+                    Some(message.clone()),
+                );
             }
-            Command::Extend { actor, from, by, reason, max_total } => {
+            Command::Extend {
+                actor,
+                from,
+                by,
+                reason,
+                max_total,
+            } => {
                 self.only_requester(actor, "extend")?;
                 if self.extensions.iter().any(|e| e.from == *from) {
                     return Ok(None);
@@ -582,39 +696,73 @@ impl Request {
                 if s != Status::Active {
                     return Err(self.wrong(cmd));
                 }
-                let (start, expiry) = (self.starts_at.expect("window"), self.expires_at.expect("window"));
+                let (start, expiry) = (
+                    self.starts_at.expect("window"),
+                    self.expires_at.expect("window"),
+                );
                 if expiry != *from {
                     return Err(LifecycleError::StaleExtension);
                 }
                 let to = expiry + by.as_chrono();
                 let total = to - start;
                 if total.num_seconds() > max_total.as_secs() {
-                    let total = GrantDuration::from_secs(total.num_seconds()).map_or("too".into(), |d| d.to_string());
-                    return Err(LifecycleError::ExtensionTooLong { by: *by, total, max: *max_total, flow: self.flow.clone() });
+                    let total = GrantDuration::from_secs(total.num_seconds())
+                        .map_or("too".into(), |d| d.to_string());
+                    return Err(LifecycleError::ExtensionTooLong {
+                        by: *by,
+                        total,
+                        max: *max_total,
+                        flow: self.flow.clone(),
+                    });
                 }
                 rec.request.expires_at = Some(to);
-                rec.request.extensions.push(Extension { from: *from, to, reason: reason.clone(), at: now });
-                rec.record(actor.as_str(), Action::Extended, Status::Active, Some(format!("until {to}: {reason}")));
+                rec.request.extensions.push(Extension {
+                    from: *from,
+                    to,
+                    reason: reason.clone(),
+                    at: now,
+                });
+                rec.record(
+                    actor.as_str(),
+                    Action::Extended,
+                    Status::Active,
+                    Some(format!("until {to}: {reason}")),
+                );
             }
             Command::EndAtExpiry => match s {
                 Status::Ended | Status::Released | Status::Revoked => return Ok(None),
                 Status::Active | Status::Approved => {
                     let expiry = self.expires_at.expect("window");
                     if now < expiry {
-                        return Err(LifecycleError::NotYet(format!("the grant lasts until {expiry}")));
+                        return Err(LifecycleError::NotYet(format!(
+                            "the grant lasts until {expiry}"
+                        )));
                     }
                     rec.record(SYSTEM, Action::Ended, Status::Ended, None);
                 }
                 _ => return Err(self.wrong(cmd)),
             },
-            Command::Review { actor, is_admin, message } => {
+            Command::Review {
+                actor,
+                is_admin,
+                message,
+            } => {
                 if !is_admin {
-                    return Err(LifecycleError::NotAllowed("only members of the admin group may review break-glass grants".into()));
+                    return Err(LifecycleError::NotAllowed(
+                        "only members of the admin group may review break-glass grants".into(),
+                    ));
                 }
                 if !self.plan.break_glass || self.reviewed {
-                    return if self.reviewed { Ok(None) } else { Err(self.wrong(cmd)) };
+                    return if self.reviewed {
+                        Ok(None)
+                    } else {
+                        Err(self.wrong(cmd))
+                    };
                 }
-                if !matches!(s, Status::Active | Status::Released | Status::Revoked | Status::Ended) {
+                if !matches!(
+                    s,
+                    Status::Active | Status::Released | Status::Revoked | Status::Ended
+                ) {
                     return Err(self.wrong(cmd));
                 }
                 rec.request.reviewed = true;
@@ -624,17 +772,27 @@ impl Request {
         let events = rec.events;
         next.version += 1;
         next.updated_at = now;
-        Ok(Some(Transition { request: next, events }))
+        Ok(Some(Transition {
+            request: next,
+            events,
+        }))
     }
 
     /// The groups `approver` would vote for; refuses the requester and non-approvers.
-    fn decider(&self, approver: &Email, groups: &[GroupName]) -> Result<Vec<GroupName>, LifecycleError> {
+    fn decider(
+        &self,
+        approver: &Email,
+        groups: &[GroupName],
+    ) -> Result<Vec<GroupName>, LifecycleError> {
         let counts = self.plan.counts_for(self.tier, approver, groups);
         if counts.is_empty() {
             let why = if *approver == self.requester {
                 "you cannot decide your own request".to_string()
             } else {
-                format!("you are not an approver of this request at this stage; it is waiting for {}", self.waiting_for())
+                format!(
+                    "you are not an approver of this request at this stage; it is waiting for {}",
+                    self.waiting_for()
+                )
             };
             return Err(LifecycleError::NotAllowed(why));
         }

@@ -96,14 +96,25 @@ impl LinkSigner {
 
     /// Checks the signature first (in constant time), then expiry, then, when `user` is given,
     /// that it is the approver the link names.
-    pub fn verify(&self, token: &str, now: DateTime<Utc>, user: Option<&Email>) -> Result<LinkClaims, LinkError> {
+    pub fn verify(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+        user: Option<&Email>,
+    ) -> Result<LinkClaims, LinkError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(LinkError::Malformed);
         }
         let (payload, tag) = token.split_once('.').ok_or(LinkError::Malformed)?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| LinkError::Malformed)?;
-        self.mac(payload.as_bytes()).verify_slice(&tag).map_err(|_| LinkError::Forged)?;
-        let raw = URL_SAFE_NO_PAD.decode(payload).map_err(|_| LinkError::Malformed)?;
+        let tag = URL_SAFE_NO_PAD
+            .decode(tag)
+            .map_err(|_| LinkError::Malformed)?;
+        self.mac(payload.as_bytes())
+            .verify_slice(&tag)
+            .map_err(|_| LinkError::Forged)?;
+        let raw = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| LinkError::Malformed)?;
         let claims: LinkClaims = serde_json::from_slice(&raw).map_err(|_| LinkError::Malformed)?;
         let expires = DateTime::from_timestamp(claims.expires, 0).ok_or(LinkError::Malformed)?;
         if now >= expires {
@@ -153,7 +164,10 @@ mod tests {
         let s = LinkSigner::new(&[7; 32]).unwrap();
         let token = s.sign(&claims(2_000));
         let other = LinkSigner::new(&[8; 32]).unwrap();
-        assert_eq!(other.verify(&token, at(1_000), None), Err(LinkError::Forged));
+        assert_eq!(
+            other.verify(&token, at(1_000), None),
+            Err(LinkError::Forged)
+        );
 
         // Swap in a payload naming someone else, keeping the old signature.
         let mut evil = claims(9_999);
@@ -162,12 +176,27 @@ mod tests {
         let spliced = format!("{evil_payload}.{}", token.split_once('.').unwrap().1);
         assert_eq!(s.verify(&spliced, at(1_000), None), Err(LinkError::Forged));
 
-        assert_eq!(s.verify(&token, at(2_000), None), Err(LinkError::Expired(at(2_000))));
+        assert_eq!(
+            s.verify(&token, at(2_000), None),
+            Err(LinkError::Expired(at(2_000)))
+        );
         let bob = Email::parse("bob@example.com").unwrap();
-        assert_eq!(s.verify(&token, at(1_000), Some(&bob)), Err(LinkError::WrongApprover));
-        assert_eq!(s.verify("nodot", at(1_000), None), Err(LinkError::Malformed));
-        assert_eq!(s.verify("a.!!!", at(1_000), None), Err(LinkError::Malformed));
-        assert_eq!(s.verify(&"a".repeat(2_000), at(1_000), None), Err(LinkError::Malformed));
+        assert_eq!(
+            s.verify(&token, at(1_000), Some(&bob)),
+            Err(LinkError::WrongApprover)
+        );
+        assert_eq!(
+            s.verify("nodot", at(1_000), None),
+            Err(LinkError::Malformed)
+        );
+        assert_eq!(
+            s.verify("a.!!!", at(1_000), None),
+            Err(LinkError::Malformed)
+        );
+        assert_eq!(
+            s.verify(&"a".repeat(2_000), at(1_000), None),
+            Err(LinkError::Malformed)
+        );
     }
 
     #[test]

@@ -25,7 +25,14 @@ fn facts(req: &Request) -> Vec<(&'static str, String)> {
     let mut rows = vec![
         ("Requester", req.requester.to_string()),
         ("Bundle", req.bundle.to_string()),
-        ("Accounts", req.accounts.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")),
+        (
+            "Accounts",
+            req.accounts
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
         ("Duration", req.duration.to_string()),
         ("Reason", req.reason.clone()),
         ("Why approval", req.plan.basis.clone()),
@@ -36,12 +43,19 @@ fn facts(req: &Request) -> Vec<(&'static str, String)> {
     rows
 }
 
-fn render(intro: &str, rows: &[(&'static str, String)], links: &[(&str, String)]) -> (String, String) {
+fn render(
+    intro: &str,
+    rows: &[(&'static str, String)],
+    links: &[(&str, String)],
+) -> (String, String) {
     let mut text = format!("{intro}\n\n");
     let mut html = format!("<p>{}</p><table>", html_escape(intro));
     for (k, v) in rows {
         text.push_str(&format!("{k}: {v}\n"));
-        html.push_str(&format!("<tr><th align=\"left\">{k}</th><td>{}</td></tr>", html_escape(v)));
+        html.push_str(&format!(
+            "<tr><th align=\"left\">{k}</th><td>{}</td></tr>",
+            html_escape(v)
+        ));
     }
     html.push_str("</table>");
     if !links.is_empty() {
@@ -49,7 +63,11 @@ fn render(intro: &str, rows: &[(&'static str, String)], links: &[(&str, String)]
         html.push_str("<p>");
         for (label, url) in links {
             text.push_str(&format!("{label}: {url}\n"));
-            html.push_str(&format!("<a href=\"{}\">{}</a> &nbsp; ", html_escape(url), html_escape(label)));
+            html.push_str(&format!(
+                "<a href=\"{}\">{}</a> &nbsp; ",
+                html_escape(url),
+                html_escape(label)
+            ));
         }
         html.push_str("</p>");
     }
@@ -57,17 +75,32 @@ fn render(intro: &str, rows: &[(&'static str, String)], links: &[(&str, String)]
 }
 
 /// Asks one approver to decide, with their own signed links.
-pub fn approval_request(req: &Request, approver: &Email, decision_url: &str, tier: usize) -> Message {
-    let escalated = if tier > 0 { " (escalated: the first approvers did not answer)" } else { "" };
+pub fn approval_request(
+    req: &Request,
+    approver: &Email,
+    decision_url: &str,
+    tier: usize,
+) -> Message {
+    let escalated = if tier > 0 {
+        " (escalated: the first approvers did not answer)"
+    } else {
+        ""
+    };
     let intro = format!(
         "{} asks for {} for {}{escalated}. The links open a page where you confirm; nothing happens until you press a button.",
         req.requester, req.bundle, req.duration
     );
-    let links = [("Approve", format!("{decision_url}?action=approve")), ("Deny", format!("{decision_url}?action=deny"))];
+    let links = [
+        ("Approve", format!("{decision_url}?action=approve")),
+        ("Deny", format!("{decision_url}?action=deny")),
+    ];
     let (text, html) = render(&intro, &facts(req), &links);
     Message {
         to: vec![approver.clone()],
-        subject: format!("Approve {} for {} ({})?", req.bundle, req.requester, req.duration),
+        subject: format!(
+            "Approve {} for {} ({})?",
+            req.bundle, req.requester, req.duration
+        ),
         text,
         html,
         kind: MessageKind::ApprovalRequest,
@@ -123,6 +156,9 @@ mod tests {
 
     #[test]
     fn html_is_escaped() {
-        assert_eq!(html_escape("<script>\"a\" & 'b'</script>"), "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;");
+        assert_eq!(
+            html_escape("<script>\"a\" & 'b'</script>"),
+            "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;"
+        );
     }
 }

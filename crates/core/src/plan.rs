@@ -97,37 +97,59 @@ pub fn compact(statements: &[Statement]) -> Vec<(Vec<String>, Vec<String>)> {
             return vec!["*".into()];
         }
         let services: BTreeSet<String> = if wildcard_service {
-            set.iter().filter_map(|a| a.strip_suffix(":*").map(str::to_string)).collect()
+            set.iter()
+                .filter_map(|a| a.strip_suffix(":*").map(str::to_string))
+                .collect()
         } else {
             BTreeSet::new()
         };
         set.into_iter()
-            .filter(|a| a.ends_with(":*") || !services.iter().any(|s| a.starts_with(&format!("{s}:"))))
+            .filter(|a| {
+                a.ends_with(":*") || !services.iter().any(|s| a.starts_with(&format!("{s}:")))
+            })
             .collect()
     };
     let mut by_resources: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
     for st in statements {
         let resources = norm(st.resources.iter().map(|r| r.to_string()).collect(), false);
-        by_resources.entry(resources).or_default().extend(st.actions.iter().map(|a| a.to_string()));
+        by_resources
+            .entry(resources)
+            .or_default()
+            .extend(st.actions.iter().map(|a| a.to_string()));
     }
     let mut by_actions: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
     for (resources, actions) in by_resources {
-        by_actions.entry(norm(actions, true)).or_default().extend(resources);
+        by_actions
+            .entry(norm(actions, true))
+            .or_default()
+            .extend(resources);
     }
-    by_actions.into_iter().map(|(actions, resources)| (actions, norm(resources, false))).collect()
+    by_actions
+        .into_iter()
+        .map(|(actions, resources)| (actions, norm(resources, false)))
+        .collect()
 }
 
 impl GrantSpec {
     /// The statements this grant adds, Sids `Jit<id>S<n>`.
     pub fn statements(&self) -> Vec<Value> {
         let mut condition = serde_json::Map::new();
-        condition.insert("DateLessThan".into(), json!({ "aws:CurrentTime": time(self.expires_at) }));
+        condition.insert(
+            "DateLessThan".into(),
+            json!({ "aws:CurrentTime": time(self.expires_at) }),
+        );
         if let Some(start) = self.starts_at {
-            condition.insert("DateGreaterThan".into(), json!({ "aws:CurrentTime": time(start) }));
+            condition.insert(
+                "DateGreaterThan".into(),
+                json!({ "aws:CurrentTime": time(start) }),
+            );
         }
         if !self.accounts.is_empty() {
             let accounts: Vec<String> = self.accounts.iter().map(|a| a.to_string()).collect();
-            condition.insert("StringEquals".into(), json!({ "aws:PrincipalAccount": one_or_many(&accounts) }));
+            condition.insert(
+                "StringEquals".into(),
+                json!({ "aws:PrincipalAccount": one_or_many(&accounts) }),
+            );
         }
         compact(&self.statements)
             .into_iter()
@@ -146,13 +168,19 @@ impl GrantSpec {
 
     /// A document holding only this grant (the `iam-role` strategy's per-grant policy).
     pub fn document(&self) -> PolicyDocument {
-        PolicyDocument { version: "2012-10-17".into(), statements: self.statements() }
+        PolicyDocument {
+            version: "2012-10-17".into(),
+            statements: self.statements(),
+        }
     }
 }
 
 impl Default for PolicyDocument {
     fn default() -> Self {
-        Self { version: "2012-10-17".into(), statements: Vec::new() }
+        Self {
+            version: "2012-10-17".into(),
+            statements: Vec::new(),
+        }
     }
 }
 
@@ -172,20 +200,37 @@ impl PolicyDocument {
 
     /// Characters counted against the budget: everything but whitespace.
     pub fn size(&self) -> usize {
-        self.to_json().chars().filter(|c| !c.is_whitespace()).count()
+        self.to_json()
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .count()
     }
 
     /// The grants that have statements here.
     pub fn grant_ids(&self) -> BTreeSet<RequestId> {
-        self.statements.iter().filter_map(|s| s.get("Sid")?.as_str()).filter_map(grant_of_sid).collect()
+        self.statements
+            .iter()
+            .filter_map(|s| s.get("Sid")?.as_str())
+            .filter_map(grant_of_sid)
+            .collect()
     }
 
     /// The expiry written in a grant's first statement.
     pub fn expiry_of(&self, id: &RequestId) -> Option<String> {
         self.statements
             .iter()
-            .find(|s| s.get("Sid").and_then(Value::as_str).and_then(grant_of_sid).as_ref() == Some(id))
-            .and_then(|s| s.pointer("/Condition/DateLessThan/aws:CurrentTime")?.as_str().map(str::to_string))
+            .find(|s| {
+                s.get("Sid")
+                    .and_then(Value::as_str)
+                    .and_then(grant_of_sid)
+                    .as_ref()
+                    == Some(id)
+            })
+            .and_then(|s| {
+                s.pointer("/Condition/DateLessThan/aws:CurrentTime")?
+                    .as_str()
+                    .map(str::to_string)
+            })
     }
 
     /// The document without `id`'s statements.
@@ -193,10 +238,19 @@ impl PolicyDocument {
         let statements = self
             .statements
             .iter()
-            .filter(|s| s.get("Sid").and_then(Value::as_str).and_then(grant_of_sid).as_ref() != Some(id))
+            .filter(|s| {
+                s.get("Sid")
+                    .and_then(Value::as_str)
+                    .and_then(grant_of_sid)
+                    .as_ref()
+                    != Some(id)
+            })
             .cloned()
             .collect();
-        Self { version: self.version.clone(), statements }
+        Self {
+            version: self.version.clone(),
+            statements,
+        }
     }
 
     /// The document with `grant`'s statements in place of any it had, if it fits `budget`.
@@ -207,9 +261,17 @@ impl PolicyDocument {
         next.statements.extend(grant.statements());
         let size = next.size();
         if size > budget {
-            let used = if base.statements.is_empty() { 0 } else { base.size() };
+            let used = if base.statements.is_empty() {
+                0
+            } else {
+                base.size()
+            };
             let room = budget.saturating_sub(used);
-            return Err(TooLarge { needed: size - used, room, budget });
+            return Err(TooLarge {
+                needed: size - used,
+                room,
+                budget,
+            });
         }
         Ok(next)
     }
@@ -235,8 +297,14 @@ mod tests {
 
     fn st(actions: &[&str], resources: &[&str]) -> Statement {
         Statement {
-            actions: actions.iter().map(|a| IamAction::parse(a).unwrap()).collect(),
-            resources: resources.iter().map(|r| ResourceArn::parse(r).unwrap()).collect(),
+            actions: actions
+                .iter()
+                .map(|a| IamAction::parse(a).unwrap())
+                .collect(),
+            resources: resources
+                .iter()
+                .map(|r| ResourceArn::parse(r).unwrap())
+                .collect(),
         }
     }
 
@@ -252,14 +320,26 @@ mod tests {
 
     #[test]
     fn statements_carry_the_expiry_account_and_a_grant_sid() {
-        let mut g = grant("aaaa1111", vec![st(&["s3:GetObject"], &["arn:aws:s3:::b/*"])]);
+        let mut g = grant(
+            "aaaa1111",
+            vec![st(&["s3:GetObject"], &["arn:aws:s3:::b/*"])],
+        );
         g.starts_at = Some(DateTime::from_timestamp(1_799_990_000, 0).unwrap());
         let s = &g.statements()[0];
         assert_eq!(s["Sid"], "Jitaaaa1111S0");
         assert_eq!(s["Effect"], "Allow");
-        assert_eq!(s["Condition"]["DateLessThan"]["aws:CurrentTime"], "2027-01-15T08:00:00Z");
-        assert_eq!(s["Condition"]["DateGreaterThan"]["aws:CurrentTime"], "2027-01-15T05:13:20Z");
-        assert_eq!(s["Condition"]["StringEquals"]["aws:PrincipalAccount"], "111111111111");
+        assert_eq!(
+            s["Condition"]["DateLessThan"]["aws:CurrentTime"],
+            "2027-01-15T08:00:00Z"
+        );
+        assert_eq!(
+            s["Condition"]["DateGreaterThan"]["aws:CurrentTime"],
+            "2027-01-15T05:13:20Z"
+        );
+        assert_eq!(
+            s["Condition"]["StringEquals"]["aws:PrincipalAccount"],
+            "111111111111"
+        );
         assert_eq!(grant_of_sid("Jitaaaa1111S0").unwrap().as_str(), "aaaa1111");
         assert_eq!(grant_of_sid("AdminAccess"), None);
         assert_eq!(grant_of_sid("JitaaaaS"), None);
@@ -270,9 +350,18 @@ mod tests {
         let merged = compact(&[
             st(&["s3:GetObject"], &["arn:aws:s3:::b/*"]),
             st(&["s3:PutObject"], &["arn:aws:s3:::b/*"]),
-            st(&["logs:GetLogEvents"], &["arn:aws:logs:eu-west-1:111111111111:log-group:a"]),
-            st(&["logs:GetLogEvents"], &["arn:aws:logs:eu-west-1:111111111111:log-group:b"]),
-            st(&["ec2:DescribeInstances", "ec2:*"], &["*", "arn:aws:ec2:eu-west-1:111111111111:instance/i-1"]),
+            st(
+                &["logs:GetLogEvents"],
+                &["arn:aws:logs:eu-west-1:111111111111:log-group:a"],
+            ),
+            st(
+                &["logs:GetLogEvents"],
+                &["arn:aws:logs:eu-west-1:111111111111:log-group:b"],
+            ),
+            st(
+                &["ec2:DescribeInstances", "ec2:*"],
+                &["*", "arn:aws:ec2:eu-west-1:111111111111:instance/i-1"],
+            ),
         ]);
         assert_eq!(
             merged,
@@ -285,14 +374,19 @@ mod tests {
                         "arn:aws:logs:eu-west-1:111111111111:log-group:b".to_string()
                     ]
                 ),
-                (vec!["s3:GetObject".to_string(), "s3:PutObject".to_string()], vec!["arn:aws:s3:::b/*".to_string()]),
+                (
+                    vec!["s3:GetObject".to_string(), "s3:PutObject".to_string()],
+                    vec!["arn:aws:s3:::b/*".to_string()]
+                ),
             ]
         );
     }
 
     #[test]
     fn a_grant_that_does_not_fit_is_refused_with_the_room_left() {
-        let resources: Vec<String> = (0..60).map(|i| format!("arn:aws:s3:::bucket-number-{i:04}/*")).collect();
+        let resources: Vec<String> = (0..60)
+            .map(|i| format!("arn:aws:s3:::bucket-number-{i:04}/*"))
+            .collect();
         let refs: Vec<&str> = resources.iter().map(String::as_str).collect();
         let big = |id: &str| grant(id, vec![st(&["s3:GetObject"], &refs)]);
         let mut doc = PolicyDocument::default();
@@ -321,11 +415,23 @@ mod tests {
         .unwrap();
         let a = grant("aaaa0001", vec![st(&["s3:GetObject"], &["*"])]);
         let b = grant("bbbb0002", vec![st(&["s3:PutObject"], &["*"])]);
-        let both = doc.with(&a, POLICY_BUDGET).unwrap().with(&b, POLICY_BUDGET).unwrap();
+        let both = doc
+            .with(&a, POLICY_BUDGET)
+            .unwrap()
+            .with(&b, POLICY_BUDGET)
+            .unwrap();
         assert_eq!(both.grant_ids().len(), 2);
-        let only_b = both.rebuilt(std::slice::from_ref(&b), POLICY_BUDGET).unwrap();
-        assert_eq!(only_b.grant_ids().into_iter().collect::<Vec<_>>(), vec![b.id.clone()]);
+        let only_b = both
+            .rebuilt(std::slice::from_ref(&b), POLICY_BUDGET)
+            .unwrap();
+        assert_eq!(
+            only_b.grant_ids().into_iter().collect::<Vec<_>>(),
+            vec![b.id.clone()]
+        );
         assert_eq!(only_b.statements[0]["Sid"], "Baseline");
-        assert_eq!(PolicyDocument::parse("").unwrap(), PolicyDocument::default());
+        assert_eq!(
+            PolicyDocument::parse("").unwrap(),
+            PolicyDocument::default()
+        );
     }
 }

@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{Approval, Bundle, Catalog, Flow, Justification, MatrixCell, NotifyTarget, Require};
+use crate::catalog::{
+    Approval, Bundle, Catalog, Flow, Justification, MatrixCell, NotifyTarget, Require,
+};
 use crate::types::{AccountId, BundleName, Email, FlowName, GrantDuration, GroupName};
 
 /// Members of each group that matters to a decision, as the directory had them.
@@ -256,18 +258,26 @@ impl ApprovalPlan {
             return true;
         }
         let tier_groups: Vec<&GroupName> = self.tiers.iter().take(tier).map(|t| &t.group).collect();
-        if votes.iter().any(|v| v.counts_for.iter().any(|g| tier_groups.contains(&g))) {
+        if votes
+            .iter()
+            .any(|v| v.counts_for.iter().any(|g| tier_groups.contains(&g)))
+        {
             return true;
         }
         if self.start_tier > 0 || self.groups.is_empty() {
             return false;
         }
         let group_done = |rule: &GroupRule| {
-            let voters: BTreeSet<&Email> =
-                votes.iter().filter(|v| v.counts_for.contains(&rule.group)).map(|v| &v.approver).collect();
+            let voters: BTreeSet<&Email> = votes
+                .iter()
+                .filter(|v| v.counts_for.contains(&rule.group))
+                .map(|v| &v.approver)
+                .collect();
             match rule.require {
                 Require::Any => !voters.is_empty(),
-                Require::All => !rule.members.is_empty() && rule.members.iter().all(|m| voters.contains(m)),
+                Require::All => {
+                    !rule.members.is_empty() && rule.members.iter().all(|m| voters.contains(m))
+                }
             }
         };
         match self.between {
@@ -279,9 +289,15 @@ impl ApprovalPlan {
     /// The people asked to decide at `tier` (first tier, or that escalation tier).
     pub fn approvers_at(&self, tier: usize) -> BTreeSet<Email> {
         if tier == 0 {
-            self.groups.iter().flat_map(|g| g.members.iter().cloned()).collect()
+            self.groups
+                .iter()
+                .flat_map(|g| g.members.iter().cloned())
+                .collect()
         } else {
-            self.tiers.get(tier - 1).map(|t| t.members.clone()).unwrap_or_default()
+            self.tiers
+                .get(tier - 1)
+                .map(|t| t.members.clone())
+                .unwrap_or_default()
         }
     }
 
@@ -299,7 +315,10 @@ impl ApprovalPlan {
             let open: Vec<String> = self
                 .groups
                 .iter()
-                .filter(|g| !votes.iter().any(|v| v.counts_for.contains(&g.group)) || g.require == Require::All)
+                .filter(|g| {
+                    !votes.iter().any(|v| v.counts_for.contains(&g.group))
+                        || g.require == Require::All
+                })
                 .map(|g| format!("{} ({})", g.group, g.require))
                 .collect();
             if !open.is_empty() {
@@ -354,44 +373,86 @@ pub fn decide(
     now: DateTime<Utc>,
 ) -> Result<Decision, Refusal> {
     let name = input.bundle.as_ref().ok_or(Refusal::NoBundle)?;
-    let bundle = catalog.bundle(name).ok_or_else(|| Refusal::UnknownBundle(name.to_string()))?;
+    let bundle = catalog
+        .bundle(name)
+        .ok_or_else(|| Refusal::UnknownBundle(name.to_string()))?;
     if let Some(d) = &bundle.deprecated {
-        return Err(Refusal::Deprecated { bundle: name.clone(), successor: d.successor.clone() });
+        return Err(Refusal::Deprecated {
+            bundle: name.clone(),
+            successor: d.successor.clone(),
+        });
     }
-    if let Some(service) = bundle.services().into_iter().find(|s| catalog.service_disabled(s)) {
-        return Err(Refusal::ServiceDisabled { bundle: name.clone(), service: service.to_string() });
+    if let Some(service) = bundle
+        .services()
+        .into_iter()
+        .find(|s| catalog.service_disabled(s))
+    {
+        return Err(Refusal::ServiceDisabled {
+            bundle: name.clone(),
+            service: service.to_string(),
+        });
     }
     check_text(input)?;
     let accounts = accounts(bundle, input)?;
     if let Some(start) = input.start_at {
-        if start < now - Duration::minutes(1) || start > now + Duration::days(MAX_START_AHEAD_DAYS) {
+        if start < now - Duration::minutes(1) || start > now + Duration::days(MAX_START_AHEAD_DAYS)
+        {
             return Err(Refusal::BadStart);
         }
     }
 
     let flow = choose_flow(catalog, bundle, requester, membership, input)?;
-    let max = bundle.max_duration.map_or(flow.max_duration, |b| b.min(flow.max_duration));
+    let max = bundle
+        .max_duration
+        .map_or(flow.max_duration, |b| b.min(flow.max_duration));
     let duration = input.duration.unwrap_or(flow.default_duration.min(max));
     if duration > max {
-        return Err(Refusal::DurationTooLong { requested: duration, max, flow: flow.name.clone(), bundle: name.clone() });
+        return Err(Refusal::DurationTooLong {
+            requested: duration,
+            max,
+            flow: flow.name.clone(),
+            bundle: name.clone(),
+        });
     }
     check_flow_fields(flow, input)?;
     let plan = plan_for(catalog, flow, bundle, requester, membership, duration)?;
-    Ok(Decision { flow: flow.name.clone(), bundle: name.clone(), duration, accounts, plan })
+    Ok(Decision {
+        flow: flow.name.clone(),
+        bundle: name.clone(),
+        duration,
+        accounts,
+        plan,
+    })
 }
 
 fn check_text(input: &RequestInput) -> Result<(), Refusal> {
-    if input.reason.as_ref().is_some_and(|r| r.chars().count() > MAX_REASON_CHARS) {
-        return Err(Refusal::TooLong { field: "reason", max: MAX_REASON_CHARS });
+    if input
+        .reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > MAX_REASON_CHARS)
+    {
+        return Err(Refusal::TooLong {
+            field: "reason",
+            max: MAX_REASON_CHARS,
+        });
     }
-    if input.ticket.as_ref().is_some_and(|t| t.chars().count() > MAX_TICKET_CHARS) {
-        return Err(Refusal::TooLong { field: "ticket", max: MAX_TICKET_CHARS });
+    if input
+        .ticket
+        .as_ref()
+        .is_some_and(|t| t.chars().count() > MAX_TICKET_CHARS)
+    {
+        return Err(Refusal::TooLong {
+            field: "ticket",
+            max: MAX_TICKET_CHARS,
+        });
     }
     Ok(())
 }
 
 fn accounts(bundle: &Bundle, input: &RequestInput) -> Result<Vec<AccountId>, Refusal> {
-    let Some(asked) = &input.accounts else { return Ok(bundle.accounts.clone()) };
+    let Some(asked) = &input.accounts else {
+        return Ok(bundle.accounts.clone());
+    };
     let covered = || bundle.accounts.iter().map(|a| a.to_string()).collect();
     if asked.is_empty() {
         return Ok(bundle.accounts.clone());
@@ -399,7 +460,11 @@ fn accounts(bundle: &Bundle, input: &RequestInput) -> Result<Vec<AccountId>, Ref
     let mut out = Vec::new();
     for a in asked {
         if !bundle.accounts.contains(a) {
-            return Err(Refusal::AccountNotCovered { bundle: bundle.name.clone(), account: a.clone(), covered: covered() });
+            return Err(Refusal::AccountNotCovered {
+                bundle: bundle.name.clone(),
+                account: a.clone(),
+                covered: covered(),
+            });
         }
         if !out.contains(a) {
             out.push(a.clone());
@@ -416,7 +481,10 @@ fn check_flow_fields(flow: &Flow, input: &RequestInput) -> Result<(), Refusal> {
     if let Some(pattern) = &flow.ticket_pattern {
         let ticket = input.ticket.as_deref().map(str::trim).unwrap_or("");
         if ticket.is_empty() {
-            return Err(Refusal::TicketRequired { flow: flow.name.clone(), pattern: pattern.source.clone() });
+            return Err(Refusal::TicketRequired {
+                flow: flow.name.clone(),
+                pattern: pattern.source.clone(),
+            });
         }
         if !pattern.regex.is_match(ticket) {
             return Err(Refusal::TicketMismatch {
@@ -440,20 +508,39 @@ fn choose_flow<'c>(
 ) -> Result<&'c Flow, Refusal> {
     let offering: Vec<&Flow> = catalog.flows_for(&bundle.name).collect();
     if let Some(named) = &input.flow {
-        let flow = offering
-            .iter()
-            .find(|f| f.name == *named)
-            .ok_or_else(|| Refusal::FlowMismatch { flow: named.clone(), bundle: bundle.name.clone() })?;
-        return if flow.admits(&requester.groups) { Ok(flow) } else { Err(not_eligible(bundle, &[flow])) };
+        let flow =
+            offering
+                .iter()
+                .find(|f| f.name == *named)
+                .ok_or_else(|| Refusal::FlowMismatch {
+                    flow: named.clone(),
+                    bundle: bundle.name.clone(),
+                })?;
+        return if flow.admits(&requester.groups) {
+            Ok(flow)
+        } else {
+            Err(not_eligible(bundle, &[flow]))
+        };
     }
     if offering.is_empty() {
         return Err(Refusal::NoFlow(bundle.name.clone()));
     }
-    let admitting: Vec<&Flow> = offering.iter().copied().filter(|f| f.admits(&requester.groups)).collect();
-    let ordinary: Vec<&Flow> = admitting.iter().copied().filter(|f| !f.break_glass).collect();
+    let admitting: Vec<&Flow> = offering
+        .iter()
+        .copied()
+        .filter(|f| f.admits(&requester.groups))
+        .collect();
+    let ordinary: Vec<&Flow> = admitting
+        .iter()
+        .copied()
+        .filter(|f| !f.break_glass)
+        .collect();
     if ordinary.is_empty() {
         return match admitting.first() {
-            Some(bg) => Err(Refusal::BreakGlassOnly { bundle: bundle.name.clone(), flow: bg.name.clone() }),
+            Some(bg) => Err(Refusal::BreakGlassOnly {
+                bundle: bundle.name.clone(),
+                flow: bg.name.clone(),
+            }),
             None => Err(not_eligible(bundle, &offering)),
         };
     }
@@ -466,17 +553,31 @@ fn choose_flow<'c>(
             Err(_) => usize::MAX,
         }
     };
-    Ok(ordinary.into_iter().min_by_key(|f| (rank(f), f.name.clone())).expect("non-empty"))
+    Ok(ordinary
+        .into_iter()
+        .min_by_key(|f| (rank(f), f.name.clone()))
+        .expect("non-empty"))
 }
 
 fn not_eligible(bundle: &Bundle, flows: &[&Flow]) -> Refusal {
-    let mut groups: Vec<String> = flows.iter().flat_map(|f| f.requesters.iter().map(|g| g.to_string())).collect();
+    let mut groups: Vec<String> = flows
+        .iter()
+        .flat_map(|f| f.requesters.iter().map(|g| g.to_string()))
+        .collect();
     groups.sort();
     groups.dedup();
-    Refusal::NotEligible { bundle: bundle.name.clone(), groups }
+    Refusal::NotEligible {
+        bundle: bundle.name.clone(),
+        groups,
+    }
 }
 
-fn members(membership: &Membership, group: &GroupName, requester: &Email, self_approval: bool) -> BTreeSet<Email> {
+fn members(
+    membership: &Membership,
+    group: &GroupName,
+    requester: &Email,
+    self_approval: bool,
+) -> BTreeSet<Email> {
     let mut m = membership.get(group).cloned().unwrap_or_default();
     if !self_approval {
         m.remove(requester);
@@ -496,34 +597,71 @@ fn plan_for(
     let on_team = requester.groups.contains(&bundle.owner_team);
     let owner = || vec![(bundle.owner_team.clone(), Require::Any)];
     let platform = || vec![(catalog.settings.platform_group.clone(), Require::Any)];
-    let (between, wanted, basis): (Require, Vec<(GroupName, Require)>, String) = match &flow.approval {
-        Approval::Auto if flow.break_glass => (Require::All, vec![], format!("break-glass flow {}", flow.name)),
-        Approval::Auto => (Require::All, vec![], format!("flow {} approves automatically", flow.name)),
-        Approval::Groups(g) => (g.between, g.groups.clone(), format!("flow {} names its approvers", flow.name)),
-        Approval::Matrix => {
-            let (cell, column) = catalog.matrix.cell(bundle.risk, duration);
-            let team = if on_team { format!("on {}", bundle.owner_team) } else { format!("not on {}", bundle.owner_team) };
-            let groups = match cell {
-                MatrixCell::Auto => vec![],
-                MatrixCell::AutoOwner if on_team => vec![],
-                MatrixCell::AutoOwner | MatrixCell::Owner => owner(),
-                MatrixCell::Platform => platform(),
-            };
-            let outcome = if groups.is_empty() { "auto" } else if cell == MatrixCell::Platform { "platform approval" } else { "owner approval" };
-            (Require::Any, groups, format!("risk matrix: {} risk, {column}, {team} → {outcome}", bundle.risk))
-        }
-    };
+    let (between, wanted, basis): (Require, Vec<(GroupName, Require)>, String) =
+        match &flow.approval {
+            Approval::Auto if flow.break_glass => (
+                Require::All,
+                vec![],
+                format!("break-glass flow {}", flow.name),
+            ),
+            Approval::Auto => (
+                Require::All,
+                vec![],
+                format!("flow {} approves automatically", flow.name),
+            ),
+            Approval::Groups(g) => (
+                g.between,
+                g.groups.clone(),
+                format!("flow {} names its approvers", flow.name),
+            ),
+            Approval::Matrix => {
+                let (cell, column) = catalog.matrix.cell(bundle.risk, duration);
+                let team = if on_team {
+                    format!("on {}", bundle.owner_team)
+                } else {
+                    format!("not on {}", bundle.owner_team)
+                };
+                let groups = match cell {
+                    MatrixCell::Auto => vec![],
+                    MatrixCell::AutoOwner if on_team => vec![],
+                    MatrixCell::AutoOwner | MatrixCell::Owner => owner(),
+                    MatrixCell::Platform => platform(),
+                };
+                let outcome = if groups.is_empty() {
+                    "auto"
+                } else if cell == MatrixCell::Platform {
+                    "platform approval"
+                } else {
+                    "owner approval"
+                };
+                (
+                    Require::Any,
+                    groups,
+                    format!(
+                        "risk matrix: {} risk, {column}, {team} → {outcome}",
+                        bundle.risk
+                    ),
+                )
+            }
+        };
     let groups: Vec<GroupRule> = wanted
         .into_iter()
         .map(|(group, require)| {
             let members = members(membership, &group, &requester.email, flow.self_approval);
-            GroupRule { group, require, members }
+            GroupRule {
+                group,
+                require,
+                members,
+            }
         })
         .collect();
     let tiers: Vec<Tier> = flow
         .escalate_to
         .iter()
-        .map(|g| Tier { group: g.clone(), members: members(membership, g, &requester.email, flow.self_approval) })
+        .map(|g| Tier {
+            group: g.clone(),
+            members: members(membership, g, &requester.email, flow.self_approval),
+        })
         .collect();
     let auto = groups.is_empty();
     let mut plan = ApprovalPlan {
@@ -546,9 +684,16 @@ fn plan_for(
         };
         if !first_tier_possible {
             // Nobody but the requester could approve the first tier: start where someone can.
-            let next = plan.tiers.iter().position(|t| !t.members.is_empty()).ok_or(Refusal::NoApprover(bundle.name.clone()))?;
+            let next = plan
+                .tiers
+                .iter()
+                .position(|t| !t.members.is_empty())
+                .ok_or(Refusal::NoApprover(bundle.name.clone()))?;
             plan.start_tier = next + 1;
-            plan.basis.push_str(&format!("; nobody else can approve, so it goes to {}", plan.tiers[next].group));
+            plan.basis.push_str(&format!(
+                "; nobody else can approve, so it goes to {}",
+                plan.tiers[next].group
+            ));
         }
     }
     Ok(plan)
@@ -565,8 +710,15 @@ mod tests {
         let plan = ApprovalPlan {
             auto: false,
             between: Require::All,
-            groups: vec![GroupRule { group: g("dbas"), require: Require::Any, members: [e("d@x.io")].into() }],
-            tiers: vec![Tier { group: g("platform"), members: [e("p@x.io")].into() }],
+            groups: vec![GroupRule {
+                group: g("dbas"),
+                require: Require::Any,
+                members: [e("d@x.io")].into(),
+            }],
+            tiers: vec![Tier {
+                group: g("platform"),
+                members: [e("p@x.io")].into(),
+            }],
             start_tier: 0,
             escalate_after_secs: 3600,
             request_ttl_secs: 86400,
@@ -574,11 +726,24 @@ mod tests {
             notify: vec![],
             basis: String::new(),
         };
-        assert!(plan.counts_for(0, &e("p@x.io"), &[g("platform")]).is_empty(), "tier 1 not reached yet");
+        assert!(
+            plan.counts_for(0, &e("p@x.io"), &[g("platform")])
+                .is_empty(),
+            "tier 1 not reached yet"
+        );
         let counts = plan.counts_for(1, &e("p@x.io"), &[g("platform")]);
         assert_eq!(counts, vec![g("platform")]);
-        let vote = Vote { approver: e("p@x.io"), counts_for: counts, at: Utc::now(), message: "ok".into(), duration: None };
+        let vote = Vote {
+            approver: e("p@x.io"),
+            counts_for: counts,
+            at: Utc::now(),
+            message: "ok".into(),
+            duration: None,
+        };
         assert!(plan.satisfied(1, std::slice::from_ref(&vote)));
-        assert!(plan.counts_for(0, &e("d@x.io"), &[]).is_empty(), "left the group since");
+        assert!(
+            plan.counts_for(0, &e("d@x.io"), &[]).is_empty(),
+            "left the group since"
+        );
     }
 }

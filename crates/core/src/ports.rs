@@ -63,19 +63,41 @@ pub trait RequestStore: Send + Sync {
         t: &Transition,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// One request.
-    fn get(&self, id: &RequestId) -> impl Future<Output = Result<Option<Request>, StoreError>> + Send;
+    fn get(
+        &self,
+        id: &RequestId,
+    ) -> impl Future<Output = Result<Option<Request>, StoreError>> + Send;
     /// A request's audit records, oldest first.
-    fn timeline(&self, id: &RequestId) -> impl Future<Output = Result<Vec<AuditEvent>, StoreError>> + Send;
+    fn timeline(
+        &self,
+        id: &RequestId,
+    ) -> impl Future<Output = Result<Vec<AuditEvent>, StoreError>> + Send;
     /// A person's requests, newest first.
-    fn by_requester(&self, email: &Email, limit: usize) -> impl Future<Output = Result<Vec<Request>, StoreError>> + Send;
+    fn by_requester(
+        &self,
+        email: &Email,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Request>, StoreError>> + Send;
     /// Pending requests that `group` is asked to decide (first tier or a reached tier).
-    fn pending_for_group(&self, group: &GroupName) -> impl Future<Output = Result<Vec<Request>, StoreError>> + Send;
+    fn pending_for_group(
+        &self,
+        group: &GroupName,
+    ) -> impl Future<Output = Result<Vec<Request>, StoreError>> + Send;
     /// A person's live (approved or active) grants.
-    fn live_for(&self, email: &Email) -> impl Future<Output = Result<Vec<Request>, StoreError>> + Send;
+    fn live_for(
+        &self,
+        email: &Email,
+    ) -> impl Future<Output = Result<Vec<Request>, StoreError>> + Send;
     /// Live grants whose expiry is at or before `t`, soonest first (the sweeper's query).
-    fn expiring_before(&self, t: DateTime<Utc>) -> impl Future<Output = Result<Vec<Request>, StoreError>> + Send;
+    fn expiring_before(
+        &self,
+        t: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<Request>, StoreError>> + Send;
     /// Pending requests whose decision deadline is at or before `t`.
-    fn undecided_before(&self, t: DateTime<Utc>) -> impl Future<Output = Result<Vec<Request>, StoreError>> + Send;
+    fn undecided_before(
+        &self,
+        t: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<Request>, StoreError>> + Send;
     /// Audit records with `from <= at < to`, oldest first.
     fn audit_between(
         &self,
@@ -83,7 +105,11 @@ pub trait RequestStore: Send + Sync {
         to: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<AuditEvent>, StoreError>> + Send;
     /// Records a decision link's nonce; `AlreadyExists` if it was used before.
-    fn use_nonce(&self, nonce: &str, expires: DateTime<Utc>) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn use_nonce(
+        &self,
+        nonce: &str,
+        expires: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Applying or removing a grant did not work.
@@ -114,9 +140,19 @@ impl GrantError {
 /// is in place, or removing one that is gone, succeeds and changes nothing.
 pub trait Grantor: Send + Sync {
     /// Puts `grant` in place for `person` with `strategy`.
-    fn apply(&self, person: &Email, strategy: &Strategy, grant: &GrantSpec) -> impl Future<Output = Result<(), GrantError>> + Send;
+    fn apply(
+        &self,
+        person: &Email,
+        strategy: &Strategy,
+        grant: &GrantSpec,
+    ) -> impl Future<Output = Result<(), GrantError>> + Send;
     /// Removes exactly `grant` (other grants of the same person stay).
-    fn remove(&self, person: &Email, strategy: &Strategy, grant: &GrantSpec) -> impl Future<Output = Result<(), GrantError>> + Send;
+    fn remove(
+        &self,
+        person: &Email,
+        strategy: &Strategy,
+        grant: &GrantSpec,
+    ) -> impl Future<Output = Result<(), GrantError>> + Send;
 }
 
 /// What a one-shot schedule does when it fires.
@@ -165,8 +201,12 @@ impl Schedule {
     pub fn new(action: ScheduledAction, at: DateTime<Utc>) -> Self {
         let name = match &action {
             ScheduledAction::StartGrant { request_id } => format!("jit-start-{request_id}"),
-            ScheduledAction::EndGrant { request_id } => format!("jit-end-{request_id}-{}", at.timestamp()),
-            ScheduledAction::Escalate { request_id, tier } => format!("jit-esc-{request_id}-{tier}"),
+            ScheduledAction::EndGrant { request_id } => {
+                format!("jit-end-{request_id}-{}", at.timestamp())
+            }
+            ScheduledAction::Escalate { request_id, tier } => {
+                format!("jit-esc-{request_id}-{tier}")
+            }
             ScheduledAction::ExpireRequest { request_id } => format!("jit-ttl-{request_id}"),
         };
         Self { name, at, action }
@@ -187,7 +227,10 @@ pub enum ScheduleError {
 /// One-shot schedules. Creating one that exists, or deleting one that is gone, succeeds.
 pub trait Scheduler: Send + Sync {
     /// Creates `schedule` unless it exists.
-    fn schedule(&self, schedule: &Schedule) -> impl Future<Output = Result<(), ScheduleError>> + Send;
+    fn schedule(
+        &self,
+        schedule: &Schedule,
+    ) -> impl Future<Output = Result<(), ScheduleError>> + Send;
     /// Deletes the schedule called `name` if it exists.
     fn cancel(&self, name: &str) -> impl Future<Output = Result<(), ScheduleError>> + Send;
 }
@@ -252,7 +295,13 @@ pub enum DirectoryError {
 /// People and groups (the Identity Store).
 pub trait Directory: Send + Sync {
     /// The groups `person` is in (empty for an unknown person).
-    fn groups_of(&self, person: &Email) -> impl Future<Output = Result<Vec<GroupName>, DirectoryError>> + Send;
+    fn groups_of(
+        &self,
+        person: &Email,
+    ) -> impl Future<Output = Result<Vec<GroupName>, DirectoryError>> + Send;
     /// The members of `group` (empty for an unknown group).
-    fn members(&self, group: &GroupName) -> impl Future<Output = Result<BTreeSet<Email>, DirectoryError>> + Send;
+    fn members(
+        &self,
+        group: &GroupName,
+    ) -> impl Future<Output = Result<BTreeSet<Email>, DirectoryError>> + Send;
 }

@@ -143,9 +143,20 @@ where
     C: Clock,
 {
     /// A service over `catalog`; decision links point at `base_url` (no trailing slash).
-    pub fn new(catalog: Arc<Catalog>, ports: Ports<S, G, Sc, M, D, C>, signer: LinkSigner, base_url: &str) -> Self {
+    pub fn new(
+        catalog: Arc<Catalog>,
+        ports: Ports<S, G, Sc, M, D, C>,
+        signer: LinkSigner,
+        base_url: &str,
+    ) -> Self {
         let catalog_version = catalog.version();
-        Self { catalog, catalog_version, ports, signer, base_url: base_url.trim_end_matches('/').to_string() }
+        Self {
+            catalog,
+            catalog_version,
+            ports,
+            signer,
+            base_url: base_url.trim_end_matches('/').to_string(),
+        }
     }
 
     /// The catalog in force.
@@ -160,7 +171,11 @@ where
 
     /// One request.
     pub async fn get(&self, id: &RequestId) -> Result<Request, ServiceError> {
-        self.ports.store.get(id).await?.ok_or_else(|| ServiceError::NotFound(id.clone()))
+        self.ports
+            .store
+            .get(id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(id.clone()))
     }
 
     /// A request's audit records, oldest first.
@@ -170,12 +185,20 @@ where
     }
 
     /// A person's requests, newest first.
-    pub async fn requests_of(&self, person: &Email, limit: usize) -> Result<Vec<Request>, ServiceError> {
+    pub async fn requests_of(
+        &self,
+        person: &Email,
+        limit: usize,
+    ) -> Result<Vec<Request>, ServiceError> {
         Ok(self.ports.store.by_requester(person, limit).await?)
     }
 
     /// Audit records in a time range, oldest first.
-    pub async fn audit(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<AuditEvent>, ServiceError> {
+    pub async fn audit(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<AuditEvent>, ServiceError> {
         Ok(self.ports.store.audit_between(from, to).await?)
     }
 
@@ -193,7 +216,7 @@ where
                 }
             }
         }
-        out.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+        out.sort_by_key(|r| r.created_at);
         Ok(out)
     }
 
@@ -207,14 +230,26 @@ where
 
     /// Asks for a bundle. Returns the stored request: approved (auto) or pending.
     #[instrument(skip(self, input), fields(requester = %caller))]
-    pub async fn submit(&self, caller: &Email, input: RequestInput) -> Result<Request, ServiceError> {
+    pub async fn submit(
+        &self,
+        caller: &Email,
+        input: RequestInput,
+    ) -> Result<Request, ServiceError> {
         let now = self.now();
         let bundle = input.bundle.clone().ok_or(Refusal::NoBundle)?;
         let groups = self.ports.directory.groups_of(caller).await?;
-        let membership = self.membership(&policy::groups_needed(&self.catalog, &bundle)).await?;
-        let requester = Requester { email: caller.clone(), groups };
+        let membership = self
+            .membership(&policy::groups_needed(&self.catalog, &bundle))
+            .await?;
+        let requester = Requester {
+            email: caller.clone(),
+            groups,
+        };
         let decision = policy::decide(&self.catalog, &requester, &membership, &input, now)?;
-        let b = self.catalog.bundle(&decision.bundle).expect("a decided bundle exists");
+        let b = self
+            .catalog
+            .bundle(&decision.bundle)
+            .expect("a decided bundle exists");
         if b.strategy == Strategy::Container {
             let expires = input.start_at.unwrap_or(now).max(now) + decision.duration.as_chrono();
             let spec = GrantSpec {
@@ -229,7 +264,11 @@ where
         let sub = Submission {
             requester: caller.clone(),
             reason: input.reason.clone().unwrap_or_default().trim().to_string(),
-            ticket: input.ticket.clone().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()),
+            ticket: input
+                .ticket
+                .clone()
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty()),
             start_at: input.start_at,
             catalog_version: self.catalog_version.clone(),
         };
@@ -240,9 +279,22 @@ where
             Status::Pending => {
                 self.ask_approvers(&req, req.tier).await;
                 if let Some((tier, at)) = req.next_escalation() {
-                    self.schedule(ScheduledAction::Escalate { request_id: req.id.clone(), tier }, at).await;
+                    self.schedule(
+                        ScheduledAction::Escalate {
+                            request_id: req.id.clone(),
+                            tier,
+                        },
+                        at,
+                    )
+                    .await;
                 }
-                self.schedule(ScheduledAction::ExpireRequest { request_id: req.id.clone() }, req.decision_deadline()).await;
+                self.schedule(
+                    ScheduledAction::ExpireRequest {
+                        request_id: req.id.clone(),
+                    },
+                    req.decision_deadline(),
+                )
+                .await;
             }
             Status::Approved => self.on_approved(&req).await,
             _ => {}
@@ -258,9 +310,16 @@ where
             .live_for(person)
             .await?
             .iter()
-            .filter_map(|r| self.catalog.bundle(&r.bundle).filter(|b| b.strategy == Strategy::Container).map(|b| spec(r, b)))
+            .filter_map(|r| {
+                self.catalog
+                    .bundle(&r.bundle)
+                    .filter(|b| b.strategy == Strategy::Container)
+                    .map(|b| spec(r, b))
+            })
             .collect();
-        PolicyDocument::default().rebuilt(&live, POLICY_BUDGET)?.with(new, POLICY_BUDGET)?;
+        PolicyDocument::default()
+            .rebuilt(&live, POLICY_BUDGET)?
+            .with(new, POLICY_BUDGET)?;
         Ok(())
     }
 
@@ -277,7 +336,12 @@ where
             let Some(t) = current.apply(&cmd, self.now())? else {
                 return Ok((current, false));
             };
-            match self.ports.store.update(current.version, current.status, &t).await {
+            match self
+                .ports
+                .store
+                .update(current.version, current.status, &t)
+                .await
+            {
                 Ok(()) => return Ok((t.request, true)),
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
@@ -299,7 +363,12 @@ where
         let groups = self.ports.directory.groups_of(caller).await?;
         let (req, changed) = self
             .transition(id, |_| {
-                Ok(Command::Approve { approver: caller.clone(), groups: groups.clone(), message: message.clone(), duration })
+                Ok(Command::Approve {
+                    approver: caller.clone(),
+                    groups: groups.clone(),
+                    message: message.clone(),
+                    duration,
+                })
             })
             .await?;
         if changed && req.status == Status::Approved {
@@ -310,14 +379,29 @@ where
 
     /// An approver says no; a message is required so the requester knows why.
     #[instrument(skip(self, message), fields(request_id = %id, approver = %caller))]
-    pub async fn deny(&self, caller: &Email, id: &RequestId, message: &str) -> Result<Request, ServiceError> {
+    pub async fn deny(
+        &self,
+        caller: &Email,
+        id: &RequestId,
+        message: &str,
+    ) -> Result<Request, ServiceError> {
         let message = bounded_text(message, "message", true)?;
         let groups = self.ports.directory.groups_of(caller).await?;
         let (req, changed) = self
-            .transition(id, |_| Ok(Command::Deny { approver: caller.clone(), groups: groups.clone(), message: message.clone() }))
+            .transition(id, |_| {
+                Ok(Command::Deny {
+                    approver: caller.clone(),
+                    groups: groups.clone(),
+                    message: message.clone(),
+                })
+            })
             .await?;
         if changed {
-            self.tell(notify::status_notice(&req, &format!("{caller} denied your request: {message}"))).await;
+            self.tell(notify::status_notice(
+                &req,
+                &format!("{caller} denied your request: {message}"),
+            ))
+            .await;
         }
         Ok(req)
     }
@@ -348,73 +432,143 @@ where
             Err(e) => return Err(e.into()),
         }
         match verdict {
-            Verdict::Approve => self.approve(&claims.approver, &claims.request_id, message, duration).await,
-            Verdict::Deny => self.deny(&claims.approver, &claims.request_id, message).await,
+            Verdict::Approve => {
+                self.approve(&claims.approver, &claims.request_id, message, duration)
+                    .await
+            }
+            Verdict::Deny => {
+                self.deny(&claims.approver, &claims.request_id, message)
+                    .await
+            }
         }
     }
 
     /// The requester withdraws a pending (or not yet started) request.
     #[instrument(skip(self), fields(request_id = %id))]
     pub async fn cancel(&self, caller: &Email, id: &RequestId) -> Result<Request, ServiceError> {
-        let (req, _) = self.transition(id, |_| Ok(Command::Cancel { actor: caller.clone() })).await?;
+        let (req, _) = self
+            .transition(id, |_| {
+                Ok(Command::Cancel {
+                    actor: caller.clone(),
+                })
+            })
+            .await?;
         Ok(req)
     }
 
     /// The requester ends their grant early.
     #[instrument(skip(self), fields(request_id = %id))]
     pub async fn release(&self, caller: &Email, id: &RequestId) -> Result<Request, ServiceError> {
-        let (req, changed) = self.transition(id, |_| Ok(Command::Release { actor: caller.clone() })).await?;
+        let (req, changed) = self
+            .transition(id, |_| {
+                Ok(Command::Release {
+                    actor: caller.clone(),
+                })
+            })
+            .await?;
         self.take_away(&req).await?;
         if changed {
-            self.tell(notify::status_notice(&req, "You released your grant; the access is gone.")).await;
+            self.tell(notify::status_notice(
+                &req,
+                "You released your grant; the access is gone.",
+            ))
+            .await;
         }
         Ok(req)
     }
 
     /// An admin ends a grant.
     #[instrument(skip(self, message), fields(request_id = %id, admin = %caller))]
-    pub async fn revoke(&self, caller: &Email, id: &RequestId, message: &str) -> Result<Request, ServiceError> {
+    pub async fn revoke(
+        &self,
+        caller: &Email,
+        id: &RequestId,
+        message: &str,
+    ) -> Result<Request, ServiceError> {
         let message = bounded_text(message, "message", true)?;
         let is_admin = self.is_admin(caller).await?;
         let (req, changed) = self
-            .transition(id, |_| Ok(Command::Revoke { actor: caller.clone(), is_admin, message: message.clone() }))
+            .transition(id, |_| {
+                Ok(Command::Revoke {
+                    actor: caller.clone(),
+                    is_admin,
+                    message: message.clone(),
+                })
+            })
             .await?;
         self.take_away(&req).await?;
         if changed {
-            self.tell(notify::status_notice(&req, &format!("{caller} revoked your grant: {message}"))).await;
+            self.tell(notify::status_notice(
+                &req,
+                &format!("{caller} revoked your grant: {message}"),
+            ))
+            .await;
         }
         Ok(req)
     }
 
     /// An admin records the review of a break-glass grant.
-    pub async fn review(&self, caller: &Email, id: &RequestId, message: &str) -> Result<Request, ServiceError> {
+    pub async fn review(
+        &self,
+        caller: &Email,
+        id: &RequestId,
+        message: &str,
+    ) -> Result<Request, ServiceError> {
         let message = bounded_text(message, "message", true)?;
         let is_admin = self.is_admin(caller).await?;
-        let (req, _) =
-            self.transition(id, |_| Ok(Command::Review { actor: caller.clone(), is_admin, message: message.clone() })).await?;
+        let (req, _) = self
+            .transition(id, |_| {
+                Ok(Command::Review {
+                    actor: caller.clone(),
+                    is_admin,
+                    message: message.clone(),
+                })
+            })
+            .await?;
         Ok(req)
     }
 
     async fn is_admin(&self, person: &Email) -> Result<bool, ServiceError> {
-        Ok(self.ports.directory.groups_of(person).await?.contains(&self.catalog.settings.admin_group))
+        Ok(self
+            .ports
+            .directory
+            .groups_of(person)
+            .await?
+            .contains(&self.catalog.settings.admin_group))
     }
 
     /// The requester lengthens an active grant, within the flow's maximum and only as far as
     /// the flow would grant without approval.
     #[instrument(skip(self, reason), fields(request_id = %id))]
-    pub async fn extend(&self, caller: &Email, id: &RequestId, by: GrantDuration, reason: &str) -> Result<Request, ServiceError> {
+    pub async fn extend(
+        &self,
+        caller: &Email,
+        id: &RequestId,
+        by: GrantDuration,
+        reason: &str,
+    ) -> Result<Request, ServiceError> {
         let reason = bounded_text(reason, "reason", true)?;
         let current = self.get(id).await?;
         let flow = self.catalog.flows.get(&current.flow).ok_or_else(|| {
-            ServiceError::Invalid(format!("flow {} is no longer in the catalog; ask for a new grant", current.flow))
+            ServiceError::Invalid(format!(
+                "flow {} is no longer in the catalog; ask for a new grant",
+                current.flow
+            ))
         })?;
         if !flow.extendable {
-            return Err(ServiceError::Invalid(format!("flow {} does not allow extensions; ask for a new grant", flow.name)));
+            return Err(ServiceError::Invalid(format!(
+                "flow {} does not allow extensions; ask for a new grant",
+                flow.name
+            )));
         }
         let bundle = self.bundle_of(&current)?;
-        let max_total = bundle.max_duration.map_or(flow.max_duration, |m| m.min(flow.max_duration));
+        let max_total = bundle
+            .max_duration
+            .map_or(flow.max_duration, |m| m.min(flow.max_duration));
         if let (Some(start), Some(end)) = (current.starts_at, current.expires_at) {
-            if let Some(total) = GrantDuration::from_secs((end - start).num_seconds() + by.as_secs()) {
+            if let Some(total) =
+                GrantDuration::from_secs((end - start).num_seconds() + by.as_secs())
+            {
                 if total <= max_total {
                     self.extension_is_auto(caller, &current, total).await?;
                 }
@@ -433,27 +587,59 @@ where
             .await?;
         if changed {
             let b = self.bundle_of(&req)?;
-            self.ports.grantor.apply(&req.requester, &b.strategy, &spec(&req, b)).await.map_err(grant_error)?;
+            self.ports
+                .grantor
+                .apply(&req.requester, &b.strategy, &spec(&req, b))
+                .await
+                .map_err(grant_error)?;
             let end = req.expires_at.expect("active grants have a window");
-            self.schedule(ScheduledAction::EndGrant { request_id: req.id.clone() }, end).await;
-            self.tell(notify::status_notice(&req, &format!("Your grant was extended until {end}."))).await;
+            self.schedule(
+                ScheduledAction::EndGrant {
+                    request_id: req.id.clone(),
+                },
+                end,
+            )
+            .await;
+            self.tell(notify::status_notice(
+                &req,
+                &format!("Your grant was extended until {end}."),
+            ))
+            .await;
         }
         Ok(req)
     }
 
-    async fn extension_is_auto(&self, caller: &Email, req: &Request, total: GrantDuration) -> Result<(), ServiceError> {
+    async fn extension_is_auto(
+        &self,
+        caller: &Email,
+        req: &Request,
+        total: GrantDuration,
+    ) -> Result<(), ServiceError> {
         let groups = self.ports.directory.groups_of(caller).await?;
-        let membership = self.membership(&policy::groups_needed(&self.catalog, &req.bundle)).await?;
+        let membership = self
+            .membership(&policy::groups_needed(&self.catalog, &req.bundle))
+            .await?;
         let input = RequestInput {
             bundle: Some(req.bundle.clone()),
             duration: Some(total),
-            reason: Some(req.reason.clone()).filter(|r| !r.is_empty()).or(Some("extension".into())),
+            reason: Some(req.reason.clone())
+                .filter(|r| !r.is_empty())
+                .or(Some("extension".into())),
             ticket: req.ticket.clone(),
             accounts: Some(req.accounts.clone()),
             start_at: None,
             flow: Some(req.flow.clone()),
         };
-        let decision = policy::decide(&self.catalog, &Requester { email: caller.clone(), groups }, &membership, &input, self.now())?;
+        let decision = policy::decide(
+            &self.catalog,
+            &Requester {
+                email: caller.clone(),
+                groups,
+            },
+            &membership,
+            &input,
+            self.now(),
+        )?;
         if !decision.plan.auto {
             return Err(ServiceError::Invalid(format!(
                 "a {total} grant of {} needs approval ({}); ask for a new grant instead of extending",
@@ -465,7 +651,11 @@ where
 
     fn bundle_of(&self, req: &Request) -> Result<&Bundle, ServiceError> {
         self.catalog.bundle(&req.bundle).ok_or_else(|| {
-            ServiceError::Unknown(anyhow::anyhow!("bundle {} of request {} is no longer in the catalog", req.bundle, req.id))
+            ServiceError::Unknown(anyhow::anyhow!(
+                "bundle {} of request {} is no longer in the catalog",
+                req.bundle,
+                req.id
+            ))
         })
     }
 
@@ -479,11 +669,19 @@ where
             return Ok(req);
         }
         let Some(bundle) = self.catalog.bundle(&req.bundle) else {
-            let reason = format!("bundle {} was removed from the catalog before the grant was applied", req.bundle);
+            let reason = format!(
+                "bundle {} was removed from the catalog before the grant was applied",
+                req.bundle
+            );
             return self.fail(id, reason).await;
         };
         let grant = spec(&req, bundle);
-        match self.ports.grantor.apply(&req.requester, &bundle.strategy, &grant).await {
+        match self
+            .ports
+            .grantor
+            .apply(&req.requester, &bundle.strategy, &grant)
+            .await
+        {
             Ok(()) => {}
             Err(e) if e.is_retryable() => return Err(ServiceError::Retryable(e.to_string())),
             Err(e) => return self.fail(id, e.to_string()).await,
@@ -492,8 +690,18 @@ where
             Ok((req, changed)) => {
                 if changed {
                     let end = req.expires_at.expect("approved requests have a window");
-                    self.schedule(ScheduledAction::EndGrant { request_id: req.id.clone() }, end).await;
-                    self.tell(notify::status_notice(&req, &format!("Your access to {} is active until {end}.", req.bundle))).await;
+                    self.schedule(
+                        ScheduledAction::EndGrant {
+                            request_id: req.id.clone(),
+                        },
+                        end,
+                    )
+                    .await;
+                    self.tell(notify::status_notice(
+                        &req,
+                        &format!("Your access to {} is active until {end}.", req.bundle),
+                    ))
+                    .await;
                 }
                 Ok(req)
             }
@@ -508,9 +716,19 @@ where
     }
 
     async fn fail(&self, id: &RequestId, reason: String) -> Result<Request, ServiceError> {
-        let (req, changed) = self.transition(id, |_| Ok(Command::Fail { reason: reason.clone() })).await?;
+        let (req, changed) = self
+            .transition(id, |_| {
+                Ok(Command::Fail {
+                    reason: reason.clone(),
+                })
+            })
+            .await?;
         if changed {
-            self.tell(notify::status_notice(&req, &format!("Your grant could not be applied: {reason}"))).await;
+            self.tell(notify::status_notice(
+                &req,
+                &format!("Your grant could not be applied: {reason}"),
+            ))
+            .await;
         }
         Ok(req)
     }
@@ -524,28 +742,49 @@ where
         };
         self.take_away(&req).await?;
         if changed {
-            self.tell(notify::status_notice(&req, &format!("Your access to {} has ended.", req.bundle))).await;
+            self.tell(notify::status_notice(
+                &req,
+                &format!("Your access to {} has ended.", req.bundle),
+            ))
+            .await;
         }
         Ok(req)
     }
 
     /// Removes an ended grant's access; safe to repeat.
     async fn take_away(&self, req: &Request) -> Result<(), ServiceError> {
-        if !matches!(req.status, Status::Released | Status::Revoked | Status::Ended) || req.expires_at.is_none() {
+        if !matches!(
+            req.status,
+            Status::Released | Status::Revoked | Status::Ended
+        ) || req.expires_at.is_none()
+        {
             return Ok(());
         }
         let bundle = self.bundle_of(req)?;
-        self.ports.grantor.remove(&req.requester, &bundle.strategy, &spec(req, bundle)).await.map_err(grant_error)
+        self.ports
+            .grantor
+            .remove(&req.requester, &bundle.strategy, &spec(req, bundle))
+            .await
+            .map_err(grant_error)
     }
 
     /// Asks the next tier when a tier stayed silent (the escalate function's job).
     #[instrument(skip(self), fields(request_id = %id))]
     pub async fn escalate(&self, id: &RequestId, tier: usize) -> Result<Request, ServiceError> {
-        let (req, changed) = self.transition(id, |_| Ok(Command::Escalate { to_tier: tier })).await?;
+        let (req, changed) = self
+            .transition(id, |_| Ok(Command::Escalate { to_tier: tier }))
+            .await?;
         if changed {
             self.ask_approvers(&req, req.tier).await;
             if let Some((next, at)) = req.next_escalation() {
-                self.schedule(ScheduledAction::Escalate { request_id: req.id.clone(), tier: next }, at).await;
+                self.schedule(
+                    ScheduledAction::Escalate {
+                        request_id: req.id.clone(),
+                        tier: next,
+                    },
+                    at,
+                )
+                .await;
             }
         }
         Ok(req)
@@ -559,7 +798,11 @@ where
             other => other?,
         };
         if changed {
-            self.tell(notify::status_notice(&req, "Nobody decided your request in time; it has expired.")).await;
+            self.tell(notify::status_notice(
+                &req,
+                "Nobody decided your request in time; it has expired.",
+            ))
+            .await;
         }
         Ok(req)
     }
@@ -569,7 +812,9 @@ where
         match action {
             ScheduledAction::StartGrant { request_id } => self.activate(request_id).await,
             ScheduledAction::EndGrant { request_id } => self.end(request_id).await,
-            ScheduledAction::Escalate { request_id, tier } => self.escalate(request_id, *tier).await,
+            ScheduledAction::Escalate { request_id, tier } => {
+                self.escalate(request_id, *tier).await
+            }
             ScheduledAction::ExpireRequest { request_id } => self.expire_request(request_id).await,
         }
     }
@@ -610,23 +855,43 @@ where
                     }
                     NotifyTarget::Group(g) => match self.ports.directory.members(g).await {
                         Ok(m) => to.extend(m),
-                        Err(e) => warn!(group = %g, error = %e, "could not expand break-glass notify group"),
+                        Err(e) => {
+                            warn!(group = %g, error = %e, "could not expand break-glass notify group")
+                        }
                     },
                 }
             }
-            self.tell(notify::break_glass(req, to.into_iter().collect())).await;
+            self.tell(notify::break_glass(req, to.into_iter().collect()))
+                .await;
         }
         if let Some(start) = req.starts_at.filter(|s| *s > self.now()) {
-            self.schedule(ScheduledAction::StartGrant { request_id: req.id.clone() }, start).await;
+            self.schedule(
+                ScheduledAction::StartGrant {
+                    request_id: req.id.clone(),
+                },
+                start,
+            )
+            .await;
         }
     }
 
     async fn ask_approvers(&self, req: &Request, tier: usize) {
         let expires = req.decision_deadline().timestamp();
         for approver in req.plan.approvers_at(tier) {
-            let claims = LinkClaims { request_id: req.id.clone(), approver: approver.clone(), tier, expires, nonce: nonce() };
-            let url = format!("{}/v1/decisions/{}", self.base_url, self.signer.sign(&claims));
-            self.tell(notify::approval_request(req, &approver, &url, tier)).await;
+            let claims = LinkClaims {
+                request_id: req.id.clone(),
+                approver: approver.clone(),
+                tier,
+                expires,
+                nonce: nonce(),
+            };
+            let url = format!(
+                "{}/v1/decisions/{}",
+                self.base_url,
+                self.signer.sign(&claims)
+            );
+            self.tell(notify::approval_request(req, &approver, &url, tier))
+                .await;
         }
     }
 
@@ -669,10 +934,14 @@ fn grant_error(e: GrantError) -> ServiceError {
 fn bounded_text(text: &str, field: &str, required: bool) -> Result<String, ServiceError> {
     let t = text.trim();
     if required && t.is_empty() {
-        return Err(ServiceError::Invalid(format!("a {field} is required: say why")));
+        return Err(ServiceError::Invalid(format!(
+            "a {field} is required: say why"
+        )));
     }
     if t.chars().count() > MAX_REASON_CHARS {
-        return Err(ServiceError::Invalid(format!("the {field} is too long: at most {MAX_REASON_CHARS} characters")));
+        return Err(ServiceError::Invalid(format!(
+            "the {field} is too long: at most {MAX_REASON_CHARS} characters"
+        )));
     }
     Ok(t.to_string())
 }

@@ -20,9 +20,16 @@ fn errors(text: &str) -> Vec<CatalogError> {
 /// Asserts that some error sits on `line`, names `field` and says `fragment`.
 fn has(errors: &[CatalogError], line: usize, field: &str, fragment: &str) {
     assert!(
-        errors.iter().any(|e| e.file == "test.toml" && e.line == line && e.field == field && e.message.contains(fragment)),
+        errors.iter().any(|e| e.file == "test.toml"
+            && e.line == line
+            && e.field == field
+            && e.message.contains(fragment)),
         "no error at line {line} on {field} containing {fragment:?}; got:\n{}",
-        errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")
+        errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 
@@ -49,19 +56,41 @@ fn the_example_catalog_loads() {
         }
         other => panic!("prod-pii should use explicit groups, got {other:?}"),
     }
-    assert!(pii.ticket_pattern.as_ref().unwrap().regex.is_match("SEC-42"));
-    assert!(!pii.ticket_pattern.as_ref().unwrap().regex.is_match("see SEC-42"));
+    assert!(pii
+        .ticket_pattern
+        .as_ref()
+        .unwrap()
+        .regex
+        .is_match("SEC-42"));
+    assert!(!pii
+        .ticket_pattern
+        .as_ref()
+        .unwrap()
+        .regex
+        .is_match("see SEC-42"));
     assert!(cat.flows[&"break-glass".parse().unwrap()].break_glass);
     assert!(cat.service_disabled("organizations"));
     let legacy = &cat.bundles[&BundleName::parse("ec2-readonly-legacy").unwrap()];
-    assert_eq!(legacy.deprecated.as_ref().unwrap().successor.as_ref().unwrap().as_str(), "ec2-readonly");
+    assert_eq!(
+        legacy
+            .deprecated
+            .as_ref()
+            .unwrap()
+            .successor
+            .as_ref()
+            .unwrap()
+            .as_str(),
+        "ec2-readonly"
+    );
     let support = &cat.bundles[&BundleName::parse("support-console").unwrap()];
     assert!(matches!(support.strategy, Strategy::Assignment { .. }));
 }
 
 #[test]
 fn defaults_apply_when_fields_are_left_out() {
-    let text = format!("{GOOD_BUNDLE}\n[[flow]]\nname = \"f\"\nrequesters = [\"ops\"]\nbundles = [\"logs\"]\n");
+    let text = format!(
+        "{GOOD_BUNDLE}\n[[flow]]\nname = \"f\"\nrequesters = [\"ops\"]\nbundles = [\"logs\"]\n"
+    );
     let cat = parse(&text).unwrap();
     let flow = cat.flows.values().next().unwrap();
     assert!(matches!(flow.approval, Approval::Matrix));
@@ -93,16 +122,43 @@ bundles = ["logs"]
 approval = { groups = [{ name = "sec", requires = "any" }] }
 "#,
     );
-    has(&errs, 4, "bundle \"logs\".owner_tem", "did you mean `owner_team`?");
-    has(&errs, 7, "bundle \"logs\".statements[0].resource", "did you mean `resources`?");
-    has(&errs, 8, "bundle \"logs\".colour", "expected one of: name, description");
-    has(&errs, 14, "flow \"f\".approval.groups[0].requires", "did you mean `require`?");
+    has(
+        &errs,
+        4,
+        "bundle \"logs\".owner_tem",
+        "did you mean `owner_team`?",
+    );
+    has(
+        &errs,
+        7,
+        "bundle \"logs\".statements[0].resource",
+        "did you mean `resources`?",
+    );
+    has(
+        &errs,
+        8,
+        "bundle \"logs\".colour",
+        "expected one of: name, description",
+    );
+    has(
+        &errs,
+        14,
+        "flow \"f\".approval.groups[0].requires",
+        "did you mean `require`?",
+    );
 }
 
 #[test]
 fn an_unknown_bundle_in_a_flow_is_named_with_a_suggestion() {
-    let errs = errors(&format!("{GOOD_BUNDLE}\n[[flow]]\nname = \"f\"\nrequesters = [\"ops\"]\nbundles = [\"log\"]\n"));
-    has(&errs, 12, "flow \"f\".bundles", "unknown bundle \"log\" (did you mean \"logs\"?)");
+    let errs = errors(&format!(
+        "{GOOD_BUNDLE}\n[[flow]]\nname = \"f\"\nrequesters = [\"ops\"]\nbundles = [\"log\"]\n"
+    ));
+    has(
+        &errs,
+        12,
+        "flow \"f\".bundles",
+        "unknown bundle \"log\" (did you mean \"logs\"?)",
+    );
 }
 
 #[test]
@@ -124,25 +180,59 @@ max_duration = "1h"
 default_duration = "4h"
 "#,
     );
-    has(&errs, 5, "bundle \"logs\".risk", "use one of low, medium, high, critical");
+    has(
+        &errs,
+        5,
+        "bundle \"logs\".risk",
+        "use one of low, medium, high, critical",
+    );
     has(&errs, 6, "bundle \"logs\".accounts[0]", "exactly 12 digits");
-    has(&errs, 7, "bundle \"logs\".statements[0].actions", "at least one action");
-    has(&errs, 7, "bundle \"logs\".statements[0].resources[0]", "expected arn:aws");
-    has(&errs, 11, "flow \"f\".requesters", "requester list is empty");
-    has(&errs, 14, "flow \"f\".default_duration", "longer than max_duration 1h");
+    has(
+        &errs,
+        7,
+        "bundle \"logs\".statements[0].actions",
+        "at least one action",
+    );
+    has(
+        &errs,
+        7,
+        "bundle \"logs\".statements[0].resources[0]",
+        "expected arn:aws",
+    );
+    has(
+        &errs,
+        11,
+        "flow \"f\".requesters",
+        "requester list is empty",
+    );
+    has(
+        &errs,
+        14,
+        "flow \"f\".default_duration",
+        "longer than max_duration 1h",
+    );
 }
 
 #[test]
 fn duplicate_names_point_at_the_first_definition_across_files() {
     let files = vec![
         ("a.toml".to_string(), GOOD_BUNDLE.to_string()),
-        ("b.toml".to_string(), format!("# another file\n{GOOD_BUNDLE}")),
+        (
+            "b.toml".to_string(),
+            format!("# another file\n{GOOD_BUNDLE}"),
+        ),
     ];
     let errs = catalog::parse_files(&files).unwrap_err().0;
     assert_eq!(errs.len(), 1, "{errs:?}");
     assert_eq!(errs[0].file, "b.toml");
     assert_eq!(errs[0].line, 3);
-    assert!(errs[0].message.contains("duplicate name; first defined at a.toml:2"), "{}", errs[0]);
+    assert!(
+        errs[0]
+            .message
+            .contains("duplicate name; first defined at a.toml:2"),
+        "{}",
+        errs[0]
+    );
 }
 
 #[test]
@@ -164,17 +254,39 @@ permission_set = "arn:aws:sso:::permissionSet/ssoins-0123456789abcdef/ps-0123456
 accounts = ["111111111111"]
 "#,
     );
-    has(&errs, 2, "bundle \"support\".owner_team", "missing: name the Identity Store group");
-    has(&errs, 5, "bundle \"support\".permission_set", "needs the permission set ARN");
-    has(&errs, 13, "bundle \"logs2\".permission_set", "only used by strategy = \"assignment\"");
-    has(&errs, 8, "bundle \"logs2\".statements", "missing: list the permissions");
+    has(
+        &errs,
+        2,
+        "bundle \"support\".owner_team",
+        "missing: name the Identity Store group",
+    );
+    has(
+        &errs,
+        5,
+        "bundle \"support\".permission_set",
+        "needs the permission set ARN",
+    );
+    has(
+        &errs,
+        13,
+        "bundle \"logs2\".permission_set",
+        "only used by strategy = \"assignment\"",
+    );
+    has(
+        &errs,
+        8,
+        "bundle \"logs2\".statements",
+        "missing: list the permissions",
+    );
 }
 
 #[test]
 fn syntax_and_type_errors_name_their_line() {
     let errs = errors("[[bundle]]\nname = \"x\"\nrisk = low\n");
     has(&errs, 3, "syntax", "not valid TOML");
-    let errs = errors("[[bundle]]\nname = \"x\"\nowner_team = \"ops\"\nrisk = \"low\"\naccounts = 111111111111\n");
+    let errs = errors(
+        "[[bundle]]\nname = \"x\"\nowner_team = \"ops\"\nrisk = \"low\"\naccounts = 111111111111\n",
+    );
     has(&errs, 5, "type", "check the value's type");
 }
 
@@ -193,15 +305,34 @@ fn successors_must_exist_and_ticket_patterns_must_compile() {
     let errs = errors(&format!(
         "{GOOD_BUNDLE}deprecated = true\nsuccessor = \"logz\"\n\n[[flow]]\nname = \"f\"\nrequesters = [\"ops\"]\nbundles = [\"logs\"]\nticket_pattern = \"[A-Z\"\n"
     ));
-    has(&errs, 9, "bundle \"logs\".successor", "unknown bundle \"logz\" (did you mean \"logs\"?)");
-    has(&errs, 15, "flow \"f\".ticket_pattern", "not a valid regular expression");
+    has(
+        &errs,
+        9,
+        "bundle \"logs\".successor",
+        "unknown bundle \"logz\" (did you mean \"logs\"?)",
+    );
+    has(
+        &errs,
+        15,
+        "flow \"f\".ticket_pattern",
+        "not a valid regular expression",
+    );
 }
 
 #[test]
 fn the_risk_matrix_can_be_overridden_and_is_checked() {
-    let cat = parse(&format!("{GOOD_BUNDLE}\n[risk_matrix]\nlow = [\"owner\", \"owner\", \"owner\", \"platform\"]\n")).unwrap();
-    assert_eq!(cat.matrix.cell(Risk::Low, GrantDuration::hours(1)).0, MatrixCell::Owner);
-    assert_eq!(cat.matrix.cell(Risk::Critical, GrantDuration::days(30)).0, MatrixCell::Platform);
+    let cat = parse(&format!(
+        "{GOOD_BUNDLE}\n[risk_matrix]\nlow = [\"owner\", \"owner\", \"owner\", \"platform\"]\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        cat.matrix.cell(Risk::Low, GrantDuration::hours(1)).0,
+        MatrixCell::Owner
+    );
+    assert_eq!(
+        cat.matrix.cell(Risk::Critical, GrantDuration::days(30)).0,
+        MatrixCell::Platform
+    );
     let errs = errors("[risk_matrix]\nlow = [\"owner\", \"sometimes\", \"owner\", \"owner\"]\nhigh = [\"owner\"]\n");
     has(&errs, 2, "risk_matrix.low[1]", "unknown cell \"sometimes\"");
     has(&errs, 3, "risk_matrix.high", "give 4 cells");
@@ -210,9 +341,13 @@ fn the_risk_matrix_can_be_overridden_and_is_checked() {
 #[test]
 fn the_version_is_a_content_hash_that_ignores_formatting() {
     let a = parse(GOOD_BUNDLE).unwrap().version();
-    let reformatted = GOOD_BUNDLE.replace(" = ", "=").replace("\n[[bundle]]", "\n# comment\n[[bundle]]");
+    let reformatted = GOOD_BUNDLE
+        .replace(" = ", "=")
+        .replace("\n[[bundle]]", "\n# comment\n[[bundle]]");
     assert_eq!(parse(&reformatted).unwrap().version(), a);
-    let changed = parse(&GOOD_BUNDLE.replace("\"low\"", "\"medium\"")).unwrap().version();
+    let changed = parse(&GOOD_BUNDLE.replace("\"low\"", "\"medium\""))
+        .unwrap()
+        .version();
     assert_ne!(changed, a);
     assert!(a.starts_with('v') && a.len() == 17);
 }

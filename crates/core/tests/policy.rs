@@ -24,7 +24,10 @@ fn g(s: &str) -> GroupName {
 }
 
 fn membership(pairs: &[(&str, &[&str])]) -> Membership {
-    pairs.iter().map(|(grp, people)| (g(grp), people.iter().map(|p| e(p)).collect::<BTreeSet<_>>())).collect()
+    pairs
+        .iter()
+        .map(|(grp, people)| (g(grp), people.iter().map(|p| e(p)).collect::<BTreeSet<_>>()))
+        .collect()
 }
 
 fn input(bundle: &str, duration: &str) -> RequestInput {
@@ -68,9 +71,15 @@ fn the_risk_matrix_of_the_design_is_applied_cell_by_cell() {
     ];
     for (risk, owner_row, other_row) in table {
         let cat = matrix_catalog(risk);
-        for (row, person, groups) in [(owner_row, "olga", vec![g("owners")]), (other_row, "dan", vec![])] {
+        for (row, person, groups) in [
+            (owner_row, "olga", vec![g("owners")]),
+            (other_row, "dan", vec![]),
+        ] {
             for (col, d) in durations.iter().enumerate() {
-                let who = Requester { email: e(person), groups: groups.clone() };
+                let who = Requester {
+                    email: e(person),
+                    groups: groups.clone(),
+                };
                 let plan = decide(&cat, &who, &m, &input("b", d), now()).unwrap().plan;
                 let got = if plan.auto {
                     'a'
@@ -79,7 +88,12 @@ fn the_risk_matrix_of_the_design_is_applied_cell_by_cell() {
                 } else {
                     'o'
                 };
-                assert_eq!(got, row.as_bytes()[col] as char, "{risk} {d} for {person}: {}", plan.basis);
+                assert_eq!(
+                    got,
+                    row.as_bytes()[col] as char,
+                    "{risk} {d} for {person}: {}",
+                    plan.basis
+                );
             }
         }
     }
@@ -106,20 +120,53 @@ approval = { between = "any", groups = [{ name = "a", require = "all" }, { name 
 #[test]
 fn explicit_groups_keep_any_all_and_escalation_tiers() {
     let cat = catalog(GROUPS_FLOW);
-    let m = membership(&[("a", &["x", "y", "dev"]), ("b", &["z"]), ("c", &["p"]), ("d", &["q"]), ("owners", &[]), ("platform-team", &[])]);
-    let who = Requester { email: e("dev"), groups: vec![g("devs"), g("a")] };
+    let m = membership(&[
+        ("a", &["x", "y", "dev"]),
+        ("b", &["z"]),
+        ("c", &["p"]),
+        ("d", &["q"]),
+        ("owners", &[]),
+        ("platform-team", &[]),
+    ]);
+    let who = Requester {
+        email: e("dev"),
+        groups: vec![g("devs"), g("a")],
+    };
     let mut i = input("b", "1h");
     i.ticket = Some("OPS-1".into());
     let d = decide(&cat, &who, &m, &i, now()).unwrap();
     assert_eq!(d.plan.between, Require::Any);
     assert_eq!(d.plan.groups[0].require, Require::All);
-    assert_eq!(d.plan.groups[0].members, [e("x"), e("y")].into(), "the requester is not their own approver");
-    assert_eq!(d.plan.groups[1].require, Require::Any, "require defaults to any");
-    assert_eq!(d.plan.tiers.iter().map(|t| t.group.as_str()).collect::<Vec<_>>(), vec!["c", "d"]);
-    assert_eq!(d.accounts.len(), 2, "all the bundle's accounts unless some are named");
+    assert_eq!(
+        d.plan.groups[0].members,
+        [e("x"), e("y")].into(),
+        "the requester is not their own approver"
+    );
+    assert_eq!(
+        d.plan.groups[1].require,
+        Require::Any,
+        "require defaults to any"
+    );
+    assert_eq!(
+        d.plan
+            .tiers
+            .iter()
+            .map(|t| t.group.as_str())
+            .collect::<Vec<_>>(),
+        vec!["c", "d"]
+    );
+    assert_eq!(
+        d.accounts.len(),
+        2,
+        "all the bundle's accounts unless some are named"
+    );
 
     i.duration = None;
-    assert_eq!(decide(&cat, &who, &m, &i, now()).unwrap().duration, GrantDuration::hours(2), "the flow's default");
+    assert_eq!(
+        decide(&cat, &who, &m, &i, now()).unwrap().duration,
+        GrantDuration::hours(2),
+        "the flow's default"
+    );
     let needed = groups_needed(&cat, &BundleName::parse("b").unwrap());
     for grp in ["a", "b", "c", "d", "owners", "platform-team"] {
         assert!(needed.contains(&g(grp)), "{grp}");
@@ -128,16 +175,27 @@ fn explicit_groups_keep_any_all_and_escalation_tiers() {
 
 #[test]
 fn nobody_but_the_requester_means_refusal_when_no_tier_can_help() {
-    let cat = catalog(&GROUPS_FLOW.replace("escalate_to = [\"c\", \"d\"]", "escalate_to = [\"c\"]"));
+    let cat =
+        catalog(&GROUPS_FLOW.replace("escalate_to = [\"c\", \"d\"]", "escalate_to = [\"c\"]"));
     let m = membership(&[("a", &["dev"]), ("b", &["dev"]), ("c", &["dev"])]);
-    let who = Requester { email: e("dev"), groups: vec![g("devs")] };
+    let who = Requester {
+        email: e("dev"),
+        groups: vec![g("devs")],
+    };
     let mut i = input("b", "1h");
     i.ticket = Some("OPS-1".into());
-    assert_eq!(decide(&cat, &who, &m, &i, now()), Err(Refusal::NoApprover(BundleName::parse("b").unwrap())));
+    assert_eq!(
+        decide(&cat, &who, &m, &i, now()),
+        Err(Refusal::NoApprover(BundleName::parse("b").unwrap()))
+    );
 
-    let cat = catalog(&GROUPS_FLOW.replace("ticket_pattern", "self_approval = true\nticket_pattern"));
+    let cat =
+        catalog(&GROUPS_FLOW.replace("ticket_pattern", "self_approval = true\nticket_pattern"));
     let d = decide(&cat, &who, &m, &i, now()).unwrap();
-    assert!(d.plan.groups[0].members.contains(&e("dev")), "a flow may allow self-approval");
+    assert!(
+        d.plan.groups[0].members.contains(&e("dev")),
+        "a flow may allow self-approval"
+    );
 }
 
 #[test]
@@ -164,22 +222,40 @@ approval = "auto"
 "#,
     );
     let m = membership(&[("owners", &["o"]), ("platform-team", &["p"])]);
-    let both = Requester { email: e("dev"), groups: vec![g("devs"), g("oncall")] };
-    assert_eq!(decide(&cat, &both, &m, &input("b", "1h"), now()).unwrap().flow.as_str(), "z-oncall");
-    let dev = Requester { email: e("dev"), groups: vec![g("devs")] };
+    let both = Requester {
+        email: e("dev"),
+        groups: vec![g("devs"), g("oncall")],
+    };
+    assert_eq!(
+        decide(&cat, &both, &m, &input("b", "1h"), now())
+            .unwrap()
+            .flow
+            .as_str(),
+        "z-oncall"
+    );
+    let dev = Requester {
+        email: e("dev"),
+        groups: vec![g("devs")],
+    };
     let d = decide(&cat, &dev, &m, &input("b", "1h"), now()).unwrap();
     assert_eq!(d.flow.as_str(), "a-strict");
     assert!(!d.plan.auto);
     let mut named = input("b", "1h");
     named.flow = Some(FlowName::parse("z-oncall").unwrap());
-    assert!(matches!(decide(&cat, &dev, &m, &named, now()), Err(Refusal::NotEligible { .. })));
+    assert!(matches!(
+        decide(&cat, &dev, &m, &named, now()),
+        Err(Refusal::NotEligible { .. })
+    ));
 }
 
 #[test]
 fn start_times_and_bounded_text_are_checked() {
     let cat = matrix_catalog("low");
     let m = membership(&[]);
-    let who = Requester { email: e("dev"), groups: vec![] };
+    let who = Requester {
+        email: e("dev"),
+        groups: vec![],
+    };
     let mut i = input("b", "1h");
     i.start_at = Some(now() - chrono::Duration::hours(1));
     assert_eq!(decide(&cat, &who, &m, &i, now()), Err(Refusal::BadStart));
@@ -188,5 +264,11 @@ fn start_times_and_bounded_text_are_checked() {
     i.start_at = Some(now() + chrono::Duration::days(1));
     assert!(decide(&cat, &who, &m, &i, now()).is_ok());
     i.reason = Some("x".repeat(1_001));
-    assert_eq!(decide(&cat, &who, &m, &i, now()), Err(Refusal::TooLong { field: "reason", max: 1_000 }));
+    assert_eq!(
+        decide(&cat, &who, &m, &i, now()),
+        Err(Refusal::TooLong {
+            field: "reason",
+            max: 1_000
+        })
+    );
 }

@@ -21,19 +21,43 @@ fn id(n: u16) -> RequestId {
 
 #[derive(Debug, Clone)]
 enum ContainerOp {
-    Grant { n: u16, minutes: i64, actions: Vec<u8>, buckets: Vec<u8> },
-    Expire { n: u16 },
+    Grant {
+        n: u16,
+        minutes: i64,
+        actions: Vec<u8>,
+        buckets: Vec<u8>,
+    },
+    Expire {
+        n: u16,
+    },
 }
 
 fn container_op() -> impl Strategy<Value = ContainerOp> {
     prop_oneof![
-        (0u16..12, 1i64..10_000, prop::collection::vec(0u8..6, 1..4), prop::collection::vec(0u8..6, 1..4))
-            .prop_map(|(n, minutes, actions, buckets)| ContainerOp::Grant { n, minutes, actions, buckets }),
+        (
+            0u16..12,
+            1i64..10_000,
+            prop::collection::vec(0u8..6, 1..4),
+            prop::collection::vec(0u8..6, 1..4)
+        )
+            .prop_map(|(n, minutes, actions, buckets)| ContainerOp::Grant {
+                n,
+                minutes,
+                actions,
+                buckets
+            }),
         (0u16..12).prop_map(|n| ContainerOp::Expire { n }),
     ]
 }
 
-const ACTIONS: [&str; 6] = ["s3:GetObject", "s3:PutObject", "s3:*", "logs:GetLogEvents", "ec2:Describe*", "rds-db:connect"];
+const ACTIONS: [&str; 6] = [
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:*",
+    "logs:GetLogEvents",
+    "ec2:Describe*",
+    "rds-db:connect",
+];
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
@@ -117,22 +141,31 @@ fn setup() -> impl Strategy<Value = Setup> {
         prop::collection::vec(0usize..4, 0..3),
         [any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>()],
     )
-        .prop_map(|(requester, auto, between_all, first, tiers, membership)| Setup {
-            requester,
-            auto,
-            between_all,
-            first,
-            tiers,
-            membership,
-        })
+        .prop_map(
+            |(requester, auto, between_all, first, tiers, membership)| Setup {
+                requester,
+                auto,
+                between_all,
+                first,
+                tiers,
+                membership,
+            },
+        )
 }
 
 fn members_of(s: &Setup, g: usize) -> BTreeSet<Email> {
-    (0..5).filter(|p| s.membership[g] & (1 << p) != 0).map(person).filter(|p| *p != person(s.requester)).collect()
+    (0..5)
+        .filter(|p| s.membership[g] & (1 << p) != 0)
+        .map(person)
+        .filter(|p| *p != person(s.requester))
+        .collect()
 }
 
 fn groups_of(s: &Setup, p: usize) -> Vec<GroupName> {
-    (0..4).filter(|g| s.membership[*g] & (1 << (p % 5)) != 0).map(group).collect()
+    (0..4)
+        .filter(|g| s.membership[*g] & (1 << (p % 5)) != 0)
+        .map(group)
+        .collect()
 }
 
 fn build(s: &Setup) -> Request {
@@ -141,13 +174,28 @@ fn build(s: &Setup) -> Request {
         .first
         .iter()
         .filter(|(g, _)| seen.insert(*g))
-        .map(|(g, all)| GroupRule { group: group(*g), require: if *all { Require::All } else { Require::Any }, members: members_of(s, *g) })
+        .map(|(g, all)| GroupRule {
+            group: group(*g),
+            require: if *all { Require::All } else { Require::Any },
+            members: members_of(s, *g),
+        })
         .collect();
     let plan = ApprovalPlan {
         auto: s.auto,
-        between: if s.between_all { Require::All } else { Require::Any },
+        between: if s.between_all {
+            Require::All
+        } else {
+            Require::Any
+        },
         groups: if s.auto { vec![] } else { groups },
-        tiers: s.tiers.iter().map(|g| Tier { group: group(*g), members: members_of(s, *g) }).collect(),
+        tiers: s
+            .tiers
+            .iter()
+            .map(|g| Tier {
+                group: group(*g),
+                members: members_of(s, *g),
+            })
+            .collect(),
         start_tier: 0,
         escalate_after_secs: 3_600,
         request_ttl_secs: 86_400,
@@ -162,8 +210,20 @@ fn build(s: &Setup) -> Request {
         accounts: vec![],
         plan,
     };
-    let sub = Submission { requester: person(s.requester), reason: "r".into(), ticket: None, start_at: None, catalog_version: "v1".into() };
-    Request::submit(RequestId::parse("req00000001").unwrap(), &decision, sub, t0()).request
+    let sub = Submission {
+        requester: person(s.requester),
+        reason: "r".into(),
+        ticket: None,
+        start_at: None,
+        catalog_version: "v1".into(),
+    };
+    Request::submit(
+        RequestId::parse("req00000001").unwrap(),
+        &decision,
+        sub,
+        t0(),
+    )
+    .request
 }
 
 fn command() -> impl Strategy<Value = (u8, usize, usize, i64)> {
@@ -173,20 +233,30 @@ fn command() -> impl Strategy<Value = (u8, usize, usize, i64)> {
 fn to_command(s: &Setup, r: &Request, (kind, p, n, _): (u8, usize, usize, i64)) -> Command {
     let who = person(p);
     match kind {
-        0 | 1 | 2 => Command::Approve {
+        0..=2 => Command::Approve {
             approver: who,
             groups: groups_of(s, p),
             message: String::new(),
             duration: (n == 3).then(|| GrantDuration::hours(1)),
         },
-        3 => Command::Deny { approver: who, groups: groups_of(s, p), message: "no".into() },
+        3 => Command::Deny {
+            approver: who,
+            groups: groups_of(s, p),
+            message: "no".into(),
+        },
         4 => Command::Cancel { actor: who },
         5 => Command::Escalate { to_tier: n },
         6 => Command::ExpireUnanswered,
         7 => Command::Activate,
-        8 => Command::Fail { reason: "boom".into() },
+        8 => Command::Fail {
+            reason: "boom".into(),
+        },
         9 => Command::Release { actor: who },
-        10 => Command::Revoke { actor: who, is_admin: n % 2 == 0, message: "m".into() },
+        10 => Command::Revoke {
+            actor: who,
+            is_admin: n % 2 == 0,
+            message: "m".into(),
+        },
         _ => Command::Extend {
             actor: who,
             from: r.expires_at.unwrap_or(t0()),
@@ -204,13 +274,21 @@ fn policy_satisfied(r: &Request) -> bool {
     if p.auto {
         return true;
     }
-    let tier_ok = p.tiers.iter().take(r.tier).any(|t| r.votes.iter().any(|v| t.members.contains(&v.approver) && v.counts_for.contains(&t.group)));
+    let tier_ok = p.tiers.iter().take(r.tier).any(|t| {
+        r.votes
+            .iter()
+            .any(|v| t.members.contains(&v.approver) && v.counts_for.contains(&t.group))
+    });
     if tier_ok {
         return true;
     }
     let ok = |g: &GroupRule| {
-        let voters: BTreeSet<&Email> =
-            r.votes.iter().filter(|v| g.members.contains(&v.approver) && v.counts_for.contains(&g.group)).map(|v| &v.approver).collect();
+        let voters: BTreeSet<&Email> = r
+            .votes
+            .iter()
+            .filter(|v| g.members.contains(&v.approver) && v.counts_for.contains(&g.group))
+            .map(|v| &v.approver)
+            .collect();
         match g.require {
             Require::Any => !voters.is_empty(),
             Require::All => !g.members.is_empty() && g.members.iter().all(|m| voters.contains(m)),

@@ -64,7 +64,12 @@ impl RequestStore for MemoryStore {
         Ok(())
     }
 
-    async fn update(&self, expected_version: u64, expected_status: Status, t: &Transition) -> Result<(), StoreError> {
+    async fn update(
+        &self,
+        expected_version: u64,
+        expected_status: Status,
+        t: &Transition,
+    ) -> Result<(), StoreError> {
         let mut s = lock(&self.state);
         match s.requests.get(&t.request.id) {
             Some(cur) if cur.version == expected_version && cur.status == expected_status => {}
@@ -80,14 +85,24 @@ impl RequestStore for MemoryStore {
     }
 
     async fn timeline(&self, id: &RequestId) -> Result<Vec<AuditEvent>, StoreError> {
-        let mut events: Vec<AuditEvent> = lock(&self.state).audit.iter().filter(|e| e.request_id == *id).cloned().collect();
+        let mut events: Vec<AuditEvent> = lock(&self.state)
+            .audit
+            .iter()
+            .filter(|e| e.request_id == *id)
+            .cloned()
+            .collect();
         events.sort_by_key(|e| e.seq);
         Ok(events)
     }
 
     async fn by_requester(&self, email: &Email, limit: usize) -> Result<Vec<Request>, StoreError> {
         let s = lock(&self.state);
-        let mut out: Vec<Request> = s.requests.values().filter(|r| r.requester == *email).cloned().collect();
+        let mut out: Vec<Request> = s
+            .requests
+            .values()
+            .filter(|r| r.requester == *email)
+            .cloned()
+            .collect();
         out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
         out.truncate(limit);
         Ok(out)
@@ -95,31 +110,60 @@ impl RequestStore for MemoryStore {
 
     async fn pending_for_group(&self, group: &GroupName) -> Result<Vec<Request>, StoreError> {
         let s = lock(&self.state);
-        Ok(s.requests.values().filter(|r| r.status == Status::Pending && waits_on(r, group)).cloned().collect())
+        Ok(s.requests
+            .values()
+            .filter(|r| r.status == Status::Pending && waits_on(r, group))
+            .cloned()
+            .collect())
     }
 
     async fn live_for(&self, email: &Email) -> Result<Vec<Request>, StoreError> {
         let s = lock(&self.state);
-        Ok(s.requests.values().filter(|r| r.requester == *email && r.status.is_live()).cloned().collect())
+        Ok(s.requests
+            .values()
+            .filter(|r| r.requester == *email && r.status.is_live())
+            .cloned()
+            .collect())
     }
 
     async fn expiring_before(&self, t: DateTime<Utc>) -> Result<Vec<Request>, StoreError> {
         let s = lock(&self.state);
-        let mut out: Vec<Request> =
-            s.requests.values().filter(|r| r.status.is_live() && r.expires_at.is_some_and(|e| e <= t)).cloned().collect();
+        let mut out: Vec<Request> = s
+            .requests
+            .values()
+            .filter(|r| r.status.is_live() && r.expires_at.is_some_and(|e| e <= t))
+            .cloned()
+            .collect();
         out.sort_by_key(|r| r.expires_at);
         Ok(out)
     }
 
     async fn undecided_before(&self, t: DateTime<Utc>) -> Result<Vec<Request>, StoreError> {
         let s = lock(&self.state);
-        Ok(s.requests.values().filter(|r| r.status == Status::Pending && r.decision_deadline() <= t).cloned().collect())
+        Ok(s.requests
+            .values()
+            .filter(|r| r.status == Status::Pending && r.decision_deadline() <= t)
+            .cloned()
+            .collect())
     }
 
-    async fn audit_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<AuditEvent>, StoreError> {
+    async fn audit_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
         let s = lock(&self.state);
-        let mut out: Vec<AuditEvent> = s.audit.iter().filter(|e| e.at >= from && e.at < to).cloned().collect();
-        out.sort_by(|a, b| a.at.cmp(&b.at).then(a.request_id.cmp(&b.request_id)).then(a.seq.cmp(&b.seq)));
+        let mut out: Vec<AuditEvent> = s
+            .audit
+            .iter()
+            .filter(|e| e.at >= from && e.at < to)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| {
+            a.at.cmp(&b.at)
+                .then(a.request_id.cmp(&b.request_id))
+                .then(a.seq.cmp(&b.seq))
+        });
         Ok(out)
     }
 
@@ -184,8 +228,12 @@ impl MemoryGrantor {
         *lock(&self.calls) += 1;
         match lock(&self.faults).pop_front() {
             None => Ok(()),
-            Some(Fault::Throttle) => Err(GrantError::Retryable("ThrottlingException: rate exceeded".into())),
-            Some(Fault::NoIdentity) => Err(GrantError::NoIdentity(format!("{person} has no user in Identity Center"))),
+            Some(Fault::Throttle) => Err(GrantError::Retryable(
+                "ThrottlingException: rate exceeded".into(),
+            )),
+            Some(Fault::NoIdentity) => Err(GrantError::NoIdentity(format!(
+                "{person} has no user in Identity Center"
+            ))),
         }
     }
 }
@@ -195,7 +243,12 @@ fn assignment_key(person: &Email, account: &AccountId, ps: &str) -> String {
 }
 
 impl Grantor for MemoryGrantor {
-    async fn apply(&self, person: &Email, strategy: &Strategy, grant: &GrantSpec) -> Result<(), GrantError> {
+    async fn apply(
+        &self,
+        person: &Email,
+        strategy: &Strategy,
+        grant: &GrantSpec,
+    ) -> Result<(), GrantError> {
         self.fault(person)?;
         let mut side = lock(&self.side);
         match strategy {
@@ -203,22 +256,36 @@ impl Grantor for MemoryGrantor {
                 let doc = side.containers.get(person).cloned().unwrap_or_default();
                 let next = doc.with(grant, POLICY_BUDGET)?;
                 side.containers.insert(person.clone(), next);
-                side.container_accounts.entry(person.clone()).or_default().extend(grant.accounts.iter().cloned());
+                side.container_accounts
+                    .entry(person.clone())
+                    .or_default()
+                    .extend(grant.accounts.iter().cloned());
             }
             Strategy::Assignment { permission_set } => {
                 for account in &grant.accounts {
                     let key = assignment_key(person, account, permission_set.as_str());
-                    side.assignments.entry(key).or_default().insert(grant.id.clone());
+                    side.assignments
+                        .entry(key)
+                        .or_default()
+                        .insert(grant.id.clone());
                 }
             }
             Strategy::IamRole => {
                 let name = format!("jit-{}", grant.id);
                 let policies = side.role_policies.entry(person.clone()).or_default();
                 let doc = grant.document();
-                let others: usize = policies.iter().filter(|(n, _)| **n != name).map(|(_, d)| d.size()).sum();
+                let others: usize = policies
+                    .iter()
+                    .filter(|(n, _)| **n != name)
+                    .map(|(_, d)| d.size())
+                    .sum();
                 if others + doc.size() > POLICY_BUDGET {
                     let room = POLICY_BUDGET.saturating_sub(others);
-                    return Err(GrantError::TooLarge(TooLarge { needed: doc.size(), room, budget: POLICY_BUDGET }));
+                    return Err(GrantError::TooLarge(TooLarge {
+                        needed: doc.size(),
+                        room,
+                        budget: POLICY_BUDGET,
+                    }));
                 }
                 policies.insert(name, doc);
             }
@@ -226,7 +293,12 @@ impl Grantor for MemoryGrantor {
         Ok(())
     }
 
-    async fn remove(&self, person: &Email, strategy: &Strategy, grant: &GrantSpec) -> Result<(), GrantError> {
+    async fn remove(
+        &self,
+        person: &Email,
+        strategy: &Strategy,
+        grant: &GrantSpec,
+    ) -> Result<(), GrantError> {
         self.fault(person)?;
         let mut side = lock(&self.side);
         match strategy {
@@ -274,7 +346,11 @@ impl MemoryScheduler {
     /// Removes and returns the schedules due at `now`, earliest first.
     pub fn take_due(&self, now: DateTime<Utc>) -> Vec<Schedule> {
         let mut s = lock(&self.schedules);
-        let due: Vec<String> = s.iter().filter(|(_, v)| v.at <= now).map(|(k, _)| k.clone()).collect();
+        let due: Vec<String> = s
+            .iter()
+            .filter(|(_, v)| v.at <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
         let mut out: Vec<Schedule> = due.iter().filter_map(|k| s.remove(k)).collect();
         out.sort_by(|a, b| a.at.cmp(&b.at).then(a.name.cmp(&b.name)));
         out
@@ -288,7 +364,9 @@ impl MemoryScheduler {
 
 impl Scheduler for MemoryScheduler {
     async fn schedule(&self, schedule: &Schedule) -> Result<(), ScheduleError> {
-        lock(&self.schedules).entry(schedule.name.clone()).or_insert_with(|| schedule.clone());
+        lock(&self.schedules)
+            .entry(schedule.name.clone())
+            .or_insert_with(|| schedule.clone());
         Ok(())
     }
 
@@ -354,12 +432,16 @@ pub struct MemoryDirectory {
 impl MemoryDirectory {
     /// Reads the `directory.toml` format.
     pub fn from_toml(name: &str, text: &str) -> Result<Self, DirectoryFileError> {
-        let file: DirectoryFile = toml::from_str(text).map_err(|e| DirectoryFileError::Invalid(name.into(), e.to_string()))?;
+        let file: DirectoryFile = toml::from_str(text)
+            .map_err(|e| DirectoryFileError::Invalid(name.into(), e.to_string()))?;
         let dir = Self::default();
         for g in file.group {
             let mut groups = lock(&dir.groups);
             if groups.contains_key(&g.name) {
-                return Err(DirectoryFileError::Invalid(name.into(), format!("group {} is listed twice", g.name)));
+                return Err(DirectoryFileError::Invalid(
+                    name.into(),
+                    format!("group {} is listed twice", g.name),
+                ));
             }
             groups.insert(g.name, g.members.into_iter().collect());
         }
@@ -369,13 +451,17 @@ impl MemoryDirectory {
     /// Reads `directory.toml` from a catalog directory.
     pub fn load(catalog_dir: &Path) -> Result<Self, DirectoryFileError> {
         let path = catalog_dir.join(DIRECTORY_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|e| DirectoryFileError::Io(path.display().to_string(), e))?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| DirectoryFileError::Io(path.display().to_string(), e))?;
         Self::from_toml(&path.display().to_string(), &text)
     }
 
     /// Puts `person` in `group`.
     pub fn add(&self, group: &GroupName, person: &Email) {
-        lock(&self.groups).entry(group.clone()).or_default().insert(person.clone());
+        lock(&self.groups)
+            .entry(group.clone())
+            .or_default()
+            .insert(person.clone());
     }
 
     /// Takes `person` out of `group`.
@@ -388,7 +474,11 @@ impl MemoryDirectory {
 
 impl Directory for MemoryDirectory {
     async fn groups_of(&self, person: &Email) -> Result<Vec<GroupName>, DirectoryError> {
-        Ok(lock(&self.groups).iter().filter(|(_, m)| m.contains(person)).map(|(g, _)| g.clone()).collect())
+        Ok(lock(&self.groups)
+            .iter()
+            .filter(|(_, m)| m.contains(person))
+            .map(|(g, _)| g.clone())
+            .collect())
     }
 
     async fn members(&self, group: &GroupName) -> Result<BTreeSet<Email>, DirectoryError> {
@@ -405,7 +495,9 @@ pub struct FakeClock {
 impl FakeClock {
     /// A clock stopped at `start`.
     pub fn at(start: DateTime<Utc>) -> Self {
-        Self { now: Mutex::new(start) }
+        Self {
+            now: Mutex::new(start),
+        }
     }
 
     /// Moves time forward.
@@ -421,7 +513,8 @@ impl Clock for FakeClock {
 }
 
 /// A service running entirely on the in-memory adapters.
-pub type MemoryService = Service<MemoryStore, MemoryGrantor, MemoryScheduler, MemoryMailer, MemoryDirectory, FakeClock>;
+pub type MemoryService =
+    Service<MemoryStore, MemoryGrantor, MemoryScheduler, MemoryMailer, MemoryDirectory, FakeClock>;
 
 /// Builds a [`MemoryService`] with its clock at `start`.
 pub fn memory_service(
@@ -439,7 +532,12 @@ pub fn memory_service(
         directory,
         clock: FakeClock::at(start),
     };
-    Ok(Service::new(catalog, ports, LinkSigner::new(signing_key)?, base_url))
+    Ok(Service::new(
+        catalog,
+        ports,
+        LinkSigner::new(signing_key)?,
+        base_url,
+    ))
 }
 
 /// Fires every schedule due by the service's clock (repeatedly, as firing may create schedules

@@ -13,13 +13,17 @@ use jit_core::plan::grant_of_sid;
 use jit_core::policy::{Refusal, RequestInput};
 use jit_core::ports::{MessageKind, RequestStore};
 use jit_core::service::{ServiceError, Verdict};
-use jit_core::types::{AccountId, BundleName, Email, FlowName, GrantDuration, GroupName, RequestId};
+use jit_core::types::{
+    AccountId, BundleName, Email, FlowName, GrantDuration, GroupName, RequestId,
+};
 use jit_memory::{memory_service, run_due, Fault, MemoryDirectory, MemoryService};
 
 const KEY: &[u8] = b"test-signing-key-of-at-least-32-bytes!";
 
 fn start() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-23T09:00:00Z").unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339("2026-11-23T09:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 fn examples() -> std::path::PathBuf {
@@ -35,7 +39,14 @@ fn service() -> MemoryService {
 fn service_with(catalog_text: &str, directory_text: &str) -> MemoryService {
     let catalog: Catalog = catalog::parse_files(&[("c.toml".into(), catalog_text.into())]).unwrap();
     let directory = MemoryDirectory::from_toml("directory.toml", directory_text).unwrap();
-    memory_service(Arc::new(catalog), directory, start(), KEY, "https://jit.example.com").unwrap()
+    memory_service(
+        Arc::new(catalog),
+        directory,
+        start(),
+        KEY,
+        "https://jit.example.com",
+    )
+    .unwrap()
 }
 
 fn who(s: &str) -> Email {
@@ -59,10 +70,22 @@ fn token_for(svc: &MemoryService, to: &Email, id: &RequestId) -> String {
         .sent()
         .into_iter()
         .rev()
-        .find(|m| m.kind == MessageKind::ApprovalRequest && m.to.contains(to) && m.request_id == *id)
+        .find(|m| {
+            m.kind == MessageKind::ApprovalRequest && m.to.contains(to) && m.request_id == *id
+        })
         .unwrap_or_else(|| panic!("no approval email to {to}"));
-    let url = mail.text.lines().find_map(|l| l.strip_prefix("Approve: ")).expect("approve link in the email");
-    let token = url.split("/v1/decisions/").nth(1).unwrap().split('?').next().unwrap();
+    let url = mail
+        .text
+        .lines()
+        .find_map(|l| l.strip_prefix("Approve: "))
+        .expect("approve link in the email");
+    let token = url
+        .split("/v1/decisions/")
+        .nth(1)
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap();
     token.to_string()
 }
 
@@ -74,15 +97,24 @@ fn actions(events: &[jit_core::audit::AuditEvent]) -> Vec<Action> {
 async fn an_auto_approved_grant_is_applied_with_its_expiry_and_removed_at_expiry() {
     let svc = service();
     let alice = who("alice");
-    let req = svc.submit(&alice, ask("api-logs-read", "4h", "debug 5xx")).await.unwrap();
+    let req = svc
+        .submit(&alice, ask("api-logs-read", "4h", "debug 5xx"))
+        .await
+        .unwrap();
     assert_eq!(req.status, Status::Approved, "low risk, 4h: auto for all");
-    assert_eq!(req.plan.basis, "risk matrix: low risk, up to 1 day, on api-team → auto");
+    assert_eq!(
+        req.plan.basis,
+        "risk matrix: low risk, up to 1 day, on api-team → auto"
+    );
 
     let req = svc.activate(&req.id).await.unwrap();
     assert_eq!(req.status, Status::Active);
     let side = svc.ports.grantor.snapshot();
     let doc = &side.containers[&alice];
-    assert_eq!(doc.grant_ids().into_iter().collect::<Vec<_>>(), vec![req.id.clone()]);
+    assert_eq!(
+        doc.grant_ids().into_iter().collect::<Vec<_>>(),
+        vec![req.id.clone()]
+    );
     assert_eq!(doc.expiry_of(&req.id).unwrap(), "2026-11-23T13:00:00Z");
     assert!(side.container_accounts[&alice].contains(&AccountId::parse("111111111111").unwrap()));
 
@@ -92,14 +124,37 @@ async fn an_auto_approved_grant_is_applied_with_its_expiry_and_removed_at_expiry
     svc.ports.clock.advance(Duration::hours(1));
     let fired = run_due(&svc).await;
     assert_eq!(fired.len(), 1);
-    assert_eq!(fired[0].0.name, format!("jit-end-{}-{}", req.id, (start() + Duration::hours(4)).timestamp()));
+    assert_eq!(
+        fired[0].0.name,
+        format!(
+            "jit-end-{}-{}",
+            req.id,
+            (start() + Duration::hours(4)).timestamp()
+        )
+    );
     assert_eq!(svc.get(&req.id).await.unwrap().status, Status::Ended);
-    assert!(svc.ports.grantor.snapshot().containers[&alice].grant_ids().is_empty());
+    assert!(svc.ports.grantor.snapshot().containers[&alice]
+        .grant_ids()
+        .is_empty());
 
     let timeline = svc.timeline(&req.id).await.unwrap();
-    assert_eq!(actions(&timeline), vec![Action::Requested, Action::AutoApproved, Action::Activated, Action::Ended]);
+    assert_eq!(
+        actions(&timeline),
+        vec![
+            Action::Requested,
+            Action::AutoApproved,
+            Action::Activated,
+            Action::Ended
+        ]
+    );
     verify_chain(&timeline).unwrap();
-    let notices = svc.ports.mailer.sent().into_iter().filter(|m| m.to == vec![alice.clone()]).count();
+    let notices = svc
+        .ports
+        .mailer
+        .sent()
+        .into_iter()
+        .filter(|m| m.to == vec![alice.clone()])
+        .count();
     assert_eq!(notices, 2, "told when active and when ended");
 }
 
@@ -122,23 +177,41 @@ async fn a_two_group_request_is_approved_through_single_use_email_links() {
         assert_eq!(seen.status, Status::Pending);
     }
 
-    let after_dave = svc.decide_by_link(&dave_token, Verdict::Approve, "ok for INC-7", None).await.unwrap();
+    let after_dave = svc
+        .decide_by_link(&dave_token, Verdict::Approve, "ok for INC-7", None)
+        .await
+        .unwrap();
     assert_eq!(after_dave.status, Status::Pending);
     assert_eq!(after_dave.waiting_for(), "security (any)");
-    let again = svc.decide_by_link(&dave_token, Verdict::Approve, "again", None).await;
+    let again = svc
+        .decide_by_link(&dave_token, Verdict::Approve, "again", None)
+        .await;
     assert!(matches!(again, Err(ServiceError::LinkUsed)), "{again:?}");
 
     let shorter = GrantDuration::parse("30m").unwrap();
-    let approved = svc.decide_by_link(&erin_token, Verdict::Approve, "fine", Some(shorter)).await.unwrap();
+    let approved = svc
+        .decide_by_link(&erin_token, Verdict::Approve, "fine", Some(shorter))
+        .await
+        .unwrap();
     assert_eq!(approved.status, Status::Approved);
-    assert_eq!(approved.expires_at.unwrap() - approved.starts_at.unwrap(), Duration::minutes(30), "approvers may shorten");
+    assert_eq!(
+        approved.expires_at.unwrap() - approved.starts_at.unwrap(),
+        Duration::minutes(30),
+        "approvers may shorten"
+    );
 
     let active = svc.activate(&req.id).await.unwrap();
     assert_eq!(active.status, Status::Active);
     let timeline = svc.timeline(&req.id).await.unwrap();
     assert_eq!(
         actions(&timeline),
-        vec![Action::Requested, Action::AwaitingApproval, Action::Voted, Action::Approved, Action::Activated]
+        vec![
+            Action::Requested,
+            Action::AwaitingApproval,
+            Action::Voted,
+            Action::Approved,
+            Action::Activated
+        ]
     );
     assert_eq!(timeline[2].actor, "dave@example.com");
     assert_eq!(timeline[3].actor, "erin@example.com");
@@ -156,17 +229,32 @@ async fn links_are_refused_when_forged_or_when_the_approver_lost_the_right_to_de
 
     let mut forged = token.clone();
     forged.replace_range(forged.len() - 4.., "AAAA");
-    assert!(matches!(svc.decide_by_link(&forged, Verdict::Approve, "", None).await, Err(ServiceError::Link(LinkError::Forged))));
+    assert!(matches!(
+        svc.decide_by_link(&forged, Verdict::Approve, "", None)
+            .await,
+        Err(ServiceError::Link(LinkError::Forged))
+    ));
 
     // Dave leaves the DBA group before clicking: the link no longer lets him decide.
-    svc.ports.directory.remove(&GroupName::parse("data-dbas").unwrap(), &who("dave"));
+    svc.ports
+        .directory
+        .remove(&GroupName::parse("data-dbas").unwrap(), &who("dave"));
     let r = svc.decide_by_link(&token, Verdict::Approve, "", None).await;
-    assert!(matches!(r, Err(ServiceError::Lifecycle(LifecycleError::NotAllowed(_)))), "{r:?}");
+    assert!(
+        matches!(
+            r,
+            Err(ServiceError::Lifecycle(LifecycleError::NotAllowed(_)))
+        ),
+        "{r:?}"
+    );
 
     // Links die with the request's time to live.
     svc.ports.clock.advance(Duration::hours(25));
     let erin = token_for(&svc, &who("erin"), &req.id);
-    assert!(matches!(svc.decide_by_link(&erin, Verdict::Approve, "", None).await, Err(ServiceError::Link(LinkError::Expired(_)))));
+    assert!(matches!(
+        svc.decide_by_link(&erin, Verdict::Approve, "", None).await,
+        Err(ServiceError::Link(LinkError::Expired(_)))
+    ));
 }
 
 #[tokio::test]
@@ -179,15 +267,39 @@ async fn only_approvers_decide_and_never_their_own_request() {
 
     for outsider in ["carol", "bob", "frank"] {
         let r = svc.approve(&who(outsider), &req.id, "", None).await;
-        assert!(matches!(r, Err(ServiceError::Lifecycle(LifecycleError::NotAllowed(_)))), "{outsider}: {r:?}");
+        assert!(
+            matches!(
+                r,
+                Err(ServiceError::Lifecycle(LifecycleError::NotAllowed(_)))
+            ),
+            "{outsider}: {r:?}"
+        );
     }
     let r = svc.deny(&who("dave"), &req.id, "  ").await;
-    assert!(matches!(r, Err(ServiceError::Invalid(_))), "a denial needs a message: {r:?}");
-    let denied = svc.deny(&who("dave"), &req.id, "use the anonymised replica").await.unwrap();
+    assert!(
+        matches!(r, Err(ServiceError::Invalid(_))),
+        "a denial needs a message: {r:?}"
+    );
+    let denied = svc
+        .deny(&who("dave"), &req.id, "use the anonymised replica")
+        .await
+        .unwrap();
     assert_eq!(denied.status, Status::Denied);
-    assert_eq!(denied.status_reason.as_deref(), Some("use the anonymised replica"));
+    assert_eq!(
+        denied.status_reason.as_deref(),
+        Some("use the anonymised replica")
+    );
     let r = svc.approve(&who("erin"), &req.id, "", None).await;
-    assert!(matches!(r, Err(ServiceError::Lifecycle(LifecycleError::WrongState { status: Status::Denied, .. }))), "{r:?}");
+    assert!(
+        matches!(
+            r,
+            Err(ServiceError::Lifecycle(LifecycleError::WrongState {
+                status: Status::Denied,
+                ..
+            }))
+        ),
+        "{r:?}"
+    );
     let last = svc.ports.mailer.sent().pop().unwrap();
     assert_eq!(last.to, vec![carol]);
     assert!(last.text.contains("use the anonymised replica"));
@@ -223,23 +335,55 @@ members = ["pat@example.com"]
 "#,
     );
     // Olga owns the bundle; 3 days of high risk needs owner approval, and she is the only owner.
-    let req = svc.submit(&who("olga"), ask("db", "3d", "maintenance")).await.unwrap();
+    let req = svc
+        .submit(&who("olga"), ask("db", "3d", "maintenance"))
+        .await
+        .unwrap();
     assert_eq!(req.status, Status::Pending);
     assert_eq!(req.tier, 1);
-    assert!(req.plan.basis.contains("nobody else can approve, so it goes to platform-team"), "{}", req.plan.basis);
+    assert!(
+        req.plan
+            .basis
+            .contains("nobody else can approve, so it goes to platform-team"),
+        "{}",
+        req.plan.basis
+    );
     let r = svc.approve(&who("olga"), &req.id, "", None).await;
-    assert!(matches!(r, Err(ServiceError::Lifecycle(LifecycleError::NotAllowed(m))) if m.contains("your own request")));
+    assert!(
+        matches!(r, Err(ServiceError::Lifecycle(LifecycleError::NotAllowed(m))) if m.contains("your own request"))
+    );
     let ok = svc.approve(&who("pat"), &req.id, "go", None).await.unwrap();
     assert_eq!(ok.status, Status::Approved);
 
     // Dan is not an owner: the owners approve, and Olga can.
-    let req = svc.submit(&who("dan"), ask("db", "3d", "maintenance")).await.unwrap();
+    let req = svc
+        .submit(&who("dan"), ask("db", "3d", "maintenance"))
+        .await
+        .unwrap();
     assert_eq!((req.status, req.tier), (Status::Pending, 0));
-    assert_eq!(svc.approve(&who("olga"), &req.id, "", None).await.unwrap().status, Status::Approved);
+    assert_eq!(
+        svc.approve(&who("olga"), &req.id, "", None)
+            .await
+            .unwrap()
+            .status,
+        Status::Approved
+    );
 
     // High risk for a day: auto for owners, owner approval for others.
-    assert_eq!(svc.submit(&who("olga"), ask("db", "1d", "x")).await.unwrap().status, Status::Approved);
-    assert_eq!(svc.submit(&who("dan"), ask("db", "1d", "x")).await.unwrap().status, Status::Pending);
+    assert_eq!(
+        svc.submit(&who("olga"), ask("db", "1d", "x"))
+            .await
+            .unwrap()
+            .status,
+        Status::Approved
+    );
+    assert_eq!(
+        svc.submit(&who("dan"), ask("db", "1d", "x"))
+            .await
+            .unwrap()
+            .status,
+        Status::Pending
+    );
 }
 
 #[tokio::test]
@@ -249,15 +393,29 @@ async fn silence_escalates_to_the_next_tier_and_then_the_request_expires() {
     let mut input = ask("rds-prod-pii", "1h", "INC-10");
     input.ticket = Some("INC-10".into());
     let req = svc.submit(&carol, input).await.unwrap();
-    let names: Vec<String> = svc.ports.scheduler.all().into_iter().map(|s| s.name).collect();
-    assert_eq!(names, vec![format!("jit-esc-{}-1", req.id), format!("jit-ttl-{}", req.id)]);
+    let names: Vec<String> = svc
+        .ports
+        .scheduler
+        .all()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            format!("jit-esc-{}-1", req.id),
+            format!("jit-ttl-{}", req.id)
+        ]
+    );
 
     svc.ports.clock.advance(Duration::hours(1));
     let fired = run_due(&svc).await;
     assert_eq!(fired.len(), 1);
     let escalated = svc.get(&req.id).await.unwrap();
     assert_eq!(escalated.tier, 1);
-    assert!(escalated.waiting_for().contains("platform-team (escalated)"));
+    assert!(escalated
+        .waiting_for()
+        .contains("platform-team (escalated)"));
     let frank_mail = token_for(&svc, &who("frank"), &req.id);
     assert!(!frank_mail.is_empty(), "the platform tier was emailed");
 
@@ -266,8 +424,14 @@ async fn silence_escalates_to_the_next_tier_and_then_the_request_expires() {
     let expired = svc.get(&req.id).await.unwrap();
     assert_eq!(expired.status, Status::Expired);
     let r = svc.approve(&who("frank"), &req.id, "late", None).await;
-    assert!(matches!(r, Err(ServiceError::Lifecycle(LifecycleError::WrongState { .. }))));
-    assert_eq!(actions(&svc.timeline(&req.id).await.unwrap()).last(), Some(&Action::Expired));
+    assert!(matches!(
+        r,
+        Err(ServiceError::Lifecycle(LifecycleError::WrongState { .. }))
+    ));
+    assert_eq!(
+        actions(&svc.timeline(&req.id).await.unwrap()).last(),
+        Some(&Action::Expired)
+    );
 }
 
 #[tokio::test]
@@ -278,12 +442,25 @@ async fn an_escalated_approver_decides_alone_and_late_schedules_do_nothing() {
     let req = svc.submit(&who("carol"), input).await.unwrap();
     svc.ports.clock.advance(Duration::hours(1));
     run_due(&svc).await;
-    let approved = svc.approve(&who("frank"), &req.id, "covering for the DBAs", None).await.unwrap();
+    let approved = svc
+        .approve(&who("frank"), &req.id, "covering for the DBAs", None)
+        .await
+        .unwrap();
     assert_eq!(approved.status, Status::Approved);
     let before = svc.timeline(&req.id).await.unwrap().len();
-    assert_eq!(svc.expire_request(&req.id).await.unwrap().status, Status::Approved);
-    assert_eq!(svc.escalate(&req.id, 1).await.unwrap().status, Status::Approved);
-    assert_eq!(svc.timeline(&req.id).await.unwrap().len(), before, "no-ops write no records");
+    assert_eq!(
+        svc.expire_request(&req.id).await.unwrap().status,
+        Status::Approved
+    );
+    assert_eq!(
+        svc.escalate(&req.id, 1).await.unwrap().status,
+        Status::Approved
+    );
+    assert_eq!(
+        svc.timeline(&req.id).await.unwrap().len(),
+        before,
+        "no-ops write no records"
+    );
 }
 
 #[tokio::test]
@@ -291,38 +468,92 @@ async fn break_glass_is_immediate_broadly_notified_and_only_when_asked_for() {
     let svc = service();
     let grace = who("grace");
     let r = svc.submit(&grace, ask("prod-admin", "30m", "SEV1")).await;
-    assert!(matches!(r, Err(ServiceError::Refused(Refusal::BreakGlassOnly { .. }))), "{r:?}");
+    assert!(
+        matches!(
+            r,
+            Err(ServiceError::Refused(Refusal::BreakGlassOnly { .. }))
+        ),
+        "{r:?}"
+    );
 
     let mut input = ask("prod-admin", "30m", "SEV1 outage");
     input.flow = Some(FlowName::parse("break-glass").unwrap());
     let req = svc.submit(&grace, input).await.unwrap();
     assert_eq!(req.status, Status::Approved);
     assert!(req.plan.break_glass);
-    let alert = svc.ports.mailer.sent().into_iter().find(|m| m.kind == MessageKind::BreakGlass).unwrap();
+    let alert = svc
+        .ports
+        .mailer
+        .sent()
+        .into_iter()
+        .find(|m| m.kind == MessageKind::BreakGlass)
+        .unwrap();
     assert_eq!(alert.to, vec![who("erin"), who("frank")]);
 
     let mut too_long = ask("prod-admin", "2h", "SEV1");
     too_long.flow = Some(FlowName::parse("break-glass").unwrap());
     let r = svc.submit(&grace, too_long).await;
-    assert!(matches!(r, Err(ServiceError::Refused(Refusal::DurationTooLong { .. }))), "{r:?}");
+    assert!(
+        matches!(
+            r,
+            Err(ServiceError::Refused(Refusal::DurationTooLong { .. }))
+        ),
+        "{r:?}"
+    );
 
     svc.activate(&req.id).await.unwrap();
     let r = svc.review(&who("alice"), &req.id, "looked fine").await;
-    assert!(matches!(r, Err(ServiceError::Lifecycle(LifecycleError::NotAllowed(_)))));
-    assert!(svc.review(&who("frank"), &req.id, "reviewed the CloudTrail, fine").await.unwrap().reviewed);
+    assert!(matches!(
+        r,
+        Err(ServiceError::Lifecycle(LifecycleError::NotAllowed(_)))
+    ));
+    assert!(
+        svc.review(&who("frank"), &req.id, "reviewed the CloudTrail, fine")
+            .await
+            .unwrap()
+            .reviewed
+    );
 }
 
 #[tokio::test]
 async fn refusals_say_what_to_do() {
     let svc = service();
     let cases: Vec<(&str, RequestInput, &str)> = vec![
-        ("alice", ask("ec2-readonly-legacy", "1h", "x"), "deprecated; ask for ec2-readonly instead"),
-        ("frank", ask("org-admin", "1h", "x"), "organizations, which is disabled"),
-        ("erin", ask("api-logs-read", "1h", "x"), "offered to members of api-team, data, sre"),
-        ("alice", ask("api-logs-read", "15d", "x"), "longer than the 14d that flow engineering allows"),
-        ("alice", ask("nope", "1h", "x"), "there is no bundle \"nope\""),
-        ("alice", ask("api-logs-read", "1h", " "), "requires a reason"),
-        ("carol", ask("rds-prod-pii", "1h", "x"), "requires a ticket reference matching [A-Z]+-[0-9]+"),
+        (
+            "alice",
+            ask("ec2-readonly-legacy", "1h", "x"),
+            "deprecated; ask for ec2-readonly instead",
+        ),
+        (
+            "frank",
+            ask("org-admin", "1h", "x"),
+            "organizations, which is disabled",
+        ),
+        (
+            "erin",
+            ask("api-logs-read", "1h", "x"),
+            "offered to members of api-team, data, sre",
+        ),
+        (
+            "alice",
+            ask("api-logs-read", "15d", "x"),
+            "longer than the 14d that flow engineering allows",
+        ),
+        (
+            "alice",
+            ask("nope", "1h", "x"),
+            "there is no bundle \"nope\"",
+        ),
+        (
+            "alice",
+            ask("api-logs-read", "1h", " "),
+            "requires a reason",
+        ),
+        (
+            "carol",
+            ask("rds-prod-pii", "1h", "x"),
+            "requires a ticket reference matching [A-Z]+-[0-9]+",
+        ),
     ];
     for (person, input, expected) in cases {
         let err = svc.submit(&who(person), input).await.unwrap_err();
@@ -335,15 +566,25 @@ async fn refusals_say_what_to_do() {
     let mut account = ask("api-logs-read", "1h", "x");
     account.accounts = Some(vec![AccountId::parse("999999999999").unwrap()]);
     let err = svc.submit(&who("alice"), account).await.unwrap_err();
-    assert!(err.to_string().contains("does not cover account 999999999999; it covers 111111111111"), "{err}");
-    assert!(svc.ports.store.all_requests().is_empty(), "refused requests are not stored");
+    assert!(
+        err.to_string()
+            .contains("does not cover account 999999999999; it covers 111111111111"),
+        "{err}"
+    );
+    assert!(
+        svc.ports.store.all_requests().is_empty(),
+        "refused requests are not stored"
+    );
 }
 
 #[tokio::test]
 async fn replaying_activation_expiry_and_schedules_changes_nothing() {
     let svc = service();
     let alice = who("alice");
-    let req = svc.submit(&alice, ask("api-logs-read", "1h", "x")).await.unwrap();
+    let req = svc
+        .submit(&alice, ask("api-logs-read", "1h", "x"))
+        .await
+        .unwrap();
     svc.activate(&req.id).await.unwrap();
     svc.activate(&req.id).await.unwrap();
     let calls_after_activation = svc.ports.grantor.calls();
@@ -353,83 +594,190 @@ async fn replaying_activation_expiry_and_schedules_changes_nothing() {
     svc.end(&req.id).await.unwrap();
     svc.activate(&req.id).await.unwrap();
     let timeline = svc.timeline(&req.id).await.unwrap();
-    assert_eq!(actions(&timeline), vec![Action::Requested, Action::AutoApproved, Action::Activated, Action::Ended]);
-    assert!(svc.ports.grantor.calls() >= calls_after_activation + 1);
-    assert!(svc.ports.grantor.snapshot().containers[&alice].grant_ids().is_empty());
-    let ended = svc.ports.mailer.sent().iter().filter(|m| m.subject.contains("ended")).count();
+    assert_eq!(
+        actions(&timeline),
+        vec![
+            Action::Requested,
+            Action::AutoApproved,
+            Action::Activated,
+            Action::Ended
+        ]
+    );
+    assert_eq!(
+        calls_after_activation, 1,
+        "a replayed activation makes no AWS call"
+    );
+    assert_eq!(
+        svc.ports.grantor.calls(),
+        4,
+        "each end removes again (keyed on state, so a crashed removal is redone)"
+    );
+    assert!(svc.ports.grantor.snapshot().containers[&alice]
+        .grant_ids()
+        .is_empty());
+    let ended = svc
+        .ports
+        .mailer
+        .sent()
+        .iter()
+        .filter(|m| m.subject.contains("ended"))
+        .count();
     assert_eq!(ended, 1, "one notice, however often the end is replayed");
 }
 
 #[tokio::test]
 async fn the_sweeper_ends_grants_whose_schedule_was_lost() {
     let svc = service();
-    let req = svc.submit(&who("alice"), ask("api-logs-read", "1h", "x")).await.unwrap();
+    let req = svc
+        .submit(&who("alice"), ask("api-logs-read", "1h", "x"))
+        .await
+        .unwrap();
     svc.activate(&req.id).await.unwrap();
-    let end = svc.ports.scheduler.all().into_iter().find(|s| s.name.starts_with("jit-end-")).unwrap();
+    let end = svc
+        .ports
+        .scheduler
+        .all()
+        .into_iter()
+        .find(|s| s.name.starts_with("jit-end-"))
+        .unwrap();
     assert!(svc.ports.scheduler.lose(&end.name));
     svc.ports.clock.advance(Duration::hours(2));
     assert!(run_due(&svc).await.is_empty());
-    assert_eq!(svc.get(&req.id).await.unwrap().status, Status::Active, "nothing fired");
+    assert_eq!(
+        svc.get(&req.id).await.unwrap().status,
+        Status::Active,
+        "nothing fired"
+    );
     let report = svc.sweep().await.unwrap();
     assert_eq!((report.ended, report.expired, report.failed), (1, 0, 0));
     assert_eq!(svc.get(&req.id).await.unwrap().status, Status::Ended);
-    assert_eq!(svc.sweep().await.unwrap().ended, 0, "a second sweep finds nothing");
+    assert_eq!(
+        svc.sweep().await.unwrap().ended,
+        0,
+        "a second sweep finds nothing"
+    );
 }
 
 #[tokio::test]
 async fn throttling_is_retryable_and_a_missing_identity_fails_the_grant() {
     let svc = service();
-    let req = svc.submit(&who("alice"), ask("api-logs-read", "1h", "x")).await.unwrap();
+    let req = svc
+        .submit(&who("alice"), ask("api-logs-read", "1h", "x"))
+        .await
+        .unwrap();
     svc.ports.grantor.inject(&[Fault::Throttle]);
     let r = svc.activate(&req.id).await;
     assert!(matches!(&r, Err(e) if e.is_retryable()), "{r:?}");
-    assert_eq!(svc.get(&req.id).await.unwrap().status, Status::Approved, "still waiting to be applied");
-    assert_eq!(svc.activate(&req.id).await.unwrap().status, Status::Active, "the retry succeeds");
+    assert_eq!(
+        svc.get(&req.id).await.unwrap().status,
+        Status::Approved,
+        "still waiting to be applied"
+    );
+    assert_eq!(
+        svc.activate(&req.id).await.unwrap().status,
+        Status::Active,
+        "the retry succeeds"
+    );
 
-    let req = svc.submit(&who("bob"), ask("api-logs-read", "1h", "x")).await.unwrap();
+    let req = svc
+        .submit(&who("bob"), ask("api-logs-read", "1h", "x"))
+        .await
+        .unwrap();
     svc.ports.grantor.inject(&[Fault::NoIdentity]);
     let failed = svc.activate(&req.id).await.unwrap();
     assert_eq!(failed.status, Status::Failed);
-    assert!(failed.status_reason.unwrap().contains("has no user in Identity Center"));
+    assert!(failed
+        .status_reason
+        .unwrap()
+        .contains("has no user in Identity Center"));
 }
 
 #[tokio::test]
 async fn an_extension_moves_the_iam_condition_and_the_old_schedule_finds_nothing() {
     let svc = service();
     let alice = who("alice");
-    let req = svc.submit(&alice, ask("api-logs-read", "4h", "x")).await.unwrap();
+    let req = svc
+        .submit(&alice, ask("api-logs-read", "4h", "x"))
+        .await
+        .unwrap();
     svc.activate(&req.id).await.unwrap();
     let two = GrantDuration::parse("2h").unwrap();
     let r = svc.extend(&who("bob"), &req.id, two, "more").await;
-    assert!(matches!(r, Err(ServiceError::Lifecycle(LifecycleError::NotAllowed(_)))), "only the requester: {r:?}");
-    let extended = svc.extend(&alice, &req.id, two, "still debugging").await.unwrap();
+    assert!(
+        matches!(
+            r,
+            Err(ServiceError::Lifecycle(LifecycleError::NotAllowed(_)))
+        ),
+        "only the requester: {r:?}"
+    );
+    let extended = svc
+        .extend(&alice, &req.id, two, "still debugging")
+        .await
+        .unwrap();
     assert_eq!(extended.expires_at.unwrap(), start() + Duration::hours(6));
-    assert_eq!(svc.ports.grantor.snapshot().containers[&alice].expiry_of(&req.id).unwrap(), "2026-11-23T15:00:00Z");
+    assert_eq!(
+        svc.ports.grantor.snapshot().containers[&alice]
+            .expiry_of(&req.id)
+            .unwrap(),
+        "2026-11-23T15:00:00Z"
+    );
 
     svc.ports.clock.advance(Duration::hours(4));
     run_due(&svc).await;
-    assert_eq!(svc.get(&req.id).await.unwrap().status, Status::Active, "the old end schedule is stale");
+    assert_eq!(
+        svc.get(&req.id).await.unwrap().status,
+        Status::Active,
+        "the old end schedule is stale"
+    );
     svc.ports.clock.advance(Duration::hours(2));
     run_due(&svc).await;
     assert_eq!(svc.get(&req.id).await.unwrap().status, Status::Ended);
 
     // Past the bundle's maximum (api-deploy: 1d): refused with the limit.
-    let req = svc.submit(&alice, ask("api-deploy", "4h", "x")).await.unwrap();
+    let req = svc
+        .submit(&alice, ask("api-deploy", "4h", "x"))
+        .await
+        .unwrap();
     svc.activate(&req.id).await.unwrap();
-    let err = svc.extend(&alice, &req.id, GrantDuration::parse("21h").unwrap(), "x").await.unwrap_err();
-    assert!(err.to_string().contains("would make the grant 1d1h long; flow engineering allows at most 1d"), "{err}");
-    assert_eq!(svc.extend(&alice, &req.id, GrantDuration::parse("20h").unwrap(), "x").await.unwrap().status, Status::Active);
+    let err = svc
+        .extend(&alice, &req.id, GrantDuration::parse("21h").unwrap(), "x")
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("would make the grant 1d1h long; flow engineering allows at most 1d"),
+        "{err}"
+    );
+    assert_eq!(
+        svc.extend(&alice, &req.id, GrantDuration::parse("20h").unwrap(), "x")
+            .await
+            .unwrap()
+            .status,
+        Status::Active
+    );
 
     // Past what the flow grants without approval (high risk over a day needs the owners): refused.
-    let req = svc.submit(&alice, ask("api-production", "20h", "x")).await.unwrap();
+    let req = svc
+        .submit(&alice, ask("api-production", "20h", "x"))
+        .await
+        .unwrap();
     svc.activate(&req.id).await.unwrap();
-    let err = svc.extend(&alice, &req.id, GrantDuration::parse("10h").unwrap(), "x").await.unwrap_err();
-    assert!(err.to_string().contains("a 1d6h grant of api-production needs approval"), "{err}");
+    let err = svc
+        .extend(&alice, &req.id, GrantDuration::parse("10h").unwrap(), "x")
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("a 1d6h grant of api-production needs approval"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn a_container_that_would_overflow_refuses_the_request_up_front() {
-    let resources: Vec<String> = (0..70).map(|i| format!("\"arn:aws:s3:::bucket-{i:03}/*\"")).collect();
+    let resources: Vec<String> = (0..70)
+        .map(|i| format!("\"arn:aws:s3:::bucket-{i:03}/*\""))
+        .collect();
     let svc = service_with(
         &format!(
             "[[bundle]]\nname = \"wide\"\nowner_team = \"t\"\nrisk = \"low\"\naccounts = [\"111111111111\"]\nstatements = [{{ actions = [\"s3:GetObject\"], resources = [{}] }}]\n[[flow]]\nname = \"f\"\nrequesters = [\"t\"]\nbundles = [\"wide\"]\napproval = \"auto\"\n",
@@ -451,21 +799,40 @@ async fn a_container_that_would_overflow_refuses_the_request_up_front() {
     assert!(granted >= 2, "several fit before the budget runs out");
     assert!(matches!(err, ServiceError::TooLarge(_)), "{err:?}");
     assert!(err.to_string().contains("left"), "{err}");
-    assert_eq!(svc.ports.grantor.snapshot().containers[&tess].grant_ids().len(), granted);
+    assert_eq!(
+        svc.ports.grantor.snapshot().containers[&tess]
+            .grant_ids()
+            .len(),
+        granted
+    );
 }
 
 #[tokio::test]
 async fn overlapping_assignments_survive_the_first_grant_ending() {
     let svc = service();
     let grace = who("grace");
-    let a = svc.submit(&grace, ask("support-console", "1h", "case 1")).await.unwrap();
-    let b = svc.submit(&grace, ask("support-console", "2h", "case 2")).await.unwrap();
+    let a = svc
+        .submit(&grace, ask("support-console", "1h", "case 1"))
+        .await
+        .unwrap();
+    let b = svc
+        .submit(&grace, ask("support-console", "2h", "case 2"))
+        .await
+        .unwrap();
     svc.activate(&a.id).await.unwrap();
     svc.activate(&b.id).await.unwrap();
     assert_eq!(svc.ports.grantor.snapshot().assignments.len(), 1);
     svc.release(&grace, &a.id).await.unwrap();
     let side = svc.ports.grantor.snapshot();
-    assert_eq!(side.assignments.values().next().unwrap().iter().collect::<Vec<_>>(), vec![&b.id]);
+    assert_eq!(
+        side.assignments
+            .values()
+            .next()
+            .unwrap()
+            .iter()
+            .collect::<Vec<_>>(),
+        vec![&b.id]
+    );
     svc.ports.clock.advance(Duration::hours(2));
     run_due(&svc).await;
     assert!(svc.ports.grantor.snapshot().assignments.is_empty());
@@ -475,17 +842,33 @@ async fn overlapping_assignments_survive_the_first_grant_ending() {
 async fn release_and_revoke_take_exactly_their_grant_away() {
     let svc = service();
     let alice = who("alice");
-    let one = svc.submit(&alice, ask("api-logs-read", "1h", "x")).await.unwrap();
-    let two = svc.submit(&alice, ask("ec2-readonly", "1h", "x")).await.unwrap();
+    let one = svc
+        .submit(&alice, ask("api-logs-read", "1h", "x"))
+        .await
+        .unwrap();
+    let two = svc
+        .submit(&alice, ask("ec2-readonly", "1h", "x"))
+        .await
+        .unwrap();
     svc.activate(&one.id).await.unwrap();
     svc.activate(&two.id).await.unwrap();
     let r = svc.revoke(&alice, &two.id, "mine").await;
-    assert!(matches!(r, Err(ServiceError::Lifecycle(LifecycleError::NotAllowed(_)))), "not an admin: {r:?}");
-    svc.revoke(&who("frank"), &two.id, "incident over").await.unwrap();
+    assert!(
+        matches!(
+            r,
+            Err(ServiceError::Lifecycle(LifecycleError::NotAllowed(_)))
+        ),
+        "not an admin: {r:?}"
+    );
+    svc.revoke(&who("frank"), &two.id, "incident over")
+        .await
+        .unwrap();
     let ids = svc.ports.grantor.snapshot().containers[&alice].grant_ids();
     assert_eq!(ids.into_iter().collect::<Vec<_>>(), vec![one.id.clone()]);
     svc.release(&alice, &one.id).await.unwrap();
-    assert!(svc.ports.grantor.snapshot().containers[&alice].grant_ids().is_empty());
+    assert!(svc.ports.grantor.snapshot().containers[&alice]
+        .grant_ids()
+        .is_empty());
     assert_eq!(svc.get(&one.id).await.unwrap().status, Status::Released);
     assert_eq!(svc.get(&two.id).await.unwrap().status, Status::Revoked);
 }
@@ -505,10 +888,24 @@ async fn a_stale_write_is_refused_and_the_service_retries_on_fresh_state() {
         message: String::new(),
         duration: None,
     };
-    let t1 = snapshot.apply(&approve("dave", "data-dbas"), start()).unwrap().unwrap();
-    let t2 = snapshot.apply(&approve("erin", "security"), start()).unwrap().unwrap();
-    svc.ports.store.update(snapshot.version, snapshot.status, &t1).await.unwrap();
-    let stale = svc.ports.store.update(snapshot.version, snapshot.status, &t2).await;
+    let t1 = snapshot
+        .apply(&approve("dave", "data-dbas"), start())
+        .unwrap()
+        .unwrap();
+    let t2 = snapshot
+        .apply(&approve("erin", "security"), start())
+        .unwrap()
+        .unwrap();
+    svc.ports
+        .store
+        .update(snapshot.version, snapshot.status, &t1)
+        .await
+        .unwrap();
+    let stale = svc
+        .ports
+        .store
+        .update(snapshot.version, snapshot.status, &t2)
+        .await;
     assert!(matches!(stale, Err(jit_core::ports::StoreError::Conflict)));
     // Through the service, Erin's approval is applied on top of Dave's.
     let done = svc.approve(&who("erin"), &req.id, "", None).await.unwrap();
@@ -527,6 +924,12 @@ async fn a_container_statement_belongs_to_its_grant_and_accounts() {
     svc.activate(&req.id).await.unwrap();
     let doc = &svc.ports.grantor.snapshot().containers[&alice];
     let st = &doc.statements[0];
-    assert_eq!(grant_of_sid(st["Sid"].as_str().unwrap()), Some(req.id.clone()));
-    assert_eq!(st["Condition"]["StringEquals"]["aws:PrincipalAccount"], "222222222222");
+    assert_eq!(
+        grant_of_sid(st["Sid"].as_str().unwrap()),
+        Some(req.id.clone())
+    );
+    assert_eq!(
+        st["Condition"]["StringEquals"]["aws:PrincipalAccount"],
+        "222222222222"
+    );
 }

@@ -5,4 +5,7 @@ mod model;
 mod parse;
 
 pub use model::*;
-pub use parse::{load_dir, parse_files, CatalogError, CatalogErrors, LoadError, BREAK_GLASS_MAX_SECS, DIRECTORY_FILE};
+pub use parse::{
+    load_dir, parse_files, CatalogError, CatalogErrors, LoadError, BREAK_GLASS_MAX_SECS,
+    DIRECTORY_FILE,
+};

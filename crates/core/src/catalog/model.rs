@@ -10,7 +10,8 @@ use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::types::{
-    AccountId, BundleName, Email, FlowName, GrantDuration, GroupName, IamAction, PermissionSetArn, ResourceArn, Risk,
+    AccountId, BundleName, Email, FlowName, GrantDuration, GroupName, IamAction, PermissionSetArn,
+    ResourceArn, Risk,
 };
 
 /// A published catalog: a content-addressed set of bundles and flows.
@@ -43,7 +44,9 @@ impl Catalog {
     /// The flows that offer `bundle`, in name order.
     pub fn flows_for<'a>(&'a self, bundle: &BundleName) -> impl Iterator<Item = &'a Flow> + 'a {
         let bundle = bundle.clone();
-        self.flows.values().filter(move |f| f.bundles.contains(&bundle))
+        self.flows
+            .values()
+            .filter(move |f| f.bundles.contains(&bundle))
     }
 
     /// Whether `service` (an IAM service prefix such as `s3`) is switched off catalog-wide.
@@ -307,12 +310,21 @@ pub struct RiskMatrix {
 
 impl RiskMatrix {
     /// The column limits: a duration falls in the first column whose limit it does not exceed.
-    pub const COLUMNS: [(&'static str, i64); 3] = [("1 day", 86_400), ("1 week", 604_800), ("2 weeks", 1_209_600)];
+    pub const COLUMNS: [(&'static str, i64); 3] = [
+        ("1 day", 86_400),
+        ("1 week", 604_800),
+        ("2 weeks", 1_209_600),
+    ];
 
     /// The cell for a risk level and duration, with a description of the column.
     pub fn cell(&self, risk: Risk, duration: GrantDuration) -> (MatrixCell, &'static str) {
-        let row = Risk::ALL.iter().position(|r| *r == risk).expect("every risk has a row");
-        let col = Self::COLUMNS.iter().position(|(_, limit)| duration.as_secs() <= *limit);
+        let row = Risk::ALL
+            .iter()
+            .position(|r| *r == risk)
+            .expect("every risk has a row");
+        let col = Self::COLUMNS
+            .iter()
+            .position(|(_, limit)| duration.as_secs() <= *limit);
         let label = col.map_or("longer than 2 weeks", |c| match c {
             0 => "up to 1 day",
             1 => "up to 1 week",

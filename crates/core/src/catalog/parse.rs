@@ -18,8 +18,8 @@ use toml::Spanned;
 
 use super::model::*;
 use crate::types::{
-    AccountId, BundleName, Email, FlowName, GrantDuration, GroupName, IamAction, InvalidValue, PermissionSetArn,
-    ResourceArn, Risk,
+    AccountId, BundleName, Email, FlowName, GrantDuration, GroupName, IamAction, InvalidValue,
+    PermissionSetArn, ResourceArn, Risk,
 };
 
 /// One mistake in a catalog file, located by file, line and field.
@@ -37,7 +37,11 @@ pub struct CatalogError {
 
 impl fmt::Display for CatalogError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}: {}", self.file, self.line, self.field, self.message)
+        write!(
+            f,
+            "{}:{}: {}: {}",
+            self.file, self.line, self.field, self.message
+        )
     }
 }
 
@@ -85,7 +89,10 @@ pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Loads every `*.toml` file (but `directory.toml`) in `dir`, in name order.
 pub fn load_dir(dir: &Path) -> Result<Catalog, LoadError> {
-    let io = |path: &Path, source| LoadError::Io { path: path.display().to_string(), source };
+    let io = |path: &Path, source| LoadError::Io {
+        path: path.display().to_string(),
+        source,
+    };
     let mut names = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| io(dir, e))? {
         let path = entry.map_err(|e| io(dir, e))?.path();
@@ -103,11 +110,17 @@ pub fn load_dir(dir: &Path) -> Result<Catalog, LoadError> {
     for path in names {
         let size = std::fs::metadata(&path).map_err(|e| io(&path, e))?.len();
         if size > MAX_FILE_BYTES {
-            let source = std::io::Error::other(format!("file is {size} bytes; the limit is {MAX_FILE_BYTES}"));
+            let source = std::io::Error::other(format!(
+                "file is {size} bytes; the limit is {MAX_FILE_BYTES}"
+            ));
             return Err(io(&path, source));
         }
         let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
-        let shown = path.strip_prefix(dir).unwrap_or(&path).display().to_string();
+        let shown = path
+            .strip_prefix(dir)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
         files.push((shown, text));
     }
     parse_files(&files).map_err(LoadError::Invalid)
@@ -118,7 +131,11 @@ pub fn parse_files(files: &[(String, String)]) -> Result<Catalog, CatalogErrors>
     let mut errors = Vec::new();
     let mut raws = Vec::new();
     for (name, text) in files {
-        let mut ctx = Ctx { file: name, src: text, errors: &mut errors };
+        let mut ctx = Ctx {
+            file: name,
+            src: text,
+            errors: &mut errors,
+        };
         if let Some(raw) = read_file(&mut ctx) {
             raws.push((name.as_str(), text.as_str(), raw));
         }
@@ -142,7 +159,11 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn line(&self, span: &Range<usize>) -> usize {
         let end = span.start.min(self.src.len());
-        self.src.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+        self.src.as_bytes()[..end]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1
     }
 
     fn error(&mut self, span: &Range<usize>, field: impl Into<String>, message: impl Into<String>) {
@@ -156,7 +177,11 @@ impl Ctx<'_> {
     }
 
     /// Parses a spanned string into a validated value, recording the error if it is invalid.
-    fn value<T: FromStr<Err = InvalidValue>>(&mut self, raw: &Spanned<String>, field: &str) -> Option<T> {
+    fn value<T: FromStr<Err = InvalidValue>>(
+        &mut self,
+        raw: &Spanned<String>,
+        field: &str,
+    ) -> Option<T> {
         match raw.get_ref().parse() {
             Ok(v) => Some(v),
             Err(e) => {
@@ -166,7 +191,13 @@ impl Ctx<'_> {
         }
     }
 
-    fn required<'r, T>(&mut self, value: &'r Option<T>, at: &Range<usize>, field: &str, hint: &str) -> Option<&'r T> {
+    fn required<'r, T>(
+        &mut self,
+        value: &'r Option<T>,
+        at: &Range<usize>,
+        field: &str,
+        hint: &str,
+    ) -> Option<&'r T> {
         if value.is_none() {
             self.error(at, field, format!("missing: {hint}"));
         }
@@ -176,7 +207,11 @@ impl Ctx<'_> {
     fn text(&mut self, raw: &Option<Spanned<String>>, field: &str, max: usize) -> String {
         match raw {
             Some(t) if t.get_ref().chars().count() > max => {
-                self.error(&t.span(), field, format!("too long: at most {max} characters"));
+                self.error(
+                    &t.span(),
+                    field,
+                    format!("too long: at most {max} characters"),
+                );
                 String::new()
             }
             Some(t) => t.get_ref().clone(),
@@ -188,15 +223,28 @@ impl Ctx<'_> {
         raw.as_ref().and_then(|d| self.value(d, field))
     }
 
-    fn list<T: FromStr<Err = InvalidValue>>(&mut self, raw: &[Spanned<String>], field: &str, max: usize) -> Vec<T> {
+    fn list<T: FromStr<Err = InvalidValue>>(
+        &mut self,
+        raw: &[Spanned<String>],
+        field: &str,
+        max: usize,
+    ) -> Vec<T> {
         if raw.len() > max {
-            self.error(&raw[max].span(), field, format!("too many entries: at most {max}"));
+            self.error(
+                &raw[max].span(),
+                field,
+                format!("too many entries: at most {max}"),
+            );
         }
         let mut out = Vec::new();
         let mut seen: Vec<&str> = Vec::new();
         for (i, item) in raw.iter().enumerate().take(max) {
             if seen.contains(&item.get_ref().as_str()) {
-                self.error(&item.span(), format!("{field}[{i}]"), format!("{:?} is listed twice", item.get_ref()));
+                self.error(
+                    &item.span(),
+                    format!("{field}[{i}]"),
+                    format!("{:?} is listed twice", item.get_ref()),
+                );
                 continue;
             }
             seen.push(item.get_ref());
@@ -240,7 +288,13 @@ const FLOW_KEYS: &[&str] = &[
     "extendable",
     "approval",
 ];
-const APPROVAL_KEYS: &[&str] = &["between", "groups", "escalate_after", "escalate_to", "request_ttl"];
+const APPROVAL_KEYS: &[&str] = &[
+    "between",
+    "groups",
+    "escalate_after",
+    "escalate_to",
+    "request_ttl",
+];
 const GROUP_KEYS: &[&str] = &["name", "require"];
 const SETTINGS_KEYS: &[&str] = &[
     "platform_group",
@@ -261,8 +315,16 @@ fn check_keys(ctx: &mut Ctx, table: &DeTable, allowed: &[&str], path: &str) {
                 Some(near) => format!("did you mean `{near}`?"),
                 None => format!("expected one of: {}", allowed.join(", ")),
             };
-            let field = if path.is_empty() { name.to_string() } else { format!("{path}.{name}") };
-            ctx.error(&key.span(), field, format!("unknown field `{name}`; {hint}"));
+            let field = if path.is_empty() {
+                name.to_string()
+            } else {
+                format!("{path}.{name}")
+            };
+            ctx.error(
+                &key.span(),
+                field,
+                format!("unknown field `{name}`; {hint}"),
+            );
         }
     }
 }
@@ -283,7 +345,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+            cur.push(
+                (prev[j] + usize::from(ca != *cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1),
+            );
         }
         prev = cur;
     }
@@ -300,7 +366,10 @@ fn entry_label(kind: &str, index: usize, table: &DeTable) -> String {
 
 fn tables<'a, 'i>(value: Option<&'a Spanned<DeValue<'i>>>) -> Vec<&'a DeTable<'i>> {
     match value.map(|v| v.get_ref()) {
-        Some(DeValue::Array(items)) => items.iter().filter_map(|i| i.get_ref().as_table()).collect(),
+        Some(DeValue::Array(items)) => items
+            .iter()
+            .filter_map(|i| i.get_ref().as_table())
+            .collect(),
         Some(DeValue::Table(t)) => vec![t],
         _ => Vec::new(),
     }
@@ -321,7 +390,12 @@ fn walk_unknown(ctx: &mut Ctx, root: &DeTable) {
         for approval in tables(flow.get("approval")) {
             check_keys(ctx, approval, APPROVAL_KEYS, &format!("{label}.approval"));
             for (j, group) in tables(approval.get("groups")).into_iter().enumerate() {
-                check_keys(ctx, group, GROUP_KEYS, &format!("{label}.approval.groups[{j}]"));
+                check_keys(
+                    ctx,
+                    group,
+                    GROUP_KEYS,
+                    &format!("{label}.approval.groups[{j}]"),
+                );
             }
         }
     }
@@ -336,6 +410,7 @@ fn walk_unknown(ctx: &mut Ctx, root: &DeTable) {
 // ---- pass 3: typed reading --------------------------------------------------------------------
 
 type Strings = Spanned<Vec<Spanned<String>>>;
+type RawMatrix = Spanned<BTreeMap<String, Strings>>;
 
 #[derive(Deserialize)]
 struct RawFile {
@@ -344,7 +419,7 @@ struct RawFile {
     #[serde(default)]
     flow: Vec<Spanned<RawFlow>>,
     settings: Option<Spanned<RawSettings>>,
-    risk_matrix: Option<Spanned<BTreeMap<String, Spanned<Vec<Spanned<String>>>>>>,
+    risk_matrix: Option<RawMatrix>,
 }
 
 #[derive(Deserialize)]
@@ -403,7 +478,8 @@ impl<'de> Deserialize<'de> for RawApproval {
                 Ok(RawApproval::Word(v.to_string()))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawApproval, A::Error> {
-                RawApprovalTable::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(RawApproval::Table)
+                RawApprovalTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawApproval::Table)
             }
         }
         d.deserialize_any(V)
@@ -441,7 +517,11 @@ fn read_file(ctx: &mut Ctx) -> Option<RawFile> {
         Ok(root) => root,
         Err(e) => {
             let span = e.span().unwrap_or(0..0);
-            ctx.error(&span, "syntax", format!("not valid TOML: {}", e.message().trim()));
+            ctx.error(
+                &span,
+                "syntax",
+                format!("not valid TOML: {}", e.message().trim()),
+            );
             return None;
         }
     };
@@ -450,7 +530,14 @@ fn read_file(ctx: &mut Ctx) -> Option<RawFile> {
         Ok(raw) => Some(raw),
         Err(e) => {
             let span = e.span().unwrap_or(0..0);
-            ctx.error(&span, "type", format!("{} (check the value's type: strings are quoted, lists use [ ])", e.message().trim()));
+            ctx.error(
+                &span,
+                "type",
+                format!(
+                    "{} (check the value's type: strings are quoted, lists use [ ])",
+                    e.message().trim()
+                ),
+            );
             None
         }
     }
@@ -470,13 +557,21 @@ fn build(files: &[(&str, &str, RawFile)], errors: &mut Vec<CatalogError>) -> Opt
         let mut ctx = Ctx { file, src, errors };
         if let Some(s) = &raw.settings {
             if settings.is_some() {
-                ctx.error(&s.span(), "settings", "settings are defined in more than one file; keep one [settings] table");
+                ctx.error(
+                    &s.span(),
+                    "settings",
+                    "settings are defined in more than one file; keep one [settings] table",
+                );
             }
             settings = Some(read_settings(&mut ctx, s.get_ref()));
         }
         if let Some(m) = &raw.risk_matrix {
             if matrix.is_some() {
-                ctx.error(&m.span(), "risk_matrix", "the risk matrix is defined in more than one file; keep one");
+                ctx.error(
+                    &m.span(),
+                    "risk_matrix",
+                    "the risk matrix is defined in more than one file; keep one",
+                );
             }
             matrix = Some(read_matrix(&mut ctx, m.get_ref()));
         }
@@ -484,7 +579,10 @@ fn build(files: &[(&str, &str, RawFile)], errors: &mut Vec<CatalogError>) -> Opt
     let settings = settings.unwrap_or_else(default_settings);
     let matrix = matrix.unwrap_or_default();
 
-    let mut parts = Parts { bundles: BTreeMap::new(), flows: BTreeMap::new() };
+    let mut parts = Parts {
+        bundles: BTreeMap::new(),
+        flows: BTreeMap::new(),
+    };
     let mut places: BTreeMap<String, String> = BTreeMap::new();
     for (file_index, (file, src, raw)) in files.iter().enumerate() {
         let mut ctx = Ctx { file, src, errors };
@@ -493,10 +591,17 @@ fn build(files: &[(&str, &str, RawFile)], errors: &mut Vec<CatalogError>) -> Opt
                 let at = format!("{file}:{}", ctx.line(&b.span()));
                 let key = format!("bundle {}", bundle.name);
                 if let Some(first) = places.insert(key, at.clone()) {
-                    ctx.error(&b.span(), format!("bundle {:?}", bundle.name.as_str()), format!("duplicate name; first defined at {first}"));
+                    ctx.error(
+                        &b.span(),
+                        format!("bundle {:?}", bundle.name.as_str()),
+                        format!("duplicate name; first defined at {first}"),
+                    );
                     continue;
                 }
-                parts.bundles.insert(bundle.name.clone(), (bundle, b.get_ref().successor.clone(), file_index));
+                parts.bundles.insert(
+                    bundle.name.clone(),
+                    (bundle, b.get_ref().successor.clone(), file_index),
+                );
             }
         }
         for f in &raw.flow {
@@ -504,10 +609,16 @@ fn build(files: &[(&str, &str, RawFile)], errors: &mut Vec<CatalogError>) -> Opt
                 let at = format!("{file}:{}", ctx.line(&f.span()));
                 let key = format!("flow {}", flow.name);
                 if let Some(first) = places.insert(key, at.clone()) {
-                    ctx.error(&f.span(), format!("flow {:?}", flow.name.as_str()), format!("duplicate name; first defined at {first}"));
+                    ctx.error(
+                        &f.span(),
+                        format!("flow {:?}", flow.name.as_str()),
+                        format!("duplicate name; first defined at {first}"),
+                    );
                     continue;
                 }
-                parts.flows.insert(flow.name.clone(), (flow, bundle_refs, file_index));
+                parts
+                    .flows
+                    .insert(flow.name.clone(), (flow, bundle_refs, file_index));
             }
         }
     }
@@ -516,7 +627,9 @@ fn build(files: &[(&str, &str, RawFile)], errors: &mut Vec<CatalogError>) -> Opt
     let known: Vec<BundleName> = parts.bundles.keys().cloned().collect();
     let suggest = |name: &str| {
         let names: Vec<&str> = known.iter().map(|b| b.as_str()).collect();
-        closest(name, &names).map(|n| format!(" (did you mean {n:?}?)")).unwrap_or_default()
+        closest(name, &names)
+            .map(|n| format!(" (did you mean {n:?}?)"))
+            .unwrap_or_default()
     };
     for (flow, refs, file_index) in parts.flows.values() {
         let (file, src, _) = &files[*file_index];
@@ -524,28 +637,54 @@ fn build(files: &[(&str, &str, RawFile)], errors: &mut Vec<CatalogError>) -> Opt
         for r in refs {
             if BundleName::parse(r.get_ref()).is_ok_and(|b| !parts.bundles.contains_key(&b)) {
                 let msg = format!("unknown bundle {:?}{}", r.get_ref(), suggest(r.get_ref()));
-                ctx.error(&r.span(), format!("flow {:?}.bundles", flow.name.as_str()), msg);
+                ctx.error(
+                    &r.span(),
+                    format!("flow {:?}.bundles", flow.name.as_str()),
+                    msg,
+                );
             }
         }
     }
-    let deprecated: Vec<BundleName> =
-        parts.bundles.values().filter(|(b, _, _)| b.deprecated.is_some()).map(|(b, _, _)| b.name.clone()).collect();
+    let deprecated: Vec<BundleName> = parts
+        .bundles
+        .values()
+        .filter(|(b, _, _)| b.deprecated.is_some())
+        .map(|(b, _, _)| b.name.clone())
+        .collect();
     for (bundle, successor, file_index) in parts.bundles.values_mut() {
         let (file, src, _) = &files[*file_index];
         let mut ctx = Ctx { file, src, errors };
         let Some(raw) = successor else { continue };
         let field = format!("bundle {:?}.successor", bundle.name.as_str());
-        let Some(name) = ctx.value::<BundleName>(raw, &field) else { continue };
+        let Some(name) = ctx.value::<BundleName>(raw, &field) else {
+            continue;
+        };
         if name == bundle.name {
             ctx.error(&raw.span(), field, "a bundle cannot succeed itself");
         } else if !known.contains(&name) {
-            ctx.error(&raw.span(), field, format!("unknown bundle {:?}{}", name.as_str(), suggest(name.as_str())));
+            ctx.error(
+                &raw.span(),
+                field,
+                format!(
+                    "unknown bundle {:?}{}",
+                    name.as_str(),
+                    suggest(name.as_str())
+                ),
+            );
         } else if deprecated.contains(&name) {
-            ctx.error(&raw.span(), field, format!("{name:?} is deprecated too; name a bundle people can still request"));
+            ctx.error(
+                &raw.span(),
+                field,
+                format!("{name:?} is deprecated too; name a bundle people can still request"),
+            );
         } else if let Some(d) = bundle.deprecated.as_mut() {
             d.successor = Some(name);
         } else {
-            ctx.error(&raw.span(), field, "successor is only for deprecated bundles; add `deprecated = true` or remove it");
+            ctx.error(
+                &raw.span(),
+                field,
+                "successor is only for deprecated bundles; add `deprecated = true` or remove it",
+            );
         }
     }
 
@@ -553,8 +692,16 @@ fn build(files: &[(&str, &str, RawFile)], errors: &mut Vec<CatalogError>) -> Opt
         return None;
     }
     Some(Catalog {
-        bundles: parts.bundles.into_iter().map(|(k, (b, _, _))| (k, b)).collect(),
-        flows: parts.flows.into_iter().map(|(k, (f, _, _))| (k, f)).collect(),
+        bundles: parts
+            .bundles
+            .into_iter()
+            .map(|(k, (b, _, _))| (k, b))
+            .collect(),
+        flows: parts
+            .flows
+            .into_iter()
+            .map(|(k, (f, _, _))| (k, f))
+            .collect(),
         settings,
         matrix,
     })
@@ -574,7 +721,12 @@ fn default_settings() -> Settings {
 }
 
 /// A flow's escalation chain: its own, or the catalog's default.
-fn escalation(settings: &Settings, raw: &Option<Strings>, ctx: &mut Ctx, field: &str) -> Vec<GroupName> {
+fn escalation(
+    settings: &Settings,
+    raw: &Option<Strings>,
+    ctx: &mut Ctx,
+    field: &str,
+) -> Vec<GroupName> {
     match raw {
         Some(list) => ctx.list(list.get_ref(), field, 5),
         None => settings.escalate_to.clone(),
@@ -583,7 +735,11 @@ fn escalation(settings: &Settings, raw: &Option<Strings>, ctx: &mut Ctx, field: 
 
 fn read_settings(ctx: &mut Ctx, raw: &RawSettings) -> Settings {
     let mut s = default_settings();
-    if let Some(g) = raw.platform_group.as_ref().and_then(|g| ctx.value(g, "settings.platform_group")) {
+    if let Some(g) = raw
+        .platform_group
+        .as_ref()
+        .and_then(|g| ctx.value(g, "settings.platform_group"))
+    {
         s.platform_group = g;
         s.admin_group = s.platform_group.clone();
         s.escalate_to = vec![s.platform_group.clone()];
@@ -591,13 +747,27 @@ fn read_settings(ctx: &mut Ctx, raw: &RawSettings) -> Settings {
     if let Some(list) = &raw.escalate_to {
         s.escalate_to = ctx.list(list.get_ref(), "settings.escalate_to", 5);
     }
-    if let Some(g) = raw.admin_group.as_ref().and_then(|g| ctx.value(g, "settings.admin_group")) {
+    if let Some(g) = raw
+        .admin_group
+        .as_ref()
+        .and_then(|g| ctx.value(g, "settings.admin_group"))
+    {
         s.admin_group = g;
     }
-    if let Some(d) = bounded(ctx, &raw.escalate_after, "settings.escalate_after", (300, 7 * 86_400)) {
+    if let Some(d) = bounded(
+        ctx,
+        &raw.escalate_after,
+        "settings.escalate_after",
+        (300, 7 * 86_400),
+    ) {
         s.escalate_after = d;
     }
-    if let Some(d) = bounded(ctx, &raw.request_ttl, "settings.request_ttl", (300, 14 * 86_400)) {
+    if let Some(d) = bounded(
+        ctx,
+        &raw.request_ttl,
+        "settings.request_ttl",
+        (300, 14 * 86_400),
+    ) {
         s.request_ttl = d;
     }
     if let Some(d) = ctx.duration(&raw.default_duration, "settings.default_duration") {
@@ -606,7 +776,12 @@ fn read_settings(ctx: &mut Ctx, raw: &RawSettings) -> Settings {
     if let Some(list) = &raw.disabled_services {
         for (i, svc) in list.get_ref().iter().enumerate() {
             let name = svc.get_ref();
-            if name.is_empty() || name.len() > 40 || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+            if name.is_empty()
+                || name.len() > 40
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            {
                 let msg = format!("{name:?} is not an IAM service prefix; write it as in actions, e.g. \"iam\" or \"s3\"");
                 ctx.error(&svc.span(), format!("settings.disabled_services[{i}]"), msg);
             } else {
@@ -618,21 +793,37 @@ fn read_settings(ctx: &mut Ctx, raw: &RawSettings) -> Settings {
 }
 
 /// A duration that must lie within `(min, max)` seconds, as a chrono duration.
-fn bounded(ctx: &mut Ctx, raw: &Option<Spanned<String>>, field: &str, (min, max): (i64, i64)) -> Option<Duration> {
+fn bounded(
+    ctx: &mut Ctx,
+    raw: &Option<Spanned<String>>,
+    field: &str,
+    (min, max): (i64, i64),
+) -> Option<Duration> {
     let d = ctx.duration(raw, field)?;
     if d.as_secs() < min || d.as_secs() > max {
         let span = raw.as_ref().map(|r| r.span()).unwrap_or(0..0);
-        let show = |secs| GrantDuration::from_secs(secs).map_or(format!("{secs}s"), |g| g.to_string());
-        ctx.error(&span, field, format!("{d} is out of range: use between {} and {}", show(min), show(max)));
+        let show =
+            |secs| GrantDuration::from_secs(secs).map_or(format!("{secs}s"), |g| g.to_string());
+        ctx.error(
+            &span,
+            field,
+            format!(
+                "{d} is out of range: use between {} and {}",
+                show(min),
+                show(max)
+            ),
+        );
         return None;
     }
     Some(d.as_chrono())
 }
 
-fn read_matrix(ctx: &mut Ctx, raw: &BTreeMap<String, Spanned<Vec<Spanned<String>>>>) -> RiskMatrix {
+fn read_matrix(ctx: &mut Ctx, raw: &BTreeMap<String, Strings>) -> RiskMatrix {
     let mut matrix = RiskMatrix::default();
     for (row, risk) in Risk::ALL.iter().enumerate() {
-        let Some(cells) = raw.get(risk.as_str()) else { continue };
+        let Some(cells) = raw.get(risk.as_str()) else {
+            continue;
+        };
         let field = format!("risk_matrix.{risk}");
         if cells.get_ref().len() != 4 {
             let msg = "give 4 cells: up to 1 day, up to 1 week, up to 2 weeks, longer";
@@ -646,7 +837,8 @@ fn read_matrix(ctx: &mut Ctx, raw: &BTreeMap<String, Spanned<Vec<Spanned<String>
                 "owner" => matrix.rows[row][col] = MatrixCell::Owner,
                 "platform" => matrix.rows[row][col] = MatrixCell::Platform,
                 other => {
-                    let msg = format!("unknown cell {other:?}: use auto, auto-owner, owner or platform");
+                    let msg =
+                        format!("unknown cell {other:?}: use auto, auto-owner, owner or platform");
                     ctx.error(&cell.span(), format!("{field}[{col}]"), msg);
                 }
             }
@@ -665,15 +857,32 @@ fn read_bundle(ctx: &mut Ctx, spanned: &Spanned<RawBundle>) -> Option<Bundle> {
     let f = |field: &str| format!("{label}.{field}");
     let before = ctx.errors.len();
 
-    let name = ctx.required(&raw.name, &at, &f("name"), "every bundle needs a name").and_then(|n| ctx.value::<BundleName>(n, &f("name")));
+    let name = ctx
+        .required(&raw.name, &at, &f("name"), "every bundle needs a name")
+        .and_then(|n| ctx.value::<BundleName>(n, &f("name")));
     let description = ctx.text(&raw.description, &f("description"), 500);
     let owner_team = ctx
-        .required(&raw.owner_team, &at, &f("owner_team"), "name the Identity Store group that owns the bundle")
+        .required(
+            &raw.owner_team,
+            &at,
+            &f("owner_team"),
+            "name the Identity Store group that owns the bundle",
+        )
         .and_then(|g| ctx.value::<GroupName>(g, &f("owner_team")));
     let risk = ctx
-        .required(&raw.risk, &at, &f("risk"), "set risk to low, medium, high or critical")
+        .required(
+            &raw.risk,
+            &at,
+            &f("risk"),
+            "set risk to low, medium, high or critical",
+        )
         .and_then(|r| ctx.value::<Risk>(r, &f("risk")));
-    let accounts = match ctx.required(&raw.accounts, &at, &f("accounts"), "list the account ids a grant may target") {
+    let accounts = match ctx.required(
+        &raw.accounts,
+        &at,
+        &f("accounts"),
+        "list the account ids a grant may target",
+    ) {
         Some(list) if list.get_ref().is_empty() => {
             ctx.error(&list.span(), f("accounts"), "list at least one account id");
             Vec::new()
@@ -682,57 +891,96 @@ fn read_bundle(ctx: &mut Ctx, spanned: &Spanned<RawBundle>) -> Option<Bundle> {
         None => Vec::new(),
     };
     let max_duration = ctx.duration(&raw.max_duration, &f("max_duration"));
-    let permission_set = raw.permission_set.as_ref().and_then(|p| ctx.value::<PermissionSetArn>(p, &f("permission_set")));
-    let strategy = match raw.strategy.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+    let permission_set = raw
+        .permission_set
+        .as_ref()
+        .and_then(|p| ctx.value::<PermissionSetArn>(p, &f("permission_set")));
+    let strategy = match raw
+        .strategy
+        .as_ref()
+        .map(|s| (s.get_ref().as_str(), s.span()))
+    {
         None | Some(("container", _)) => Some(Strategy::Container),
         Some(("iam-role", _)) => Some(Strategy::IamRole),
         Some(("assignment", span)) => match permission_set.clone() {
             Some(permission_set) => Some(Strategy::Assignment { permission_set }),
             None if raw.permission_set.is_none() => {
-                ctx.error(&span, f("permission_set"), "missing: the assignment strategy needs the permission set ARN to assign");
+                ctx.error(
+                    &span,
+                    f("permission_set"),
+                    "missing: the assignment strategy needs the permission set ARN to assign",
+                );
                 None
             }
             None => None,
         },
         Some((other, span)) => {
-            ctx.error(&span, f("strategy"), format!("unknown strategy {other:?}: use container, assignment or iam-role"));
+            ctx.error(
+                &span,
+                f("strategy"),
+                format!("unknown strategy {other:?}: use container, assignment or iam-role"),
+            );
             None
         }
     };
     if let (Some(p), Some(s)) = (&raw.permission_set, &strategy) {
         if !matches!(s, Strategy::Assignment { .. }) {
-            ctx.error(&p.span(), f("permission_set"), "permission_set is only used by strategy = \"assignment\"; remove it");
+            ctx.error(
+                &p.span(),
+                f("permission_set"),
+                "permission_set is only used by strategy = \"assignment\"; remove it",
+            );
         }
     }
 
     let mut statements = Vec::new();
     let needs_statements = !matches!(strategy, Some(Strategy::Assignment { .. }));
     match &raw.statements {
-        None if needs_statements => ctx.error(&at, f("statements"), "missing: list the permissions the bundle grants"),
+        None if needs_statements => ctx.error(
+            &at,
+            f("statements"),
+            "missing: list the permissions the bundle grants",
+        ),
         None => {}
         Some(list) if list.get_ref().is_empty() && needs_statements => {
             ctx.error(&list.span(), f("statements"), "list at least one statement")
         }
         Some(list) => {
             if list.get_ref().len() > 50 {
-                ctx.error(&list.span(), f("statements"), "too many statements: at most 50 per bundle");
+                ctx.error(
+                    &list.span(),
+                    f("statements"),
+                    "too many statements: at most 50 per bundle",
+                );
             }
             for (i, st) in list.get_ref().iter().enumerate().take(50) {
                 let sf = f(&format!("statements[{i}]"));
                 let raw_st = st.get_ref();
                 let actions = match &raw_st.actions {
-                    Some(a) if !a.get_ref().is_empty() => ctx.list::<IamAction>(a.get_ref(), &format!("{sf}.actions"), 100),
+                    Some(a) if !a.get_ref().is_empty() => {
+                        ctx.list::<IamAction>(a.get_ref(), &format!("{sf}.actions"), 100)
+                    }
                     other => {
                         let span = other.as_ref().map(|a| a.span()).unwrap_or(st.span());
-                        ctx.error(&span, format!("{sf}.actions"), "a statement needs at least one action, e.g. \"s3:GetObject\"");
+                        ctx.error(
+                            &span,
+                            format!("{sf}.actions"),
+                            "a statement needs at least one action, e.g. \"s3:GetObject\"",
+                        );
                         Vec::new()
                     }
                 };
                 let resources = match &raw_st.resources {
-                    Some(r) if !r.get_ref().is_empty() => ctx.list::<ResourceArn>(r.get_ref(), &format!("{sf}.resources"), 100),
+                    Some(r) if !r.get_ref().is_empty() => {
+                        ctx.list::<ResourceArn>(r.get_ref(), &format!("{sf}.resources"), 100)
+                    }
                     other => {
                         let span = other.as_ref().map(|r| r.span()).unwrap_or(st.span());
-                        ctx.error(&span, format!("{sf}.resources"), "a statement needs at least one resource ARN (or \"*\")");
+                        ctx.error(
+                            &span,
+                            format!("{sf}.resources"),
+                            "a statement needs at least one resource ARN (or \"*\")",
+                        );
                         Vec::new()
                     }
                 };
@@ -740,7 +988,11 @@ fn read_bundle(ctx: &mut Ctx, spanned: &Spanned<RawBundle>) -> Option<Bundle> {
             }
         }
     }
-    let deprecated = raw.deprecated.as_ref().is_some_and(|d| *d.get_ref()).then_some(Deprecation { successor: None });
+    let deprecated = raw
+        .deprecated
+        .as_ref()
+        .is_some_and(|d| *d.get_ref())
+        .then_some(Deprecation { successor: None });
 
     if ctx.errors.len() > before {
         return None;
@@ -761,7 +1013,11 @@ fn read_bundle(ctx: &mut Ctx, spanned: &Spanned<RawBundle>) -> Option<Bundle> {
 /// The longest a break-glass grant may last.
 pub const BREAK_GLASS_MAX_SECS: i64 = 12 * 3_600;
 
-fn read_flow(ctx: &mut Ctx, spanned: &Spanned<RawFlow>, settings: &Settings) -> Option<(Flow, Vec<Spanned<String>>)> {
+fn read_flow(
+    ctx: &mut Ctx,
+    spanned: &Spanned<RawFlow>,
+    settings: &Settings,
+) -> Option<(Flow, Vec<Spanned<String>>)> {
     let at = spanned.span();
     let raw = spanned.get_ref();
     let label = match &raw.name {
@@ -771,10 +1027,17 @@ fn read_flow(ctx: &mut Ctx, spanned: &Spanned<RawFlow>, settings: &Settings) -> 
     let f = |field: &str| format!("{label}.{field}");
     let before = ctx.errors.len();
 
-    let name = ctx.required(&raw.name, &at, &f("name"), "every flow needs a name").and_then(|n| ctx.value::<FlowName>(n, &f("name")));
+    let name = ctx
+        .required(&raw.name, &at, &f("name"), "every flow needs a name")
+        .and_then(|n| ctx.value::<FlowName>(n, &f("name")));
     let description = ctx.text(&raw.description, &f("description"), 500);
     let mut everyone = false;
-    let requesters = match ctx.required(&raw.requesters, &at, &f("requesters"), "list the groups that may use this flow (or [\"*\"])") {
+    let requesters = match ctx.required(
+        &raw.requesters,
+        &at,
+        &f("requesters"),
+        "list the groups that may use this flow (or [\"*\"])",
+    ) {
         Some(list) if list.get_ref().is_empty() => {
             ctx.error(&list.span(), f("requesters"), "the requester list is empty: nobody could use this flow; list groups or [\"*\"] for everyone");
             Vec::new()
@@ -782,14 +1045,23 @@ fn read_flow(ctx: &mut Ctx, spanned: &Spanned<RawFlow>, settings: &Settings) -> 
         Some(list) if list.get_ref().iter().any(|r| r.get_ref() == "*") => {
             everyone = true;
             if list.get_ref().len() > 1 {
-                ctx.error(&list.span(), f("requesters"), "\"*\" already admits everyone; list it alone");
+                ctx.error(
+                    &list.span(),
+                    f("requesters"),
+                    "\"*\" already admits everyone; list it alone",
+                );
             }
             Vec::new()
         }
         Some(list) => ctx.list::<GroupName>(list.get_ref(), &f("requesters"), 50),
         None => Vec::new(),
     };
-    let bundle_refs = match ctx.required(&raw.bundles, &at, &f("bundles"), "list the bundles this flow offers") {
+    let bundle_refs = match ctx.required(
+        &raw.bundles,
+        &at,
+        &f("bundles"),
+        "list the bundles this flow offers",
+    ) {
         Some(list) if list.get_ref().is_empty() => {
             ctx.error(&list.span(), f("bundles"), "list at least one bundle");
             Vec::new()
@@ -800,15 +1072,33 @@ fn read_flow(ctx: &mut Ctx, spanned: &Spanned<RawFlow>, settings: &Settings) -> 
     let bundles = ctx.list::<BundleName>(&bundle_refs, &f("bundles"), 200);
     let break_glass = raw.break_glass.unwrap_or(false);
 
-    let fallback_max = if break_glass { GrantDuration::hours(1) } else { GrantDuration::hours(8) };
-    let max_duration = ctx.duration(&raw.max_duration, &f("max_duration")).unwrap_or(fallback_max);
+    let fallback_max = if break_glass {
+        GrantDuration::hours(1)
+    } else {
+        GrantDuration::hours(8)
+    };
+    let max_duration = ctx
+        .duration(&raw.max_duration, &f("max_duration"))
+        .unwrap_or(fallback_max);
     if break_glass && max_duration.as_secs() > BREAK_GLASS_MAX_SECS {
-        let span = raw.max_duration.as_ref().map(|d| d.span()).unwrap_or(at.clone());
-        ctx.error(&span, f("max_duration"), format!("break-glass grants last at most 12h, not {max_duration}"));
+        let span = raw
+            .max_duration
+            .as_ref()
+            .map(|d| d.span())
+            .unwrap_or(at.clone());
+        ctx.error(
+            &span,
+            f("max_duration"),
+            format!("break-glass grants last at most 12h, not {max_duration}"),
+        );
     }
     let default_duration = match ctx.duration(&raw.default_duration, &f("default_duration")) {
         Some(d) if d > max_duration => {
-            let span = raw.default_duration.as_ref().map(|d| d.span()).unwrap_or(at.clone());
+            let span = raw
+                .default_duration
+                .as_ref()
+                .map(|d| d.span())
+                .unwrap_or(at.clone());
             let msg = format!("default_duration {d} is longer than max_duration {max_duration}; lower it or raise the maximum");
             ctx.error(&span, f("default_duration"), msg);
             d
@@ -816,26 +1106,51 @@ fn read_flow(ctx: &mut Ctx, spanned: &Spanned<RawFlow>, settings: &Settings) -> 
         Some(d) => d,
         None => settings.default_duration.min(max_duration),
     };
-    let justification = match raw.justification.as_ref().map(|j| (j.get_ref().as_str(), j.span())) {
+    let justification = match raw
+        .justification
+        .as_ref()
+        .map(|j| (j.get_ref().as_str(), j.span()))
+    {
         None | Some(("required", _)) => Justification::Required,
         Some(("optional", _)) => Justification::Optional,
         Some((other, span)) => {
-            ctx.error(&span, f("justification"), format!("unknown value {other:?}: use \"required\" or \"optional\""));
+            ctx.error(
+                &span,
+                f("justification"),
+                format!("unknown value {other:?}: use \"required\" or \"optional\""),
+            );
             Justification::Required
         }
     };
     let ticket_pattern = raw.ticket_pattern.as_ref().and_then(|p| {
         let source = p.get_ref();
         if source.len() > 200 {
-            ctx.error(&p.span(), f("ticket_pattern"), "too long: at most 200 characters");
+            ctx.error(
+                &p.span(),
+                f("ticket_pattern"),
+                "too long: at most 200 characters",
+            );
             return None;
         }
         // Anchored so that "ABC-1" in the pattern cannot be satisfied by "see ABC-1 or anything".
         match Regex::new(&format!("^(?:{source})$")) {
-            Ok(regex) => Some(TicketPattern { source: source.clone(), regex }),
+            Ok(regex) => Some(TicketPattern {
+                source: source.clone(),
+                regex,
+            }),
             Err(e) => {
-                let first = e.to_string().lines().last().unwrap_or("invalid").trim().to_string();
-                ctx.error(&p.span(), f("ticket_pattern"), format!("not a valid regular expression: {first}"));
+                let first = e
+                    .to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or("invalid")
+                    .trim()
+                    .to_string();
+                ctx.error(
+                    &p.span(),
+                    f("ticket_pattern"),
+                    format!("not a valid regular expression: {first}"),
+                );
                 None
             }
         }
@@ -856,64 +1171,111 @@ fn read_flow(ctx: &mut Ctx, spanned: &Spanned<RawFlow>, settings: &Settings) -> 
             .collect(),
         None => Vec::new(),
     };
-    if break_glass && notify.is_empty() && raw.notify.as_ref().is_none_or(|n| n.get_ref().is_empty()) {
-        ctx.error(&at, f("notify"), "a break-glass flow must notify someone: list groups or emails in notify");
+    if break_glass
+        && notify.is_empty()
+        && raw.notify.as_ref().is_none_or(|n| n.get_ref().is_empty())
+    {
+        ctx.error(
+            &at,
+            f("notify"),
+            "a break-glass flow must notify someone: list groups or emails in notify",
+        );
     }
 
     let mut escalate_after = settings.escalate_after;
     let mut request_ttl = settings.request_ttl;
     let mut escalate_to = settings.escalate_to.clone();
     let approval = match raw.approval.as_ref() {
-        _ if break_glass && raw.approval.as_ref().is_some_and(|a| !matches!(a.get_ref(), RawApproval::Word(w) if w == "auto")) => {
-            let span = raw.approval.as_ref().map(|a| a.span()).unwrap_or(at.clone());
-            ctx.error(&span, f("approval"), "break-glass flows are granted at once and reviewed afterwards; remove approval");
+        _ if break_glass
+            && raw
+                .approval
+                .as_ref()
+                .is_some_and(|a| !matches!(a.get_ref(), RawApproval::Word(w) if w == "auto")) =>
+        {
+            let span = raw
+                .approval
+                .as_ref()
+                .map(|a| a.span())
+                .unwrap_or(at.clone());
+            ctx.error(
+                &span,
+                f("approval"),
+                "break-glass flows are granted at once and reviewed afterwards; remove approval",
+            );
             Approval::Auto
         }
         _ if break_glass => Approval::Auto,
         None => Approval::Matrix,
-        Some(a) => match a.get_ref() {
-            RawApproval::Word(w) if w == "auto" => Approval::Auto,
-            RawApproval::Word(w) if w == "matrix" => Approval::Matrix,
-            RawApproval::Word(w) => {
-                ctx.error(&a.span(), f("approval"), format!("unknown approval {w:?}: use \"auto\", \"matrix\" or a table with groups"));
-                Approval::Auto
-            }
-            RawApproval::Table(t) => {
-                let af = |field: &str| f(&format!("approval.{field}"));
-                let between = require(ctx, &t.between, &af("between"), Require::All);
-                let mut groups: Vec<(GroupName, Require)> = Vec::new();
-                match &t.groups {
-                    Some(list) if !list.get_ref().is_empty() => {
-                        for (i, g) in list.get_ref().iter().enumerate().take(20) {
-                            let gf = af(&format!("groups[{i}]"));
-                            let name = ctx
-                                .required(&g.get_ref().name, &g.span(), &format!("{gf}.name"), "name the approver group")
-                                .and_then(|n| ctx.value::<GroupName>(n, &format!("{gf}.name")));
-                            let req = require(ctx, &g.get_ref().require, &format!("{gf}.require"), Require::Any);
-                            if let Some(name) = name {
-                                if groups.iter().any(|(n, _)| *n == name) {
-                                    ctx.error(&g.span(), gf, format!("group {name:?} is listed twice"));
-                                } else {
-                                    groups.push((name, req));
+        Some(a) => {
+            match a.get_ref() {
+                RawApproval::Word(w) if w == "auto" => Approval::Auto,
+                RawApproval::Word(w) if w == "matrix" => Approval::Matrix,
+                RawApproval::Word(w) => {
+                    ctx.error(&a.span(), f("approval"), format!("unknown approval {w:?}: use \"auto\", \"matrix\" or a table with groups"));
+                    Approval::Auto
+                }
+                RawApproval::Table(t) => {
+                    let af = |field: &str| f(&format!("approval.{field}"));
+                    let between = require(ctx, &t.between, &af("between"), Require::All);
+                    let mut groups: Vec<(GroupName, Require)> = Vec::new();
+                    match &t.groups {
+                        Some(list) if !list.get_ref().is_empty() => {
+                            for (i, g) in list.get_ref().iter().enumerate().take(20) {
+                                let gf = af(&format!("groups[{i}]"));
+                                let name = ctx
+                                    .required(
+                                        &g.get_ref().name,
+                                        &g.span(),
+                                        &format!("{gf}.name"),
+                                        "name the approver group",
+                                    )
+                                    .and_then(|n| ctx.value::<GroupName>(n, &format!("{gf}.name")));
+                                let req = require(
+                                    ctx,
+                                    &g.get_ref().require,
+                                    &format!("{gf}.require"),
+                                    Require::Any,
+                                );
+                                if let Some(name) = name {
+                                    if groups.iter().any(|(n, _)| *n == name) {
+                                        ctx.error(
+                                            &g.span(),
+                                            gf,
+                                            format!("group {name:?} is listed twice"),
+                                        );
+                                    } else {
+                                        groups.push((name, req));
+                                    }
                                 }
                             }
                         }
+                        other => {
+                            let span = other.as_ref().map(|g| g.span()).unwrap_or(a.span());
+                            ctx.error(
+                                &span,
+                                af("groups"),
+                                "list at least one approver group, or write approval = \"auto\"",
+                            );
+                        }
                     }
-                    other => {
-                        let span = other.as_ref().map(|g| g.span()).unwrap_or(a.span());
-                        ctx.error(&span, af("groups"), "list at least one approver group, or write approval = \"auto\"");
+                    if let Some(d) = bounded(
+                        ctx,
+                        &t.escalate_after,
+                        &af("escalate_after"),
+                        (300, 7 * 86_400),
+                    ) {
+                        escalate_after = d;
                     }
+                    if let Some(d) =
+                        bounded(ctx, &t.request_ttl, &af("request_ttl"), (300, 14 * 86_400))
+                    {
+                        request_ttl = d;
+                    }
+                    escalate_to = escalation(settings, &t.escalate_to, ctx, &af("escalate_to"));
+                    Approval::Groups(ApprovalGroups { between, groups })
                 }
-                if let Some(d) = bounded(ctx, &t.escalate_after, &af("escalate_after"), (300, 7 * 86_400)) {
-                    escalate_after = d;
-                }
-                if let Some(d) = bounded(ctx, &t.request_ttl, &af("request_ttl"), (300, 14 * 86_400)) {
-                    request_ttl = d;
-                }
-                escalate_to = escalation(settings, &t.escalate_to, ctx, &af("escalate_to"));
-                Approval::Groups(ApprovalGroups { between, groups })
             }
-        },
+        }
     };
 
     if ctx.errors.len() > before {
@@ -947,7 +1309,11 @@ fn require(ctx: &mut Ctx, raw: &Option<Spanned<String>>, field: &str, default: R
         Some(("any", _)) => Require::Any,
         Some(("all", _)) => Require::All,
         Some((other, span)) => {
-            ctx.error(&span, field, format!("unknown value {other:?}: use \"any\" or \"all\""));
+            ctx.error(
+                &span,
+                field,
+                format!("unknown value {other:?}: use \"any\" or \"all\""),
+            );
             default
         }
     }
