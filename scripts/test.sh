@@ -1,5 +1,30 @@
 #!/usr/bin/env bash
-# The whole test suite: unit, property, service (in-memory) and CLI tests.
+# The whole test suite. Starts moto server (the AWS emulator) on a free port on 127.0.0.1 for
+# the adapter tests, runs every test, and stops moto again, whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+moto=.venv/bin/moto_server
+if [ ! -x "$moto" ]; then
+  echo "test: $moto is missing; run: bash scripts/setup.sh" >&2
+  exit 1
+fi
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+log=$(mktemp -t moto.XXXXXX.log)
+"$moto" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+moto_pid=$!
+trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/data.json', timeout=1)" 2>/dev/null; then
+    break
+  fi
+  if ! kill -0 "$moto_pid" 2>/dev/null; then
+    echo "test: moto server failed to start:" >&2; cat "$log" >&2; exit 1
+  fi
+  sleep 0.2
+done
+echo "test: moto server on 127.0.0.1:$port (log: $log)"
+
+export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
 cargo test --workspace --locked "$@"

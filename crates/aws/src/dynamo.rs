@@ -1,0 +1,608 @@
+//! The ledger on one DynamoDB table (defined in `infra/template.yaml`).
+//!
+//! Item kinds, all under `pk`/`sk`:
+//! - `REQ#<id>` / `META`: the request as JSON in `data`, with `version` and `status`; while live it
+//!   is indexed by person (gsi2 `LIVE#<email>`) and by expiry (gsi3 `DUE#EXP#<shard>`); while
+//!   pending, by decision deadline (gsi3 `DUE#TTL#<shard>`); always by requester (gsi1 `USER#`).
+//! - `REQ#<id>` / `AUDIT#<seq>`: one audit record, also indexed by day (gsi1 `AUDIT#<day>`).
+//! - `REQ#<id>` / `WAIT#<group>`: present while the request waits for `group` (gsi2 `WAIT#`).
+//! - `NONCE#<nonce>`: a used decision link, expiring with `expires_ttl`.
+//! - `LEASE#<key>`: a write lease (see [`Leases`]).
+//!
+//! Every transition is one TransactWriteItems: the META item conditional on its version and
+//! status, its new audit records conditional on not existing, and the WAIT items it adds or
+//! removes. Two writers racing on one request therefore produce one outcome and one record.
+
+use std::collections::{BTreeSet, HashMap};
+
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Duration, Utc};
+use jit_core::audit::AuditEvent;
+use jit_core::lifecycle::{Request, Status, Transition};
+use jit_core::ports::{RequestStore, StoreError};
+use jit_core::types::{Email, GroupName, RequestId};
+use tracing::instrument;
+
+use crate::error::{fault, Fault};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Shards of the due-date index, so that the sweeper's queries never pile onto one partition.
+pub const DUE_SHARDS: u32 = 4;
+
+/// Longest range `audit_between` reads, in days.
+pub const MAX_AUDIT_DAYS: i64 = 400;
+
+/// A timestamp that sorts as text: fixed width, microseconds, UTC.
+pub fn sortable(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn shard(id: &RequestId) -> u32 {
+    id.as_str()
+        .bytes()
+        .fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b)))
+        % DUE_SHARDS
+}
+
+fn req_pk(id: &RequestId) -> String {
+    format!("REQ#{id}")
+}
+
+fn unknown(e: impl Into<anyhow::Error>) -> StoreError {
+    StoreError::Unknown(e.into())
+}
+
+fn store_fault(f: Fault) -> StoreError {
+    match f {
+        Fault::Retryable(m) => StoreError::Unavailable(m),
+        Fault::Conflict(_) | Fault::ConditionFailed(_) => StoreError::Conflict,
+        Fault::NotFound(m) => StoreError::Unknown(anyhow::anyhow!("the table is missing: {m}")),
+        Fault::Other(e) => StoreError::Unknown(e),
+    }
+}
+
+/// The groups a pending request is waiting on (first tier unless skipped, plus reached tiers).
+fn waiting_on(r: &Request) -> BTreeSet<GroupName> {
+    if r.status != Status::Pending {
+        return BTreeSet::new();
+    }
+    let mut out: BTreeSet<GroupName> = BTreeSet::new();
+    if r.plan.start_tier == 0 {
+        out.extend(r.plan.groups.iter().map(|g| g.group.clone()));
+    }
+    out.extend(r.plan.tiers.iter().take(r.tier).map(|t| t.group.clone()));
+    out
+}
+
+fn meta_item(r: &Request) -> Result<Item, StoreError> {
+    let mut item: Item = HashMap::new();
+    let id = r.id.as_str();
+    item.insert("pk".into(), s(req_pk(&r.id)));
+    item.insert("sk".into(), s("META"));
+    item.insert("id".into(), s(id));
+    item.insert("data".into(), s(serde_json::to_string(r).map_err(unknown)?));
+    item.insert("status".into(), s(r.status.as_str()));
+    item.insert("version".into(), n(r.version));
+    item.insert("gsi1pk".into(), s(format!("USER#{}", r.requester)));
+    item.insert(
+        "gsi1sk".into(),
+        s(format!("{}#{id}", sortable(r.created_at))),
+    );
+    if let (true, Some(expires)) = (r.status.is_live(), r.expires_at) {
+        item.insert("gsi2pk".into(), s(format!("LIVE#{}", r.requester)));
+        item.insert("gsi2sk".into(), s(format!("{}#{id}", sortable(expires))));
+        item.insert("gsi3pk".into(), s(format!("DUE#EXP#{}", shard(&r.id))));
+        item.insert("gsi3sk".into(), s(format!("{}#{id}", sortable(expires))));
+    } else if r.status == Status::Pending {
+        item.insert("gsi3pk".into(), s(format!("DUE#TTL#{}", shard(&r.id))));
+        item.insert(
+            "gsi3sk".into(),
+            s(format!("{}#{id}", sortable(r.decision_deadline()))),
+        );
+    }
+    Ok(item)
+}
+
+fn audit_item(e: &AuditEvent) -> Result<Item, StoreError> {
+    let mut item: Item = HashMap::new();
+    item.insert("pk".into(), s(req_pk(&e.request_id)));
+    item.insert("sk".into(), s(format!("AUDIT#{:010}", e.seq)));
+    item.insert("data".into(), s(serde_json::to_string(e).map_err(unknown)?));
+    item.insert(
+        "gsi1pk".into(),
+        s(format!("AUDIT#{}", e.at.format("%Y-%m-%d"))),
+    );
+    item.insert(
+        "gsi1sk".into(),
+        s(format!("{}#{}#{:010}", sortable(e.at), e.request_id, e.seq)),
+    );
+    Ok(item)
+}
+
+fn wait_item(r: &Request, g: &GroupName) -> Item {
+    HashMap::from([
+        ("pk".to_string(), s(req_pk(&r.id))),
+        ("sk".to_string(), s(format!("WAIT#{g}"))),
+        ("id".to_string(), s(r.id.as_str())),
+        ("gsi2pk".to_string(), s(format!("WAIT#{g}"))),
+        (
+            "gsi2sk".to_string(),
+            s(format!("{}#{}", sortable(r.created_at), r.id)),
+        ),
+    ])
+}
+
+fn parse<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
+    let data = item
+        .get("data")
+        .and_then(|v| v.as_s().ok())
+        .ok_or_else(|| unknown(anyhow::anyhow!("item without data: {:?}", item.get("pk"))))?;
+    serde_json::from_str(data).map_err(unknown)
+}
+
+/// The ledger.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    /// A store on `table`.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_string));
+        Ok(TransactWriteItem::builder()
+            .put(put.build().map_err(unknown)?)
+            .build())
+    }
+
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+        on_condition: StoreError,
+    ) -> Result<(), StoreError> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                if let Some(TransactWriteItemsError::TransactionCanceledException(e)) =
+                    err.as_service_error()
+                {
+                    let codes: Vec<&str> = e
+                        .cancellation_reasons()
+                        .iter()
+                        .filter_map(|r| r.code())
+                        .collect();
+                    let message = e.message().unwrap_or_default();
+                    if codes.contains(&"ConditionalCheckFailed")
+                        || message.contains("ConditionalCheckFailed")
+                    {
+                        return Err(on_condition);
+                    }
+                    if codes.contains(&"TransactionConflict")
+                        || message.contains("TransactionConflict")
+                    {
+                        return Err(StoreError::Conflict);
+                    }
+                    if codes
+                        .iter()
+                        .any(|c| c.contains("Throttl") || *c == "ProvisionedThroughputExceeded")
+                    {
+                        return Err(StoreError::Unavailable(format!(
+                            "transaction throttled: {codes:?}"
+                        )));
+                    }
+                }
+                Err(store_fault(fault(err)))
+            }
+        }
+    }
+
+    async fn query(
+        &self,
+        index: Option<&str>,
+        key_condition: &str,
+        values: &[(&str, AttributeValue)],
+        forward: bool,
+        limit: Option<usize>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .set_index_name(index.map(str::to_string))
+                .key_condition_expression(key_condition)
+                .set_expression_attribute_values(Some(
+                    values
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.clone()))
+                        .collect(),
+                ))
+                .scan_index_forward(forward)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| store_fault(fault(e)))?;
+            out.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if start.is_none() || limit.is_some_and(|l| out.len() >= l) {
+                break;
+            }
+        }
+        if let Some(l) = limit {
+            out.truncate(l);
+        }
+        Ok(out)
+    }
+
+    async fn due(&self, kind: &str, t: DateTime<Utc>) -> Result<Vec<Request>, StoreError> {
+        let upper = format!("{}#~", sortable(t));
+        let mut out = Vec::new();
+        for shard in 0..DUE_SHARDS {
+            let items = self
+                .query(
+                    Some("gsi3"),
+                    "gsi3pk = :p AND gsi3sk <= :t",
+                    &[(":p", s(format!("DUE#{kind}#{shard}"))), (":t", s(&upper))],
+                    true,
+                    None,
+                )
+                .await?;
+            for item in &items {
+                out.push(parse::<Request>(item)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl RequestStore for DynamoStore {
+    #[instrument(skip(self, t), fields(request_id = %t.request.id))]
+    async fn create(&self, t: &Transition) -> Result<(), StoreError> {
+        let mut items = vec![self.put(meta_item(&t.request)?, Some("attribute_not_exists(pk)"))?];
+        for e in &t.events {
+            items.push(self.put(audit_item(e)?, Some("attribute_not_exists(pk)"))?);
+        }
+        for g in waiting_on(&t.request) {
+            items.push(self.put(wait_item(&t.request, &g), None)?);
+        }
+        self.transact(items, StoreError::AlreadyExists).await
+    }
+
+    #[instrument(skip(self, t), fields(request_id = %t.request.id))]
+    async fn update(
+        &self,
+        expected_version: u64,
+        expected_status: Status,
+        t: &Transition,
+    ) -> Result<(), StoreError> {
+        let meta = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(meta_item(&t.request)?))
+            .condition_expression("#v = :v AND #st = :st")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":v", n(expected_version))
+            .expression_attribute_values(":st", s(expected_status.as_str()))
+            .build()
+            .map_err(unknown)?;
+        let mut items = vec![TransactWriteItem::builder().put(meta).build()];
+        for e in &t.events {
+            items.push(self.put(audit_item(e)?, Some("attribute_not_exists(pk)"))?);
+        }
+        // While the request is or was pending: keep a WAIT item for each group it waits on now,
+        // and remove those of every other group it could wait on (deleting a missing item is a
+        // no-op), so the index never lists a request for a group that can no longer decide it.
+        if expected_status == Status::Pending || t.request.status == Status::Pending {
+            let waiting = waiting_on(&t.request);
+            let possible: BTreeSet<&GroupName> = t
+                .request
+                .plan
+                .groups
+                .iter()
+                .map(|g| &g.group)
+                .chain(t.request.plan.tiers.iter().map(|t| &t.group))
+                .collect();
+            for g in &waiting {
+                items.push(self.put(wait_item(&t.request, g), None)?);
+            }
+            for g in possible.into_iter().filter(|g| !waiting.contains(*g)) {
+                let key = HashMap::from([
+                    ("pk".to_string(), s(req_pk(&t.request.id))),
+                    ("sk".to_string(), s(format!("WAIT#{g}"))),
+                ]);
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key))
+                    .build()
+                    .map_err(unknown)?;
+                items.push(TransactWriteItem::builder().delete(delete).build());
+            }
+        }
+        self.transact(items, StoreError::Conflict).await
+    }
+
+    async fn get(&self, id: &RequestId) -> Result<Option<Request>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(req_pk(id)))
+            .key("sk", s("META"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_fault(fault(e)))?;
+        out.item.as_ref().map(parse).transpose()
+    }
+
+    async fn timeline(&self, id: &RequestId) -> Result<Vec<AuditEvent>, StoreError> {
+        let items = self
+            .query(
+                None,
+                "pk = :p AND begins_with(sk, :a)",
+                &[(":p", s(req_pk(id))), (":a", s("AUDIT#"))],
+                true,
+                None,
+            )
+            .await?;
+        items.iter().map(parse).collect()
+    }
+
+    async fn by_requester(&self, email: &Email, limit: usize) -> Result<Vec<Request>, StoreError> {
+        let items = self
+            .query(
+                Some("gsi1"),
+                "gsi1pk = :p",
+                &[(":p", s(format!("USER#{email}")))],
+                false,
+                Some(limit),
+            )
+            .await?;
+        items.iter().map(parse).collect()
+    }
+
+    async fn pending_for_group(&self, group: &GroupName) -> Result<Vec<Request>, StoreError> {
+        let items = self
+            .query(
+                Some("gsi2"),
+                "gsi2pk = :p",
+                &[(":p", s(format!("WAIT#{group}")))],
+                true,
+                None,
+            )
+            .await?;
+        let mut out = Vec::new();
+        for item in items {
+            let Some(id) = item
+                .get("id")
+                .and_then(|v| v.as_s().ok())
+                .and_then(|i| RequestId::parse(i).ok())
+            else {
+                continue;
+            };
+            // The index is eventually consistent: trust only the request itself.
+            if let Some(r) = self.get(&id).await? {
+                if r.status == Status::Pending && waiting_on(&r).contains(group) {
+                    out.push(r);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn live_for(&self, email: &Email) -> Result<Vec<Request>, StoreError> {
+        let items = self
+            .query(
+                Some("gsi2"),
+                "gsi2pk = :p",
+                &[(":p", s(format!("LIVE#{email}")))],
+                true,
+                None,
+            )
+            .await?;
+        items.iter().map(parse).collect()
+    }
+
+    async fn expiring_before(&self, t: DateTime<Utc>) -> Result<Vec<Request>, StoreError> {
+        let mut out = self.due("EXP", t).await?;
+        out.sort_by_key(|r| r.expires_at);
+        Ok(out)
+    }
+
+    async fn undecided_before(&self, t: DateTime<Utc>) -> Result<Vec<Request>, StoreError> {
+        let mut out = self.due("TTL", t).await?;
+        out.sort_by_key(|r| r.decision_deadline());
+        Ok(out)
+    }
+
+    async fn audit_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        if to <= from {
+            return Ok(Vec::new());
+        }
+        if to - from > Duration::days(MAX_AUDIT_DAYS) {
+            return Err(unknown(anyhow::anyhow!(
+                "an audit query covers at most {MAX_AUDIT_DAYS} days"
+            )));
+        }
+        let mut out = Vec::new();
+        let mut day = from.date_naive();
+        while day <= to.date_naive() {
+            let items = self
+                .query(
+                    Some("gsi1"),
+                    "gsi1pk = :p AND gsi1sk BETWEEN :a AND :b",
+                    &[
+                        (":p", s(format!("AUDIT#{}", day.format("%Y-%m-%d")))),
+                        (":a", s(sortable(from))),
+                        (":b", s(format!("{}#~", sortable(to)))),
+                    ],
+                    true,
+                    None,
+                )
+                .await?;
+            for item in &items {
+                let e: AuditEvent = parse(item)?;
+                if e.at >= from && e.at < to {
+                    out.push(e);
+                }
+            }
+            day = day.succ_opt().expect("dates within range");
+        }
+        Ok(out)
+    }
+
+    async fn use_nonce(&self, nonce: &str, expires: DateTime<Utc>) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("NONCE#{nonce}")))
+            .item("sk", s("NONCE"))
+            .item("expires_ttl", n(expires.timestamp()))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match fault(e) {
+                Fault::ConditionFailed(_) => Err(StoreError::AlreadyExists),
+                other => Err(store_fault(other)),
+            },
+        }
+    }
+}
+
+/// Write leases in the table: one holder per key at a time, expiring so that a crashed holder
+/// cannot block others for longer than the lease.
+#[derive(Debug, Clone)]
+pub struct Leases {
+    client: Client,
+    table: String,
+    /// How long a lease lasts unless released.
+    pub ttl: Duration,
+    /// How long to keep trying to acquire before giving up.
+    pub wait: std::time::Duration,
+}
+
+/// A held lease.
+#[derive(Debug)]
+pub struct Lease {
+    key: String,
+    token: String,
+}
+
+impl Leases {
+    /// Leases on `table`, lasting 60 s and waited for up to 30 s.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            ttl: Duration::seconds(60),
+            wait: std::time::Duration::from_secs(30),
+        }
+    }
+
+    /// Takes the lease on `key`, waiting (with jittered backoff) while someone else holds it.
+    pub async fn acquire(&self, key: &str) -> Result<Lease, StoreError> {
+        let token = jit_core::link::nonce();
+        let started = std::time::Instant::now();
+        let mut pause = 20u64;
+        loop {
+            let now = Utc::now();
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(format!("LEASE#{key}")))
+                .item("sk", s("LEASE"))
+                .item("token", s(&token))
+                .item("until", n((now + self.ttl).timestamp_millis()))
+                .item(
+                    "expires_ttl",
+                    n((now + self.ttl + Duration::hours(1)).timestamp()),
+                )
+                .condition_expression("attribute_not_exists(pk) OR #u < :now")
+                .expression_attribute_names("#u", "until")
+                .expression_attribute_values(":now", n(now.timestamp_millis()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => {
+                    return Ok(Lease {
+                        key: key.to_string(),
+                        token,
+                    })
+                }
+                Err(e) => match fault(e) {
+                    Fault::ConditionFailed(_) | Fault::Retryable(_) => {}
+                    other => return Err(store_fault(other)),
+                },
+            }
+            if started.elapsed() > self.wait {
+                return Err(StoreError::Unavailable(format!(
+                    "lease {key} is held by another writer"
+                )));
+            }
+            let jitter = rand::random::<u64>() % pause;
+            tokio::time::sleep(std::time::Duration::from_millis(pause / 2 + jitter)).await;
+            pause = (pause * 2).min(500);
+        }
+    }
+
+    /// Gives the lease back, if it is still ours.
+    pub async fn release(&self, lease: Lease) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("LEASE#{}", lease.key)))
+            .key("sk", s("LEASE"))
+            .condition_expression("#t = :t")
+            .expression_attribute_names("#t", "token")
+            .expression_attribute_values(":t", s(&lease.token))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // It expired and someone else took it: nothing of ours to release.
+            Err(e) => match fault(e) {
+                Fault::ConditionFailed(_) => Ok(()),
+                other => Err(store_fault(other)),
+            },
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! Turning SDK errors into what the ports care about: retry later, a conflict, a missing
+//! resource, or anything else (kept whole, with its source chain).
+
+use std::error::Error;
+use std::fmt::Debug;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+
+/// The part of an SDK error a port acts on.
+#[derive(Debug)]
+pub enum Fault {
+    /// Throttled, timed out, or a transient server error: retrying later may succeed.
+    Retryable(String),
+    /// A concurrent change (ConflictException, TransactionConflict).
+    Conflict(String),
+    /// The resource does not exist (ResourceNotFoundException, NoSuchEntity, NotFoundException).
+    NotFound(String),
+    /// A conditional write's condition did not hold.
+    ConditionFailed(String),
+    /// Anything else.
+    Other(anyhow::Error),
+}
+
+const RETRYABLE: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "InternalServerException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+];
+const CONFLICT: &[&str] = &[
+    "ConflictException",
+    "TransactionConflictException",
+    "ConcurrentModification",
+    "ConcurrentModificationException",
+];
+const NOT_FOUND: &[&str] = &[
+    "ResourceNotFoundException",
+    "NoSuchEntity",
+    "NotFoundException",
+];
+
+/// Classifies any SDK error by its error code.
+pub fn fault<E, R>(err: SdkError<E, R>) -> Fault
+where
+    E: ProvideErrorMetadata + Error + Send + Sync + 'static,
+    R: Debug + Send + Sync + 'static,
+{
+    let code = err.code().map(str::to_string);
+    let message = err.message().map(str::to_string).unwrap_or_default();
+    let said = |c: &str| {
+        if message.is_empty() {
+            c.to_string()
+        } else {
+            format!("{c}: {message}")
+        }
+    };
+    match (&err, code.as_deref()) {
+        (
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_),
+            _,
+        ) => Fault::Retryable(format!("{:#}", anyhow::Error::new(err))),
+        (_, Some(c)) if RETRYABLE.contains(&c) => Fault::Retryable(said(c)),
+        (_, Some(c)) if CONFLICT.contains(&c) => Fault::Conflict(said(c)),
+        (_, Some(c)) if NOT_FOUND.contains(&c) => Fault::NotFound(said(c)),
+        (_, Some("ConditionalCheckFailedException")) => Fault::ConditionFailed(message),
+        _ => Fault::Other(anyhow::Error::new(err)),
+    }
+}
