@@ -193,16 +193,19 @@ impl AwsGrantor {
             return Ok(None);
         }
         let name = container_name(person);
-        let created = call(&self.limiter, self.retry, || {
-            self.sso
-                .create_permission_set()
-                .instance_arn(&self.config.instance_arn)
-                .name(&name)
-                .description(format!("jit grants for {person}"))
-                .session_duration(&self.config.session_duration)
-                .send()
-        })
-        .await;
+        // No retry on conflict here: for creation, ConflictException means "it exists", which is
+        // answered by finding it, not by asking again.
+        self.limiter.wait().await;
+        let created = self
+            .sso
+            .create_permission_set()
+            .instance_arn(&self.config.instance_arn)
+            .name(&name)
+            .description(format!("jit grants for {person}"))
+            .session_duration(&self.config.session_duration)
+            .send()
+            .await
+            .map_err(crate::error::fault);
         let arn = match created {
             Ok(out) => out
                 .permission_set
@@ -593,6 +596,13 @@ impl AwsGrantor {
         let result = work.await;
         self.leases.release(lease).await.map_err(store_to_grant)?;
         result
+    }
+
+    /// The ARN of a person's container permission set, if they have one.
+    pub async fn container_arn(&self, person: &Email) -> Result<String, GrantError> {
+        self.container(person, false)
+            .await?
+            .ok_or_else(|| GrantError::NoIdentity(format!("{person} has no container yet")))
     }
 
     /// The statements currently in a person's container (for reconciliation and tests).

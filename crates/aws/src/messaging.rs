@@ -236,6 +236,11 @@ impl IdentityStoreDirectory {
         }
     }
 
+    /// The identity store this directory reads.
+    pub fn store_id(&self) -> &str {
+        &self.store_id
+    }
+
     /// The Identity Store user id of `person`, found by email; `None` for an unknown person.
     pub async fn user_id(&self, person: &Email) -> Result<Option<String>, DirectoryError> {
         let found = self

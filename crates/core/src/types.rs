@@ -184,7 +184,7 @@ validated_string!(
     PermissionSetArn,
     "permission set ARN",
     |v| if PERMISSION_SET.is_match(v) { Ok(v.to_string()) } else {
-        Err("expected arn:aws:sso:::permissionSet/ssoins-<16 hex>/ps-<16 hex>".into())
+        Err("expected arn:aws:sso:::permissionSet/ssoins-<16 characters>/ps-<16 characters>".into())
     }
 );
 
@@ -469,6 +469,10 @@ mod tests {
         assert!(ResourceArn::parse("bucket").is_err());
         assert!(PermissionSetArn::parse(
             "arn:aws:sso:::permissionSet/ssoins-0123456789abcdef/ps-0123456789abcdef"
+        )
+        .is_ok());
+        assert!(PermissionSetArn::parse(
+            "arn:aws:sso:::permissionSet/ins-abcdefghijklmnop/ps-abcdefghijklmnop"
         )
         .is_ok());
         assert!(PermissionSetArn::parse("arn:aws:sso:::permissionSet/x").is_err());

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod fault;
+
 use std::io::{Read, Write};
 use std::path::Path;
 

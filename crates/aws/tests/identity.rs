@@ -1,0 +1,478 @@
+//! Identity Center containers and assignments, IAM role policies and the Identity Store
+//! directory, against moto server.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use chrono::{DateTime, Duration, Utc};
+use common::fault::FaultProxy;
+use jit_aws::{AwsGrantor, IdentityConfig, IdentityStoreDirectory};
+use jit_core::catalog::{Statement, Strategy};
+use jit_core::plan::{grant_of_sid, GrantSpec};
+use jit_core::ports::{Directory, GrantError, Grantor};
+use jit_core::types::*;
+
+struct World {
+    config: SdkConfig,
+    grantor: Arc<AwsGrantor>,
+    directory: IdentityStoreDirectory,
+    instance_arn: String,
+}
+
+fn who(s: &str) -> Email {
+    Email::parse(&format!("{s}@example.com")).unwrap()
+}
+
+/// A fresh identity store with `people` in it, a fresh table, and a grantor over them.
+async fn world(config: SdkConfig, people: &[&str]) -> World {
+    let (dynamo, table) = common::table(&config).await;
+    let ids = aws_sdk_identitystore::Client::new(&config);
+    let store_id = format!("d-{}", &jit_core::link::nonce()[..10]);
+    for p in people {
+        let email = aws_sdk_identitystore::types::Email::builder()
+            .value(who(p).as_str())
+            .primary(true)
+            .r#type("work")
+            .build();
+        let name = aws_sdk_identitystore::types::Name::builder()
+            .given_name(*p)
+            .family_name("Test")
+            .build();
+        ids.create_user()
+            .identity_store_id(&store_id)
+            .user_name(who(p).as_str())
+            .display_name(*p)
+            .name(name)
+            .emails(email)
+            .send()
+            .await
+            .unwrap();
+    }
+    let sso = aws_sdk_ssoadmin::Client::new(&config);
+    let instance_arn = sso.list_instances().send().await.unwrap().instances()[0]
+        .instance_arn()
+        .unwrap()
+        .to_string();
+    let directory = IdentityStoreDirectory::new(ids, store_id);
+    let mut identity = IdentityConfig::new(&instance_arn);
+    identity.rate_per_second = 500;
+    identity.poll_interval = std::time::Duration::from_millis(20);
+    let grantor = AwsGrantor::new(
+        sso,
+        aws_sdk_iam::Client::new(&config),
+        dynamo,
+        table,
+        directory.clone(),
+        identity,
+    );
+    World {
+        config,
+        grantor: Arc::new(grantor),
+        directory,
+        instance_arn,
+    }
+}
+
+fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-23T09:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn grant(n: usize, account: &str) -> GrantSpec {
+    GrantSpec {
+        id: RequestId::parse(&format!("grant{n:07}")).unwrap(),
+        statements: vec![Statement {
+            actions: vec![IamAction::parse("s3:GetObject").unwrap()],
+            resources: vec![ResourceArn::parse(&format!("arn:aws:s3:::bucket-{n}/*")).unwrap()],
+        }],
+        accounts: vec![AccountId::parse(account).unwrap()],
+        starts_at: None,
+        expires_at: t0() + Duration::hours(n as i64 + 1),
+    }
+}
+
+async fn sids(w: &World, person: &Email) -> BTreeSet<String> {
+    let doc = w
+        .grantor
+        .container_policy(person)
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    doc.grant_ids()
+        .into_iter()
+        .map(|id| id.to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn forty_concurrent_grants_and_revocations_leave_exactly_the_live_grants() {
+    let w = world(common::sdk().await, &["alice"]).await;
+    let alice = who("alice");
+    // 15 grants exist first (which also creates the container); then 25 new grants are applied
+    // and the 15 old ones revoked, all at once: 40 writes racing on one inline policy. A lost
+    // apply shows as a missing grant, a lost revocation as a grant that comes back.
+    for n in 100..115 {
+        w.grantor
+            .apply(&alice, &Strategy::Container, &grant(n, "111111111111"))
+            .await
+            .unwrap();
+    }
+    let mut tasks = Vec::new();
+    for n in (0..25).chain(100..115) {
+        let g = w.grantor.clone();
+        let person = alice.clone();
+        tasks.push(tokio::spawn(async move {
+            let spec = grant(n, "111111111111");
+            if n < 100 {
+                g.apply(&person, &Strategy::Container, &spec).await
+            } else {
+                g.remove(&person, &Strategy::Container, &spec).await
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let expected: BTreeSet<String> = (0..25)
+        .map(|n| grant(n, "111111111111").id.to_string())
+        .collect();
+    assert_eq!(sids(&w, &alice).await, expected);
+
+    // Checked straight from the service, not through the adapter.
+    let sso = aws_sdk_ssoadmin::Client::new(&w.config);
+    let arn = w.grantor.container_arn(&alice).await.unwrap();
+    let described = sso
+        .describe_permission_set()
+        .instance_arn(&w.instance_arn)
+        .permission_set_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        described.permission_set().and_then(|p| p.name()),
+        Some(jit_aws::identity::container_name(&alice).as_str())
+    );
+    let policy = sso
+        .get_inline_policy_for_permission_set()
+        .instance_arn(&w.instance_arn)
+        .permission_set_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(policy.inline_policy().unwrap()).unwrap();
+    let statements = doc["Statement"].as_array().unwrap();
+    let ids: BTreeSet<String> = statements
+        .iter()
+        .filter_map(|s| grant_of_sid(s["Sid"].as_str()?))
+        .map(|id| id.to_string())
+        .collect();
+    assert_eq!(ids, expected);
+    for s in statements {
+        assert!(s
+            .pointer("/Condition/DateLessThan/aws:CurrentTime")
+            .is_some());
+    }
+    // Exactly one assignment of the container in the account, however many grants raced.
+    let assignments = sso
+        .list_account_assignments()
+        .instance_arn(&w.instance_arn)
+        .account_id("111111111111")
+        .permission_set_arn(w.grantor.container_arn(&alice).await.unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(assignments.account_assignments().len(), 1);
+}
+
+#[tokio::test]
+async fn applying_and_removing_are_idempotent_and_an_unknown_person_fails_cleanly() {
+    let w = world(common::sdk().await, &["bob"]).await;
+    let bob = who("bob");
+    let g = grant(1, "222222222222");
+    w.grantor
+        .apply(&bob, &Strategy::Container, &g)
+        .await
+        .unwrap();
+    w.grantor
+        .apply(&bob, &Strategy::Container, &g)
+        .await
+        .unwrap();
+    assert_eq!(sids(&w, &bob).await.len(), 1);
+    w.grantor
+        .remove(&bob, &Strategy::Container, &g)
+        .await
+        .unwrap();
+    w.grantor
+        .remove(&bob, &Strategy::Container, &g)
+        .await
+        .unwrap();
+    assert!(sids(&w, &bob).await.is_empty());
+
+    let nobody = who("nobody");
+    let err = w
+        .grantor
+        .apply(&nobody, &Strategy::Container, &g)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GrantError::NoIdentity(_)), "{err:?}");
+    w.grantor
+        .remove(&nobody, &Strategy::Container, &g)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn overlapping_assignments_outlive_the_first_grant() {
+    let w = world(common::sdk().await, &["carol"]).await;
+    let carol = who("carol");
+    let sso = aws_sdk_ssoadmin::Client::new(&w.config);
+    // An existing permission set named by the catalog. (moto's own permission set ARNs read
+    // "instance/" where AWS's read "permissionSet/", so the catalog's form is used directly;
+    // moto does not look the permission set up when assigning it.)
+    let ps = format!(
+        "arn:aws:sso:::permissionSet/ssoins-{}/ps-{}",
+        &jit_core::link::nonce()[..16],
+        &jit_core::link::nonce()[..16]
+    );
+    let strategy = Strategy::Assignment {
+        permission_set: PermissionSetArn::parse(&ps).unwrap(),
+    };
+    let assigned = || async {
+        sso.list_account_assignments()
+            .instance_arn(&w.instance_arn)
+            .account_id("333333333333")
+            .permission_set_arn(&ps)
+            .send()
+            .await
+            .unwrap()
+            .account_assignments()
+            .len()
+    };
+    let (a, b) = (grant(1, "333333333333"), grant(2, "333333333333"));
+    w.grantor.apply(&carol, &strategy, &a).await.unwrap();
+    w.grantor.apply(&carol, &strategy, &b).await.unwrap();
+    assert_eq!(assigned().await, 1, "one assignment, held by two grants");
+    w.grantor.remove(&carol, &strategy, &a).await.unwrap();
+    assert_eq!(assigned().await, 1, "the second grant still holds it");
+    w.grantor.remove(&carol, &strategy, &b).await.unwrap();
+    assert_eq!(assigned().await, 0);
+    w.grantor.remove(&carol, &strategy, &b).await.unwrap();
+}
+
+#[tokio::test]
+async fn iam_role_grants_are_per_grant_policies_within_the_role_budget() {
+    let w = world(common::sdk().await, &["dave"]).await;
+    let dave = who("dave");
+    let iam = aws_sdk_iam::Client::new(&w.config);
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    iam.create_role()
+        .role_name("jit-dave")
+        .assume_role_policy_document(trust)
+        .send()
+        .await
+        .unwrap();
+
+    let g = grant(7, "111111111111");
+    w.grantor
+        .apply(&dave, &Strategy::IamRole, &g)
+        .await
+        .unwrap();
+    let names = iam
+        .list_role_policies()
+        .role_name("jit-dave")
+        .send()
+        .await
+        .unwrap()
+        .policy_names;
+    assert_eq!(names, vec![format!("jit-{}", g.id)]);
+    let doc = iam
+        .get_role_policy()
+        .role_name("jit-dave")
+        .policy_name(&names[0])
+        .send()
+        .await
+        .unwrap()
+        .policy_document;
+    let doc = percent_encoding::percent_decode_str(&doc)
+        .decode_utf8_lossy()
+        .to_string();
+    assert!(
+        doc.contains("DateLessThan") && doc.contains(&format!("Jit{}S0", g.id)),
+        "{doc}"
+    );
+
+    // A big hand-written policy leaves too little room: refused, nothing written.
+    let big: Vec<String> = (0..300)
+        .map(|i| format!("\"arn:aws:s3:::legacy-bucket-{i:04}/*\""))
+        .collect();
+    let filler = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"s3:GetObject","Resource":[{}]}}]}}"#,
+        big.join(",")
+    );
+    iam.put_role_policy()
+        .role_name("jit-dave")
+        .policy_name("legacy")
+        .policy_document(&filler)
+        .send()
+        .await
+        .unwrap();
+    let err = w
+        .grantor
+        .apply(&dave, &Strategy::IamRole, &grant(8, "111111111111"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GrantError::TooLarge(_)), "{err:?}");
+
+    w.grantor
+        .remove(&dave, &Strategy::IamRole, &g)
+        .await
+        .unwrap();
+    w.grantor
+        .remove(&dave, &Strategy::IamRole, &g)
+        .await
+        .unwrap();
+    let names = iam
+        .list_role_policies()
+        .role_name("jit-dave")
+        .send()
+        .await
+        .unwrap()
+        .policy_names;
+    assert_eq!(names, vec!["legacy".to_string()]);
+
+    let err = w
+        .grantor
+        .apply(&who("erin"), &Strategy::IamRole, &g)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GrantError::NoIdentity(m) if m.contains("jit-erin")));
+}
+
+#[tokio::test]
+async fn throttling_and_conflicts_from_identity_center_are_retried_to_the_right_state() {
+    let proxy = FaultProxy::start(&common::endpoint()).await;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&proxy.url)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "moto",
+        ))
+        .load()
+        .await;
+    let w = world(config, &["frank"]).await;
+    let frank = who("frank");
+    proxy.fail("PutInlinePolicyToPermissionSet", 2, "ConflictException");
+    proxy.fail("CreateAccountAssignment", 2, "ThrottlingException");
+    proxy.fail("ProvisionPermissionSet", 1, "ConflictException");
+    w.grantor
+        .apply(&frank, &Strategy::Container, &grant(3, "111111111111"))
+        .await
+        .unwrap();
+    let injected = proxy.injected();
+    assert_eq!(
+        injected
+            .iter()
+            .filter(|o| *o == "PutInlinePolicyToPermissionSet")
+            .count(),
+        2,
+        "{injected:?}"
+    );
+    assert_eq!(
+        injected
+            .iter()
+            .filter(|o| *o == "CreateAccountAssignment")
+            .count(),
+        2,
+        "{injected:?}"
+    );
+    assert_eq!(
+        injected
+            .iter()
+            .filter(|o| *o == "ProvisionPermissionSet")
+            .count(),
+        1,
+        "{injected:?}"
+    );
+    assert_eq!(
+        sids(&w, &frank).await.len(),
+        1,
+        "the grant is in place after the retries"
+    );
+
+    // A conflict that never clears ends as a retryable error, with nothing half-done recorded.
+    proxy.fail("PutInlinePolicyToPermissionSet", 100, "ConflictException");
+    let err = w
+        .grantor
+        .apply(&frank, &Strategy::Container, &grant(4, "111111111111"))
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    assert_eq!(sids(&w, &frank).await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_directory_answers_groups_and_members_by_email() {
+    let w = world(common::sdk().await, &["gina", "hugo"]).await;
+    let config = &w.config;
+    let ids = aws_sdk_identitystore::Client::new(config);
+    let store_id = w.directory_store_id();
+    let mut group_ids = Vec::new();
+    for g in ["data-dbas", "security"] {
+        group_ids.push(
+            ids.create_group()
+                .identity_store_id(&store_id)
+                .display_name(g)
+                .send()
+                .await
+                .unwrap()
+                .group_id,
+        );
+    }
+    for (person, group) in [("gina", 0), ("gina", 1), ("hugo", 1)] {
+        let user = w.directory.user_id(&who(person)).await.unwrap().unwrap();
+        ids.create_group_membership()
+            .identity_store_id(&store_id)
+            .group_id(&group_ids[group])
+            .member_id(aws_sdk_identitystore::types::MemberId::UserId(user))
+            .send()
+            .await
+            .unwrap();
+    }
+    let gina: Vec<String> = w
+        .directory
+        .groups_of(&who("gina"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| g.to_string())
+        .collect();
+    assert_eq!(gina, vec!["data-dbas", "security"]);
+    let security = w
+        .directory
+        .members(&GroupName::parse("security").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(security, [who("gina"), who("hugo")].into());
+    assert!(w
+        .directory
+        .groups_of(&who("nobody"))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(w
+        .directory
+        .members(&GroupName::parse("no-such-group").unwrap())
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+impl World {
+    fn directory_store_id(&self) -> String {
+        self.directory.store_id().to_string()
+    }
+}
