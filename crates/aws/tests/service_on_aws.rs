@@ -1,0 +1,265 @@
+//! The application service on every AWS adapter at once, against moto server: a two-group
+//! request decided through the links in the emails SES captured, applied to the person's
+//! Identity Center container, and ended by firing the schedule Scheduler stored.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use jit_aws::{
+    AwsGrantor, AwsScheduler, DynamoStore, IdentityConfig, IdentityStoreDirectory, SchedulerConfig,
+    SesMailer,
+};
+use jit_core::audit::{verify_chain, Action};
+use jit_core::catalog;
+use jit_core::lifecycle::Status;
+use jit_core::link::LinkSigner;
+use jit_core::policy::RequestInput;
+use jit_core::ports::ScheduledAction;
+use jit_core::service::{Ports, Service, Verdict};
+use jit_core::types::{BundleName, Email, GrantDuration};
+use jit_memory::FakeClock;
+
+fn examples() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog/examples")
+}
+
+#[derive(serde::Deserialize)]
+struct DirectoryFile {
+    group: Vec<GroupEntry>,
+}
+
+#[derive(serde::Deserialize)]
+struct GroupEntry {
+    name: String,
+    members: Vec<String>,
+}
+
+/// Loads the demo directory.toml into a fresh Identity Store; returns its id.
+async fn seed_identity_store(client: &aws_sdk_identitystore::Client) -> String {
+    let store = format!("d-{}", &jit_core::link::nonce()[..10]);
+    let text = std::fs::read_to_string(examples().join("directory.toml")).unwrap();
+    let file: DirectoryFile = toml::from_str(&text).unwrap();
+    let mut users = std::collections::BTreeMap::new();
+    for g in &file.group {
+        let gid = client
+            .create_group()
+            .identity_store_id(&store)
+            .display_name(&g.name)
+            .send()
+            .await
+            .unwrap()
+            .group_id;
+        for m in &g.members {
+            if !users.contains_key(m) {
+                let email = aws_sdk_identitystore::types::Email::builder()
+                    .value(m)
+                    .primary(true)
+                    .build();
+                let name = aws_sdk_identitystore::types::Name::builder()
+                    .given_name(m)
+                    .family_name("Demo")
+                    .build();
+                let uid = client
+                    .create_user()
+                    .identity_store_id(&store)
+                    .user_name(m)
+                    .display_name(m)
+                    .name(name)
+                    .emails(email)
+                    .send()
+                    .await
+                    .unwrap()
+                    .user_id;
+                users.insert(m.clone(), uid);
+            }
+            client
+                .create_group_membership()
+                .identity_store_id(&store)
+                .group_id(&gid)
+                .member_id(aws_sdk_identitystore::types::MemberId::UserId(
+                    users[m].clone(),
+                ))
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    store
+}
+
+/// The decision token in the approval email moto recorded for `approver` (the newest one).
+fn link_for(approver: &str) -> String {
+    let data = common::moto_data();
+    let marker = "/v1/decisions/";
+    let recorded = data["ses"]
+        .as_object()
+        .into_iter()
+        .flat_map(|o| o.values())
+        .filter_map(|v| v.as_array())
+        .flatten();
+    let mut found = None;
+    for msg in recorded
+        .map(|m| m.to_string())
+        .filter(|m| m.contains(approver) && m.contains(marker))
+    {
+        let at = msg.rfind(marker).unwrap() + marker.len();
+        found = Some(
+            msg[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
+                .collect(),
+        );
+    }
+    found.unwrap_or_else(|| panic!("no approval email to {approver} in moto's record"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_group_request_lives_its_whole_life_on_the_aws_adapters() {
+    let sdk = common::sdk().await;
+    let (dynamo, table) = common::table(&sdk).await;
+    let ids = aws_sdk_identitystore::Client::new(&sdk);
+    let store_id = seed_identity_store(&ids).await;
+    let directory = IdentityStoreDirectory::new(ids, store_id);
+    let sso = aws_sdk_ssoadmin::Client::new(&sdk);
+    let instance = sso.list_instances().send().await.unwrap().instances()[0]
+        .instance_arn()
+        .unwrap()
+        .to_string();
+    let mut identity = IdentityConfig::new(&instance);
+    identity.rate_per_second = 500;
+    let grantor = AwsGrantor::new(
+        sso,
+        aws_sdk_iam::Client::new(&sdk),
+        dynamo.clone(),
+        &table,
+        directory.clone(),
+        identity,
+    );
+    let scheduler_client = aws_sdk_scheduler::Client::new(&sdk);
+    let group = common::unique("jit");
+    scheduler_client
+        .create_schedule_group()
+        .name(&group)
+        .send()
+        .await
+        .unwrap();
+    let scheduler = AwsScheduler::new(
+        scheduler_client.clone(),
+        SchedulerConfig {
+            group: group.clone(),
+            role_arn: "arn:aws:iam::123456789012:role/jit-scheduler".into(),
+            grant_target_arn: "arn:aws:lambda:us-east-1:123456789012:function:jit-grant".into(),
+            revoke_target_arn: "arn:aws:lambda:us-east-1:123456789012:function:jit-revoke".into(),
+            escalate_target_arn: "arn:aws:lambda:us-east-1:123456789012:function:jit-escalate"
+                .into(),
+            dead_letter_arn: None,
+            max_retries: 3,
+            max_event_age_secs: 3_600,
+        },
+    );
+    let ses = aws_sdk_sesv2::Client::new(&sdk);
+    let from = format!("{}@example.com", common::unique("jit"));
+    ses.create_email_identity()
+        .email_identity(&from)
+        .send()
+        .await
+        .unwrap();
+    let start: DateTime<Utc> = Utc::now();
+    let ports = Ports {
+        store: DynamoStore::new(dynamo, &table),
+        grantor,
+        scheduler,
+        mailer: SesMailer::new(ses, &from),
+        directory,
+        clock: FakeClock::at(start),
+    };
+    let catalog = Arc::new(catalog::load_dir(&examples()).unwrap());
+    let svc = Service::new(
+        catalog,
+        ports,
+        LinkSigner::new(&[9; 32]).unwrap(),
+        "https://jit.example.com",
+    );
+
+    let carol = Email::parse("carol@example.com").unwrap();
+    let input = RequestInput {
+        bundle: Some(BundleName::parse("rds-prod-pii").unwrap()),
+        duration: Some(GrantDuration::parse("1h").unwrap()),
+        reason: Some("customer ticket".into()),
+        ticket: Some("INC-42".into()),
+        ..RequestInput::default()
+    };
+    let req = svc.submit(&carol, input).await.unwrap();
+    assert_eq!(req.status, Status::Pending);
+
+    for approver in ["dave@example.com", "erin@example.com"] {
+        let token = link_for(approver);
+        svc.decide_by_link(&token, Verdict::Approve, "ok", None)
+            .await
+            .unwrap();
+    }
+    let active = svc.activate(&req.id).await.unwrap();
+    assert_eq!(active.status, Status::Active);
+    let doc = svc
+        .ports
+        .grantor
+        .container_policy(&carol)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        doc.grant_ids().into_iter().collect::<Vec<_>>(),
+        vec![req.id.clone()]
+    );
+    assert!(doc.to_json().contains("rds-db:connect"));
+
+    // Fire the expiry schedule Scheduler holds, with the input it was given.
+    let schedules = scheduler_client
+        .list_schedules()
+        .group_name(&group)
+        .send()
+        .await
+        .unwrap();
+    let end = schedules
+        .schedules()
+        .iter()
+        .find(|s| s.name().unwrap_or("").starts_with("jit-end-"))
+        .expect("an expiry schedule");
+    let stored = scheduler_client
+        .get_schedule()
+        .name(end.name().unwrap())
+        .group_name(&group)
+        .send()
+        .await
+        .unwrap();
+    let action: ScheduledAction =
+        serde_json::from_str(stored.target().unwrap().input().unwrap()).unwrap();
+    svc.ports.clock.advance(Duration::hours(1));
+    let ended = svc.fire(&action).await.unwrap();
+    assert_eq!(ended.status, Status::Ended);
+    let doc = svc
+        .ports
+        .grantor
+        .container_policy(&carol)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(doc.grant_ids().is_empty(), "the statement is gone");
+
+    let timeline = svc.timeline(&req.id).await.unwrap();
+    assert_eq!(
+        timeline.iter().map(|e| e.action).collect::<Vec<_>>(),
+        vec![
+            Action::Requested,
+            Action::AwaitingApproval,
+            Action::Voted,
+            Action::Approved,
+            Action::Activated,
+            Action::Ended
+        ]
+    );
+    verify_chain(&timeline).unwrap();
+}
