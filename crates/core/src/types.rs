@@ -109,7 +109,10 @@ static ARN: LazyLock<Regex> = LazyLock::new(|| {
     regex(r"^arn:(aws|aws-cn|aws-us-gov):[a-z0-9-]+:[a-z0-9-*]*:([0-9]{12}|\*|aws)?:[^\s]+$")
 });
 static PERMISSION_SET: LazyLock<Regex> = LazyLock::new(|| {
-    regex(r"^arn:(aws|aws-cn|aws-us-gov):sso:::permissionSet/ssoins-[a-f0-9]{16}/ps-[a-f0-9]{16}$")
+    // AWS's documented pattern for permission set ARNs.
+    regex(
+        r"^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):sso:::permissionSet/(sso)?ins-[a-zA-Z0-9.-]{16}/ps-[a-zA-Z0-9./-]{16}$",
+    )
 });
 static REQUEST_ID: LazyLock<Regex> = LazyLock::new(|| regex(r"^[a-z0-9]{8,40}$"));
 
