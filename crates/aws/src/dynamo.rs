@@ -606,3 +606,130 @@ impl Leases {
         }
     }
 }
+
+/// Largest catalog publishable (a DynamoDB item holds at most 400 KB).
+pub const MAX_CATALOG_BYTES: usize = 350 * 1024;
+
+/// Published catalog versions in the table: `CATALOG` / `CURRENT` points at the version in
+/// force; `CATALOG` / `V#<published>#<version>` keeps every version ever published, with its
+/// files, for audit and rollback.
+#[derive(Debug, Clone)]
+pub struct DynamoCatalogs {
+    client: Client,
+    table: String,
+}
+
+impl DynamoCatalogs {
+    /// Catalog versions on `table`.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+impl jit_core::ports::CatalogStore for DynamoCatalogs {
+    async fn publish(&self, v: &jit_core::ports::CatalogVersion) -> Result<bool, StoreError> {
+        let current = self.current().await?;
+        if current.as_ref().is_some_and(|c| c.version == v.version) {
+            return Ok(false);
+        }
+        let data = serde_json::to_string(v).map_err(unknown)?;
+        if data.len() > MAX_CATALOG_BYTES {
+            return Err(unknown(anyhow::anyhow!(
+                "the catalog is {} KB; at most {} KB can be published: split rarely used bundles out or shorten descriptions",
+                data.len() / 1024,
+                MAX_CATALOG_BYTES / 1024
+            )));
+        }
+        let history = HashMap::from([
+            ("pk".to_string(), s("CATALOG")),
+            (
+                "sk".to_string(),
+                s(format!("V#{}#{}", sortable(v.published_at), v.version)),
+            ),
+            ("data".to_string(), s(&data)),
+        ]);
+        let head = HashMap::from([
+            ("pk".to_string(), s("CATALOG")),
+            ("sk".to_string(), s("CURRENT")),
+            ("version".to_string(), s(&v.version)),
+            ("data".to_string(), s(&data)),
+        ]);
+        // Someone else publishing at the same moment makes this a conflict, not a silent overwrite.
+        let mut put_head = Put::builder().table_name(&self.table).set_item(Some(head));
+        put_head = match &current {
+            Some(c) => put_head
+                .condition_expression("#v = :prev")
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_values(":prev", s(&c.version)),
+            None => put_head.condition_expression("attribute_not_exists(pk)"),
+        };
+        let items = vec![
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(history))
+                        .build()
+                        .map_err(unknown)?,
+                )
+                .build(),
+            TransactWriteItem::builder()
+                .put(put_head.build().map_err(unknown)?)
+                .build(),
+        ];
+        self.transact_catalog(items).await?;
+        Ok(true)
+    }
+
+    async fn current(&self) -> Result<Option<jit_core::ports::CatalogVersion>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s("CATALOG"))
+            .key("sk", s("CURRENT"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_fault(fault(e)))?;
+        out.item.as_ref().map(parse).transpose()
+    }
+
+    async fn history(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<jit_core::ports::CatalogVersion>, StoreError> {
+        let store = DynamoStore::new(self.client.clone(), self.table.clone());
+        let items = store
+            .query(
+                None,
+                "pk = :p AND begins_with(sk, :v)",
+                &[(":p", s("CATALOG")), (":v", s("V#"))],
+                false,
+                Some(limit),
+            )
+            .await?;
+        items
+            .iter()
+            .map(|i| {
+                parse::<jit_core::ports::CatalogVersion>(i).map(|v| {
+                    jit_core::ports::CatalogVersion {
+                        files: Vec::new(),
+                        ..v
+                    }
+                })
+            })
+            .collect()
+    }
+}
+
+impl DynamoCatalogs {
+    async fn transact_catalog(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+        DynamoStore::new(self.client.clone(), self.table.clone())
+            .transact(items, StoreError::Conflict)
+            .await
+    }
+}

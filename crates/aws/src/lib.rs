@@ -10,6 +10,6 @@ pub mod messaging;
 pub mod retry;
 pub mod table;
 
-pub use dynamo::{DynamoStore, Leases};
+pub use dynamo::{DynamoCatalogs, DynamoStore, Leases};
 pub use identity::{AwsGrantor, IdentityConfig};
 pub use messaging::{AwsScheduler, IdentityStoreDirectory, SchedulerConfig, SesMailer};

@@ -403,3 +403,104 @@ async fn the_sweeper_finds_lost_expiries_across_shards() {
         .is_empty());
     assert_eq!(svc.sweep().await.unwrap().ended, 0);
 }
+
+#[tokio::test]
+async fn catalog_versions_are_published_once_and_kept() {
+    use jit_core::ports::{CatalogStore, CatalogVersion};
+    let config = common::sdk().await;
+    let (client, table) = common::table(&config).await;
+    let catalogs = jit_aws::DynamoCatalogs::new(client, table);
+    assert!(catalogs.current().await.unwrap().is_none());
+
+    let files = |risk: &str| {
+        vec![("a.toml".to_string(), format!(
+            "[[bundle]]\nname = \"b\"\nowner_team = \"t\"\nrisk = \"{risk}\"\naccounts = [\"111111111111\"]\nstatements = [{{ actions = [\"s3:GetObject\"], resources = [\"*\"] }}]\n"
+        ))]
+    };
+    let version_of = |f: &Vec<(String, String)>| catalog::parse_files(f).unwrap().version();
+    let v1 = CatalogVersion {
+        version: version_of(&files("low")),
+        published_at: start(),
+        published_by: "frank@example.com".into(),
+        files: files("low"),
+    };
+    let v2 = CatalogVersion {
+        version: version_of(&files("high")),
+        published_at: start() + Duration::hours(1),
+        published_by: "frank@example.com".into(),
+        files: files("high"),
+    };
+    assert!(catalogs.publish(&v1).await.unwrap());
+    assert!(
+        !catalogs.publish(&v1).await.unwrap(),
+        "publishing the current version again changes nothing"
+    );
+    assert!(catalogs.publish(&v2).await.unwrap());
+
+    let current = catalogs.current().await.unwrap().unwrap();
+    assert_eq!(current, v2);
+    assert_eq!(
+        catalog::parse_files(&current.files).unwrap().version(),
+        v2.version,
+        "the stored files are the catalog"
+    );
+    let history: Vec<String> = catalogs
+        .history(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(
+        history,
+        vec![v2.version.clone(), v1.version.clone()],
+        "newest first"
+    );
+}
+
+#[tokio::test]
+async fn throttled_transactions_are_retried_by_the_sdk_to_the_right_state() {
+    let proxy = common::fault::FaultProxy::start(&common::endpoint()).await;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&proxy.url)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "moto",
+        ))
+        .load()
+        .await;
+    let (client, table) = common::table(&config).await;
+    let ports = Ports {
+        store: DynamoStore::new(client, table),
+        grantor: MemoryGrantor::default(),
+        scheduler: MemoryScheduler::default(),
+        mailer: MemoryMailer::default(),
+        directory: MemoryDirectory::load(&examples()).unwrap(),
+        clock: FakeClock::at(start()),
+    };
+    let svc = Service::new(
+        Arc::new(catalog::load_dir(&examples()).unwrap()),
+        ports,
+        LinkSigner::new(KEY).unwrap(),
+        "https://x",
+    );
+    proxy.fail(
+        "TransactWriteItems",
+        2,
+        "ProvisionedThroughputExceededException",
+    );
+    let req = svc
+        .submit(&who("alice"), ask("api-logs-read", "1h"))
+        .await
+        .unwrap();
+    assert_eq!(
+        proxy.injected(),
+        vec!["TransactWriteItems", "TransactWriteItems"]
+    );
+    assert_eq!(svc.get(&req.id).await.unwrap().status, Status::Approved);
+    assert_eq!(
+        svc.timeline(&req.id).await.unwrap().len(),
+        2,
+        "written once"
+    );
+}

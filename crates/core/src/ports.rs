@@ -112,6 +112,32 @@ pub trait RequestStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// A published catalog: its validated source files, under the version they hash to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogVersion {
+    /// The content hash ([`crate::catalog::Catalog::version`]).
+    pub version: String,
+    /// When it was published.
+    pub published_at: DateTime<Utc>,
+    /// Who published it.
+    pub published_by: String,
+    /// The files, as (name, contents); `catalog::parse_files` reads them back.
+    pub files: Vec<(String, String)>,
+}
+
+/// Published catalog versions: the current one and the history.
+pub trait CatalogStore: Send + Sync {
+    /// Makes `v` current. Returns false (and changes nothing) when it is already current.
+    fn publish(&self, v: &CatalogVersion) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// The current version.
+    fn current(&self) -> impl Future<Output = Result<Option<CatalogVersion>, StoreError>> + Send;
+    /// Past and current versions, newest first (without their files).
+    fn history(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<CatalogVersion>, StoreError>> + Send;
+}
+
 /// Applying or removing a grant did not work.
 #[derive(Debug, thiserror::Error)]
 pub enum GrantError {

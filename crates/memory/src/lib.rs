@@ -177,6 +177,40 @@ impl RequestStore for MemoryStore {
     }
 }
 
+/// Published catalog versions in memory.
+#[derive(Debug, Default)]
+pub struct MemoryCatalogs {
+    versions: Mutex<Vec<CatalogVersion>>,
+}
+
+impl CatalogStore for MemoryCatalogs {
+    async fn publish(&self, v: &CatalogVersion) -> Result<bool, StoreError> {
+        let mut versions = lock(&self.versions);
+        if versions.last().is_some_and(|c| c.version == v.version) {
+            return Ok(false);
+        }
+        versions.push(v.clone());
+        Ok(true)
+    }
+
+    async fn current(&self) -> Result<Option<CatalogVersion>, StoreError> {
+        Ok(lock(&self.versions).last().cloned())
+    }
+
+    async fn history(&self, limit: usize) -> Result<Vec<CatalogVersion>, StoreError> {
+        let versions = lock(&self.versions);
+        Ok(versions
+            .iter()
+            .rev()
+            .take(limit)
+            .map(|v| CatalogVersion {
+                files: Vec::new(),
+                ..v.clone()
+            })
+            .collect())
+    }
+}
+
 /// The simulated AWS identity side: per-person permission sets with their inline policy,
 /// account assignments, and IAM role inline policies.
 #[derive(Debug, Default, Clone, Serialize)]
