@@ -117,6 +117,37 @@ fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
+/// What the asynchronous Identity Center operations report.
+trait AsyncStatus {
+    fn state(&self) -> Option<&StatusValues>;
+    fn request(&self) -> Option<&str>;
+    fn reason(&self) -> Option<&str>;
+}
+
+impl AsyncStatus for aws_sdk_ssoadmin::types::PermissionSetProvisioningStatus {
+    fn state(&self) -> Option<&StatusValues> {
+        self.status()
+    }
+    fn request(&self) -> Option<&str> {
+        self.request_id()
+    }
+    fn reason(&self) -> Option<&str> {
+        self.failure_reason()
+    }
+}
+
+impl AsyncStatus for aws_sdk_ssoadmin::types::AccountAssignmentOperationStatus {
+    fn state(&self) -> Option<&StatusValues> {
+        self.status()
+    }
+    fn request(&self) -> Option<&str> {
+        self.request_id()
+    }
+    fn reason(&self) -> Option<&str> {
+        self.failure_reason()
+    }
+}
+
 /// Grants through Identity Center and IAM.
 #[derive(Debug)]
 pub struct AwsGrantor {
@@ -323,43 +354,63 @@ impl AwsGrantor {
         })
         .await
         .map_err(grant_fault)?;
-        let mut status = out.permission_set_provisioning_status;
+        self.wait_for(
+            "provisioning",
+            out.permission_set_provisioning_status,
+            |request_id| async move {
+                call(&self.limiter, self.retry, || {
+                    self.sso
+                        .describe_permission_set_provisioning_status()
+                        .instance_arn(&self.config.instance_arn)
+                        .provision_permission_set_request_id(&request_id)
+                        .send()
+                })
+                .await
+                .map(|o| o.permission_set_provisioning_status)
+                .map_err(grant_fault)
+            },
+        )
+        .await
+    }
+
+    /// Waits (bounded) for an asynchronous Identity Center operation: done when it is no longer
+    /// in progress; an error when it failed or is still running after the last poll.
+    async fn wait_for<S, F, Fut>(
+        &self,
+        what: &str,
+        mut status: Option<S>,
+        mut describe: F,
+    ) -> Result<(), GrantError>
+    where
+        S: AsyncStatus,
+        F: FnMut(String) -> Fut,
+        Fut: std::future::Future<Output = Result<Option<S>, GrantError>>,
+    {
         for _ in 0..self.config.poll_attempts {
-            match status.as_ref().and_then(|s| s.status()) {
+            match status.as_ref().and_then(|s| s.state()) {
                 Some(StatusValues::InProgress) => {}
                 Some(StatusValues::Failed) => {
                     let why = status
                         .as_ref()
-                        .and_then(|s| s.failure_reason())
+                        .and_then(|s| s.reason())
                         .unwrap_or("no reason given");
-                    return Err(GrantError::Unknown(anyhow::anyhow!(
-                        "provisioning failed: {why}"
-                    )));
+                    return Err(GrantError::Unknown(anyhow::anyhow!("{what} failed: {why}")));
                 }
                 _ => return Ok(()),
             }
             tokio::time::sleep(self.config.poll_interval).await;
             let Some(request_id) = status
                 .as_ref()
-                .and_then(|s| s.request_id())
+                .and_then(|s| s.request())
                 .map(str::to_string)
             else {
                 return Ok(());
             };
-            status = call(&self.limiter, self.retry, || {
-                self.sso
-                    .describe_permission_set_provisioning_status()
-                    .instance_arn(&self.config.instance_arn)
-                    .provision_permission_set_request_id(&request_id)
-                    .send()
-            })
-            .await
-            .map_err(grant_fault)?
-            .permission_set_provisioning_status;
+            status = describe(request_id).await?;
         }
-        Err(GrantError::Retryable(
-            "provisioning is still in progress".into(),
-        ))
+        Err(GrantError::Retryable(format!(
+            "{what} is still in progress"
+        )))
     }
 
     async fn assigned(&self, account: &str, ps: &str, user: &str) -> Result<bool, GrantError> {
@@ -407,43 +458,24 @@ impl AwsGrantor {
         })
         .await
         .map_err(grant_fault)?;
-        let mut status = out.account_assignment_creation_status;
-        for _ in 0..self.config.poll_attempts {
-            match status.as_ref().and_then(|s| s.status()) {
-                Some(StatusValues::InProgress) => {}
-                Some(StatusValues::Failed) => {
-                    let why = status
-                        .as_ref()
-                        .and_then(|s| s.failure_reason())
-                        .unwrap_or("no reason given");
-                    return Err(GrantError::Unknown(anyhow::anyhow!(
-                        "assignment in {account} failed: {why}"
-                    )));
-                }
-                _ => return Ok(()),
-            }
-            tokio::time::sleep(self.config.poll_interval).await;
-            let Some(request_id) = status
-                .as_ref()
-                .and_then(|s| s.request_id())
-                .map(str::to_string)
-            else {
-                return Ok(());
-            };
-            status = call(&self.limiter, self.retry, || {
-                self.sso
-                    .describe_account_assignment_creation_status()
-                    .instance_arn(&self.config.instance_arn)
-                    .account_assignment_creation_request_id(&request_id)
-                    .send()
-            })
-            .await
-            .map_err(grant_fault)?
-            .account_assignment_creation_status;
-        }
-        Err(GrantError::Retryable(format!(
-            "assignment in {account} is still in progress"
-        )))
+        let what = format!("assignment in {account}");
+        self.wait_for(
+            &what,
+            out.account_assignment_creation_status,
+            |request_id| async move {
+                call(&self.limiter, self.retry, || {
+                    self.sso
+                        .describe_account_assignment_creation_status()
+                        .instance_arn(&self.config.instance_arn)
+                        .account_assignment_creation_request_id(&request_id)
+                        .send()
+                })
+                .await
+                .map(|o| o.account_assignment_creation_status)
+                .map_err(grant_fault)
+            },
+        )
+        .await
     }
 
     async fn unassign(&self, account: &str, ps: &str, user: &str) -> Result<(), GrantError> {

@@ -355,14 +355,7 @@ async fn iam_role_grants_are_per_grant_policies_within_the_role_budget() {
 #[tokio::test]
 async fn throttling_and_conflicts_from_identity_center_are_retried_to_the_right_state() {
     let proxy = FaultProxy::start(&common::endpoint()).await;
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&proxy.url)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing", "testing", None, None, "moto",
-        ))
-        .load()
-        .await;
+    let config = common::sdk_at(&proxy.url).await;
     let w = world(config, &["frank"]).await;
     let frank = who("frank");
     proxy.fail("PutInlinePolicyToPermissionSet", 2, "ConflictException");

@@ -461,14 +461,7 @@ async fn catalog_versions_are_published_once_and_kept() {
 #[tokio::test]
 async fn throttled_transactions_are_retried_by_the_sdk_to_the_right_state() {
     let proxy = common::fault::FaultProxy::start(&common::endpoint()).await;
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&proxy.url)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing", "testing", None, None, "moto",
-        ))
-        .load()
-        .await;
+    let config = common::sdk_at(&proxy.url).await;
     let (client, table) = common::table(&config).await;
     let ports = Ports {
         store: DynamoStore::new(client, table),

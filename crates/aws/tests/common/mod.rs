@@ -24,8 +24,13 @@ pub fn endpoint() -> String {
 
 /// An SDK config for moto.
 pub async fn sdk() -> SdkConfig {
+    sdk_at(&endpoint()).await
+}
+
+/// An SDK config for an endpoint in front of moto (the fault-injecting proxy).
+pub async fn sdk_at(url: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(endpoint())
+        .endpoint_url(url)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
         .load()
