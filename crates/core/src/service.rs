@@ -202,6 +202,12 @@ where
         Ok(self.ports.store.audit_between(from, to).await?)
     }
 
+    /// Every live (approved or active) grant, soonest expiry first.
+    pub async fn live_grants(&self) -> Result<Vec<Request>, ServiceError> {
+        let horizon = self.now() + chrono::Duration::days(GrantDuration::MAX_DAYS + 31);
+        Ok(self.ports.store.expiring_before(horizon).await?)
+    }
+
     /// Requests `person` can decide now and has not voted on.
     pub async fn approvals_for(&self, person: &Email) -> Result<Vec<Request>, ServiceError> {
         let groups = self.ports.directory.groups_of(person).await?;

@@ -1,0 +1,124 @@
+//! The small HTML pages behind decision links: a confirmation form (opening a link never
+//! acts), the outcome, and clear pages for links that cannot be used.
+
+use jit_core::lifecycle::{Request, Status};
+use jit_core::link::LinkClaims;
+use jit_core::notify::html_escape as esc;
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#222}\
+th{text-align:left;padding-right:1rem;vertical-align:top}textarea{width:100%}\
+button{font-size:1rem;padding:.5rem 1.2rem;margin-right:1rem}.approve{background:#1a7f37;color:#fff}.deny{background:#cf222e;color:#fff}";
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
+         <title>{}</title><style>{STYLE}</style></head><body><h1>{}</h1>{body}</body></html>",
+        esc(title),
+        esc(title)
+    )
+}
+
+/// The request, who else was asked, and the form. `hint` is the button the email link named.
+pub fn confirm(r: &Request, claims: &LinkClaims, hint: Option<&str>) -> String {
+    if r.status != Status::Pending {
+        let by = r
+            .status_by
+            .as_deref()
+            .map(|b| format!(" by {b}"))
+            .unwrap_or_default();
+        return page(
+            "Already decided",
+            &format!(
+                "<p>This request is {}{}. Nothing more to do.</p>",
+                esc(r.status.as_str()),
+                esc(&by)
+            ),
+        );
+    }
+    let others: Vec<String> = r
+        .plan
+        .approvers_at(claims.tier)
+        .into_iter()
+        .filter(|a| *a != claims.approver)
+        .map(|a| a.to_string())
+        .collect();
+    let mut rows = vec![
+        ("Requester", r.requester.to_string()),
+        ("Bundle", r.bundle.to_string()),
+        (
+            "Accounts",
+            r.accounts
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        ("Duration", r.duration.to_string()),
+        ("Reason", r.reason.clone()),
+        ("Why approval", r.plan.basis.clone()),
+        ("Waiting for", r.waiting_for()),
+        (
+            "Also asked",
+            if others.is_empty() {
+                "nobody else".into()
+            } else {
+                others.join(", ")
+            },
+        ),
+        (
+            "Decide by",
+            r.decision_deadline()
+                .format("%Y-%m-%d %H:%M UTC")
+                .to_string(),
+        ),
+    ];
+    if let Some(t) = &r.ticket {
+        rows.insert(5, ("Ticket", t.clone()));
+    }
+    let table: String = rows
+        .iter()
+        .map(|(k, v)| format!("<tr><th>{k}</th><td>{}</td></tr>", esc(v)))
+        .collect();
+    let lead = match hint {
+        Some("deny") => "You chose <b>deny</b> in the email. Say why, then press Deny.",
+        Some("approve") => {
+            "You chose <b>approve</b> in the email. Add a note if you like, then press Approve."
+        }
+        _ => "Decide below.",
+    };
+    page(
+        &format!("{} asks for {}", r.requester, r.bundle),
+        &format!(
+            "<p>Signed in as {} through your personal link.</p><table>{table}</table><p>{lead}</p>\
+             <form method=\"post\"><p><label>Message (required to deny)<br><textarea name=\"message\" rows=\"3\" maxlength=\"1000\"></textarea></label></p>\
+             <p><label>Shorter duration (optional, e.g. 30m): <input name=\"duration\" size=\"8\" maxlength=\"16\"></label></p>\
+             <p><button class=\"approve\" name=\"action\" value=\"approve\">Approve</button>\
+             <button class=\"deny\" name=\"action\" value=\"deny\">Deny</button></p></form>",
+            esc(claims.approver.as_str())
+        ),
+    )
+}
+
+/// What happened after a decision.
+pub fn done(r: &Request) -> String {
+    let what = match r.status {
+        Status::Pending => format!(
+            "Your approval is recorded. The request still waits for {}.",
+            r.waiting_for()
+        ),
+        Status::Approved | Status::Active => {
+            "Approved. The access is being granted; the requester is told.".to_string()
+        }
+        Status::Denied => "Denied. The requester is told why.".to_string(),
+        other => format!("The request is now {other}."),
+    };
+    page("Thank you", &format!("<p>{}</p>", esc(&what)))
+}
+
+/// A link that cannot be used, with what to do.
+pub fn problem(message: &str) -> String {
+    page(
+        "This link cannot be used",
+        &format!("<p>{}</p>", esc(message)),
+    )
+}

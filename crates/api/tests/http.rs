@@ -1,0 +1,602 @@
+//! The HTTP API over the in-memory service, request by request, as a client sees it.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use axum::Router;
+use chrono::{DateTime, Utc};
+use http_body_util::BodyExt;
+use jit_api::{router, Caller, ROUTES};
+use jit_core::catalog;
+use jit_core::types::Email;
+use jit_memory::{memory_service, MemoryDirectory, MemoryService};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+fn examples() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog/examples")
+}
+
+fn app() -> (Arc<MemoryService>, Router) {
+    let start: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-11-23T09:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let svc = Arc::new(
+        memory_service(
+            Arc::new(catalog::load_dir(&examples()).unwrap()),
+            MemoryDirectory::load(&examples()).unwrap(),
+            start,
+            b"api-test-signing-key-at-least-32-bytes",
+            "http://127.0.0.1:8080",
+        )
+        .unwrap(),
+    );
+    (svc.clone(), router(svc))
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    text: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|_| panic!("not JSON: {}", self.text))
+    }
+    fn error_code(&self) -> String {
+        self.json()["error"]["code"].as_str().unwrap().to_string()
+    }
+}
+
+async fn call(
+    app: &Router,
+    method: Method,
+    uri: &str,
+    as_user: Option<&str>,
+    body: Option<Body>,
+    content_type: &str,
+) -> Reply {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::CONTENT_TYPE, content_type);
+    if let Some(u) = as_user {
+        req = req.extension(Caller(Email::parse(&format!("{u}@example.com")).unwrap()));
+    }
+    let resp = app
+        .clone()
+        .oneshot(req.body(body.unwrap_or_else(Body::empty)).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    Reply {
+        status,
+        headers,
+        text: String::from_utf8_lossy(&bytes).to_string(),
+    }
+}
+
+async fn get(app: &Router, uri: &str, user: &str) -> Reply {
+    call(app, Method::GET, uri, Some(user), None, "application/json").await
+}
+
+async fn post(app: &Router, uri: &str, user: &str, body: Value) -> Reply {
+    call(
+        app,
+        Method::POST,
+        uri,
+        Some(user),
+        Some(Body::from(body.to_string())),
+        "application/json",
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_openapi_document_and_the_router_agree() {
+    let doc: serde_norway::Value = serde_norway::from_str(
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.yaml"))
+            .unwrap(),
+    )
+    .unwrap();
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_mapping().unwrap() {
+        for (method, _) in item.as_mapping().unwrap() {
+            documented.insert((
+                method.as_str().unwrap().to_uppercase(),
+                path.as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    let served: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(
+        documented, served,
+        "openapi.yaml lists exactly the routes the router serves"
+    );
+
+    // And the router really serves each of them (not the fallback's 404 "no_route").
+    let (_, app) = app();
+    for (method, path) in &served {
+        let uri = path
+            .replace("{bundle}", "api-logs-read")
+            .replace("{id}", "0123456789abcdef")
+            .replace("{token}", "x.y");
+        let reply = call(
+            &app,
+            method.parse().unwrap(),
+            &uri,
+            Some("alice"),
+            Some(Body::from("{}")),
+            "application/json",
+        )
+        .await;
+        let fallback = reply.status == StatusCode::NOT_FOUND && reply.text.contains("no_route");
+        assert!(
+            !fallback && reply.status != StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path} is not served: {}",
+            reply.status
+        );
+    }
+    let reply = get(&app, "/v1/nothing-here", "alice").await;
+    assert_eq!(
+        (reply.status, reply.error_code().as_str()),
+        (StatusCode::NOT_FOUND, "no_route")
+    );
+}
+
+#[tokio::test]
+async fn a_request_is_created_shown_and_listed() {
+    let (svc, app) = app();
+    let r = post(
+        &app,
+        "/v1/requests",
+        "alice",
+        json!({"bundle": "api-logs-read", "duration": "4h", "reason": "debug 5xx"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let created = r.json();
+    assert_eq!(created["status"], "approved");
+    assert_eq!(created["approval"]["auto"], true);
+    let id = created["id"].as_str().unwrap().to_string();
+    svc.activate(&id.parse().unwrap()).await.unwrap();
+
+    let shown = get(&app, &format!("/v1/requests/{id}"), "bob").await.json();
+    assert_eq!(shown["status"], "active");
+    let actions: Vec<&str> = shown["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, vec!["requested", "auto-approved", "activated"]);
+
+    let mine = get(&app, "/v1/requests?mine=true&status=active", "alice")
+        .await
+        .json();
+    assert_eq!(mine["requests"].as_array().unwrap().len(), 1);
+    assert!(get(&app, "/v1/requests?status=pending", "alice")
+        .await
+        .json()["requests"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let bundle = get(&app, "/v1/catalog/api-logs-read", "alice").await.json();
+    assert_eq!(bundle["recent_requests"].as_array().unwrap().len(), 1);
+    assert_eq!(bundle["flows"][0]["approval"], "risk matrix");
+    let cat = get(&app, "/v1/catalog", "alice").await.json();
+    assert_eq!(cat["bundles"].as_array().unwrap().len(), 9);
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_json_error_that_says_what_to_fix() {
+    let (_, app) = app();
+    let cases: Vec<(Value, StatusCode, &str, &str)> = vec![
+        (
+            json!({"bundle": "api-logs-read", "duration": "4h", "reason": "x", "colour": "red"}),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "unknown field `colour`",
+        ),
+        (
+            json!({"bundle": "Not A Name", "reason": "x"}),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "invalid bundle name",
+        ),
+        (
+            json!({"bundle": "api-logs-read", "duration": "forever", "reason": "x"}),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "invalid duration",
+        ),
+        (
+            json!({"bundle": "no-such-bundle", "reason": "x"}),
+            StatusCode::NOT_FOUND,
+            "unknown_bundle",
+            "there is no bundle",
+        ),
+        (
+            json!({"bundle": "api-logs-read", "duration": "15d", "reason": "x"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "refused",
+            "allows for api-logs-read",
+        ),
+        (
+            json!({"bundle": "api-logs-read", "duration": "1h"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "refused",
+            "requires a reason",
+        ),
+        (
+            json!({"bundle": "rds-prod-pii", "reason": "x", "ticket": "nope"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "refused",
+            "does not match [A-Z]+-[0-9]+",
+        ),
+        (
+            json!({"bundle": "api-logs-read", "reason": "x".repeat(2000)}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "refused",
+            "at most 1000",
+        ),
+    ];
+    for (body, status, code, fragment) in cases {
+        let r = post(&app, "/v1/requests", "alice", body.clone()).await;
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (status, code),
+            "{body}: {}",
+            r.text
+        );
+        assert!(
+            r.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(fragment),
+            "{body}: {}",
+            r.text
+        );
+    }
+    let r = post(
+        &app,
+        "/v1/requests",
+        "erin",
+        json!({"bundle": "rds-prod-pii", "reason": "x", "ticket": "INC-1"}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (StatusCode::FORBIDDEN, "not_eligible"),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.text.contains("offered to members of api-team, data"),
+        "{}",
+        r.text
+    );
+    let r = call(
+        &app,
+        Method::POST,
+        "/v1/requests",
+        Some("alice"),
+        Some(Body::from("{not json")),
+        "application/json",
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (StatusCode::BAD_REQUEST, "bad_request")
+    );
+    let big = format!(
+        "{{\"bundle\": \"api-logs-read\", \"reason\": \"{}\"}}",
+        "x".repeat(20_000)
+    );
+    let r = call(
+        &app,
+        Method::POST,
+        "/v1/requests",
+        Some("alice"),
+        Some(Body::from(big)),
+        "application/json",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let r = call(
+        &app,
+        Method::GET,
+        "/v1/catalog",
+        None,
+        None,
+        "application/json",
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (StatusCode::UNAUTHORIZED, "unauthenticated")
+    );
+    let r = get(&app, "/v1/requests/NOT-AN-ID", "alice").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = get(&app, "/v1/requests/0123456789abcdef", "alice").await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
+}
+
+#[tokio::test]
+async fn only_the_right_people_decide_cancel_and_revoke() {
+    let (svc, app) = app();
+    let r = post(
+        &app,
+        "/v1/requests",
+        "carol",
+        json!({"bundle": "rds-prod-pii", "duration": "1h", "reason": "INC", "ticket": "INC-5"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        r.json()["approval"]["waiting_for"],
+        "data-dbas (any) AND security (any)"
+    );
+    assert_eq!(r.json()["approval"]["escalates_to"], "platform-team");
+
+    let approvals = get(&app, "/v1/approvals", "dave").await.json();
+    assert_eq!(approvals["approvals"][0]["id"], id.as_str());
+    assert!(
+        get(&app, "/v1/approvals", "alice").await.json()["approvals"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    let r = post(
+        &app,
+        &format!("/v1/requests/{id}/approve"),
+        "carol",
+        json!({"message": "me"}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (StatusCode::FORBIDDEN, "forbidden")
+    );
+    let r = post(
+        &app,
+        &format!("/v1/requests/{id}/cancel"),
+        "dave",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "only the requester cancels"
+    );
+    let r = post(
+        &app,
+        &format!("/v1/requests/{id}/approve"),
+        "dave",
+        json!({"message": "ok", "duration": "2h"}),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "approvers may not lengthen: {}",
+        r.text
+    );
+    let r = post(
+        &app,
+        &format!("/v1/requests/{id}/approve"),
+        "dave",
+        json!({"message": "ok"}),
+    )
+    .await;
+    assert_eq!(r.json()["status"], "pending");
+    let r = post(
+        &app,
+        &format!("/v1/requests/{id}/approve"),
+        "erin",
+        json!({"message": "ok"}),
+    )
+    .await;
+    assert_eq!(r.json()["status"], "approved");
+    svc.activate(&id.parse().unwrap()).await.unwrap();
+
+    let r = post(
+        &app,
+        &format!("/v1/requests/{id}/revoke"),
+        "carol",
+        json!({"message": "mine"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = post(
+        &app,
+        &format!("/v1/requests/{id}/revoke"),
+        "frank",
+        json!({"message": "incident closed"}),
+    )
+    .await;
+    assert_eq!(r.json()["status"], "revoked");
+    let r = post(
+        &app,
+        &format!("/v1/requests/{id}/release"),
+        "carol",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (StatusCode::CONFLICT, "conflict")
+    );
+}
+
+#[tokio::test]
+async fn decision_links_show_a_page_on_get_and_act_once_on_post() {
+    let (svc, app) = app();
+    let r = post(
+        &app,
+        "/v1/requests",
+        "carol",
+        json!({"bundle": "rds-prod-pii", "reason": "INC", "ticket": "INC-6"}),
+    )
+    .await;
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let mail = svc
+        .ports
+        .mailer
+        .sent()
+        .into_iter()
+        .find(|m| m.to[0].as_str() == "dave@example.com")
+        .unwrap();
+    let url = mail
+        .text
+        .lines()
+        .find_map(|l| l.strip_prefix("Approve: "))
+        .unwrap()
+        .to_string();
+    let path = url.trim_start_matches("http://127.0.0.1:8080").to_string();
+
+    // A scanner opening the link changes nothing.
+    for _ in 0..2 {
+        let page = call(&app, Method::GET, &path, None, None, "text/html").await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(
+            page.text
+                .contains("carol@example.com asks for rds-prod-pii")
+                && page.text.contains("<form method=\"post\">")
+        );
+        assert_eq!(page.headers[header::REFERRER_POLICY], "no-referrer");
+        assert_eq!(page.headers[header::CACHE_CONTROL], "no-store");
+    }
+    assert_eq!(
+        svc.get(&id.parse().unwrap()).await.unwrap().status,
+        jit_core::lifecycle::Status::Pending
+    );
+
+    let form_path = path.split('?').next().unwrap().to_string();
+    let submit = |body: &'static str| {
+        call(
+            &app,
+            Method::POST,
+            &form_path,
+            None,
+            Some(Body::from(body)),
+            "application/x-www-form-urlencoded",
+        )
+    };
+    let done = submit("action=approve&message=fine&duration=").await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+    assert!(
+        done.text.contains("still waits for security (any)"),
+        "{}",
+        done.text
+    );
+    let again = submit("action=approve&message=again").await;
+    assert_eq!(again.status, StatusCode::GONE);
+    assert!(again.text.contains("already been used"));
+
+    let forged = call(
+        &app,
+        Method::GET,
+        "/v1/decisions/abc.def",
+        None,
+        None,
+        "text/html",
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(forged.text.contains("This link cannot be used") && !forged.text.contains("panic"));
+    let junk = call(
+        &app,
+        Method::GET,
+        &format!("/v1/decisions/{}", "a".repeat(3000)),
+        None,
+        None,
+        "text/html",
+    )
+    .await;
+    assert_eq!(junk.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn audit_and_report_are_readable_by_everyone_as_json_and_csv() {
+    let (svc, app) = app();
+    let r = post(
+        &app,
+        "/v1/requests",
+        "alice",
+        json!({"bundle": "api-logs-read", "reason": "=cmd|' /C calc'!A0"}),
+    )
+    .await;
+    let id: jit_core::types::RequestId = r.json()["id"].as_str().unwrap().parse().unwrap();
+    svc.activate(&id).await.unwrap();
+    post(
+        &app,
+        "/v1/requests",
+        "grace",
+        json!({"bundle": "prod-admin", "reason": "SEV1", "flow": "break-glass", "duration": "30m"}),
+    )
+    .await;
+
+    let all = get(&app, "/v1/audit", "bob").await.json();
+    assert_eq!(all["records"].as_array().unwrap().len(), 5);
+    let alice = get(&app, "/v1/audit?user=alice@example.com", "bob")
+        .await
+        .json();
+    assert_eq!(alice["records"].as_array().unwrap().len(), 3);
+    let by_bundle = get(&app, "/v1/audit?bundle=prod-admin", "bob").await.json();
+    assert_eq!(by_bundle["records"].as_array().unwrap().len(), 2);
+
+    let csv = get(&app, "/v1/audit?format=csv", "bob").await;
+    assert_eq!(csv.headers[header::CONTENT_TYPE], "text/csv; charset=utf-8");
+    assert!(csv
+        .text
+        .starts_with("at,request_id,seq,actor,action,status,requester,bundle,message\n"));
+    assert!(
+        csv.text.contains("'=cmd"),
+        "formulas are neutralised: {}",
+        csv.text
+    );
+
+    let report = get(&app, "/v1/report", "bob").await.json();
+    assert_eq!(report["requests"], 2);
+    assert_eq!(report["auto_approval_rate"], 1.0);
+    assert_eq!(report["active_grants"], 1);
+    assert_eq!(
+        report["break_glass_awaiting_review"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(report["median_seconds_to_access"], 0.0);
+
+    let r = get(
+        &app,
+        "/v1/audit?from=2026-01-01T00:00:00Z&to=2027-06-01T00:00:00Z",
+        "bob",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "ranges are bounded");
+    assert!(
+        !get(&app, "/v1/audit", "bob")
+            .await
+            .text
+            .contains("decisions/"),
+        "no decision tokens in the audit"
+    );
+}
