@@ -520,10 +520,12 @@ impl Directory for MemoryDirectory {
     }
 }
 
-/// A clock that only moves when told.
+/// A test clock: stopped (it moves only when told) or running (real time plus every
+/// advance, as local mode uses it).
 #[derive(Debug)]
 pub struct FakeClock {
     now: Mutex<DateTime<Utc>>,
+    running_since: Option<std::time::Instant>,
 }
 
 impl FakeClock {
@@ -531,6 +533,15 @@ impl FakeClock {
     pub fn at(start: DateTime<Utc>) -> Self {
         Self {
             now: Mutex::new(start),
+            running_since: None,
+        }
+    }
+
+    /// A clock that runs with real time from `start` (and moves further when advanced).
+    pub fn running_from(start: DateTime<Utc>) -> Self {
+        Self {
+            now: Mutex::new(start),
+            running_since: Some(std::time::Instant::now()),
         }
     }
 
@@ -542,7 +553,11 @@ impl FakeClock {
 
 impl Clock for FakeClock {
     fn now(&self) -> DateTime<Utc> {
-        *lock(&self.now)
+        let base = *lock(&self.now);
+        match self.running_since {
+            Some(since) => base + Duration::from_std(since.elapsed()).unwrap_or_default(),
+            None => base,
+        }
     }
 }
 
@@ -558,13 +573,30 @@ pub fn memory_service(
     signing_key: &[u8],
     base_url: &str,
 ) -> Result<MemoryService, jit_core::link::WeakKey> {
+    memory_service_with_clock(
+        catalog,
+        directory,
+        FakeClock::at(start),
+        signing_key,
+        base_url,
+    )
+}
+
+/// Builds a [`MemoryService`] on the given clock.
+pub fn memory_service_with_clock(
+    catalog: Arc<Catalog>,
+    directory: MemoryDirectory,
+    clock: FakeClock,
+    signing_key: &[u8],
+    base_url: &str,
+) -> Result<MemoryService, jit_core::link::WeakKey> {
     let ports = Ports {
         store: MemoryStore::default(),
         grantor: MemoryGrantor::default(),
         scheduler: MemoryScheduler::default(),
         mailer: MemoryMailer::default(),
         directory,
-        clock: FakeClock::at(start),
+        clock,
     };
     Ok(Service::new(
         catalog,
@@ -572,6 +604,19 @@ pub fn memory_service(
         LinkSigner::new(signing_key)?,
         base_url,
     ))
+}
+
+/// Applies every approved grant whose start has come, as the stream-fed grant function does
+/// in AWS. Returns the outcome for each.
+pub async fn settle(service: &MemoryService) -> Vec<Result<Request, ServiceError>> {
+    let now = service.now();
+    let mut out = Vec::new();
+    for r in service.ports.store.all_requests() {
+        if r.status == Status::Approved && r.starts_at.is_some_and(|s| s <= now) {
+            out.push(service.activate(&r.id).await);
+        }
+    }
+    out
 }
 
 /// Fires every schedule due by the service's clock (repeatedly, as firing may create schedules
