@@ -1,8 +1,12 @@
-//! `jit`: the command line. This part works on a catalog directory, with no service:
-//! `jit catalog check|list|show`.
+//! `jit`: the command line. `jit catalog check|list|show` work on a catalog directory with no
+//! service; everything else talks to the API (`--api`/`JIT_API`, default the local one), as
+//! `--as`/`JIT_AS` in local mode or with the bearer token in `JIT_TOKEN`.
 //!
-//! Exit codes: 0 success, 1 the catalog was rejected or the thing asked for does not exist,
-//! 2 usage errors (from clap), 3 the directory could not be read.
+//! Exit codes: 0 success; 1 refused (rejected catalog, not allowed, not eligible, wrong state,
+//! unknown thing); 2 usage errors; 3 failed (unreachable service, unreadable directory, a grant
+//! that could not be applied).
+
+mod remote;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,6 +20,20 @@ use jit_core::types::{BundleName, Risk};
 #[derive(Parser)]
 #[command(name = "jit", version, about)]
 struct Cli {
+    /// The API's base URL.
+    #[arg(
+        long,
+        env = "JIT_API",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    api: String,
+    /// Who you are, in local mode (sent as X-Jit-User).
+    #[arg(long = "as", env = "JIT_AS", global = true)]
+    as_user: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -25,6 +43,138 @@ enum Command {
     /// Work with a catalog directory (bundles and access flows as TOML).
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Ask for a bundle; waits while the grant is applied (--no-wait returns at once).
+    Request {
+        /// The bundle.
+        bundle: String,
+        /// How long (30m, 4h, 7d, PT4H).
+        #[arg(long = "for")]
+        duration: Option<String>,
+        /// Why you need it.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Ticket reference, when the flow asks for one.
+        #[arg(long)]
+        ticket: Option<String>,
+        /// Only these accounts (repeat the flag).
+        #[arg(long = "account")]
+        accounts: Vec<String>,
+        /// A later start (RFC 3339, e.g. 2026-12-01T09:00:00Z).
+        #[arg(long)]
+        start: Option<String>,
+        /// A specific flow (needed for break-glass).
+        #[arg(long)]
+        flow: Option<String>,
+        /// Return as soon as the request is recorded.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// One request with its timeline, or your requests.
+    Status {
+        /// The request id.
+        id: Option<String>,
+    },
+    /// Your requests, newest first.
+    List {
+        /// Only your own (the default and only listing).
+        #[arg(long)]
+        mine: bool,
+        /// Only this status (pending, active, ...).
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Requests waiting for your decision.
+    Approvals,
+    /// Approve a request (optionally for a shorter time).
+    Approve {
+        /// The request id.
+        id: String,
+        /// Your message.
+        #[arg(short, long, default_value = "")]
+        message: String,
+        /// A shorter duration.
+        #[arg(long = "for")]
+        duration: Option<String>,
+    },
+    /// Deny a request, saying why.
+    Deny {
+        /// The request id.
+        id: String,
+        /// Why.
+        #[arg(short, long)]
+        message: String,
+    },
+    /// Withdraw your pending request.
+    Cancel {
+        /// The request id.
+        id: String,
+    },
+    /// End your grant early.
+    Release {
+        /// The request id.
+        id: String,
+    },
+    /// Lengthen your active grant.
+    Extend {
+        /// The request id.
+        id: String,
+        /// By how much.
+        #[arg(long = "for")]
+        duration: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// End someone's grant (admins).
+    Revoke {
+        /// The request id.
+        id: String,
+        /// Why.
+        #[arg(short, long)]
+        message: String,
+    },
+    /// Record the review of a break-glass grant (admins).
+    Review {
+        /// The request id.
+        id: String,
+        /// Findings.
+        #[arg(short, long)]
+        message: String,
+    },
+    /// Audit records (everyone may read them).
+    Audit {
+        /// From (RFC 3339; default 7 days ago).
+        #[arg(long)]
+        from: Option<String>,
+        /// To (RFC 3339; default now).
+        #[arg(long)]
+        to: Option<String>,
+        /// Only records by or about this person.
+        #[arg(long)]
+        user: Option<String>,
+        /// Only records about this bundle.
+        #[arg(long)]
+        bundle: Option<String>,
+        /// CSV instead of text.
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Metrics: time to access, auto-approval rate, active grants, break-glass reviews.
+    Report,
+    /// Local mode only: the test clock and the simulated AWS side.
+    #[command(subcommand)]
+    Local(LocalCommand),
+}
+
+#[derive(Subcommand)]
+enum LocalCommand {
+    /// Move local time forward and fire what falls due.
+    Advance {
+        /// How far (e.g. 2h).
+        duration: String,
+    },
+    /// Show the simulated permission sets and assignments.
+    Identity,
 }
 
 #[derive(Subcommand)]
@@ -53,29 +203,104 @@ enum CatalogCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Catalog(CatalogCommand::Check { dir }) => with_catalog(&dir, |cat| {
+    let client = remote::Client::new(
+        &cli.api,
+        cli.as_user.clone(),
+        std::env::var("JIT_TOKEN").ok(),
+        cli.json,
+    );
+    let c = &client;
+    let outcome = match cli.command {
+        Command::Catalog(cmd) => return catalog_command(cmd),
+        Command::Request {
+            bundle,
+            duration,
+            reason,
+            ticket,
+            accounts,
+            start,
+            flow,
+            no_wait,
+        } => remote::request(
+            c, &bundle, duration, reason, ticket, accounts, start, flow, !no_wait,
+        ),
+        Command::Status { id } => remote::status(c, id.as_deref()),
+        Command::List { mine: _, status } => remote::list(c, status),
+        Command::Approvals => remote::approvals(c),
+        Command::Approve {
+            id,
+            message,
+            duration,
+        } => {
+            let mut body = serde_json::json!({ "message": message });
+            if let Some(d) = duration {
+                body["duration"] = serde_json::json!(d);
+            }
+            remote::act(c, &id, "approve", body)
+        }
+        Command::Deny { id, message } => {
+            remote::act(c, &id, "deny", serde_json::json!({ "message": message }))
+        }
+        Command::Cancel { id } => remote::act(c, &id, "cancel", serde_json::json!({})),
+        Command::Release { id } => remote::act(c, &id, "release", serde_json::json!({})),
+        Command::Extend {
+            id,
+            duration,
+            reason,
+        } => remote::act(
+            c,
+            &id,
+            "extend",
+            serde_json::json!({ "duration": duration, "reason": reason }),
+        ),
+        Command::Revoke { id, message } => {
+            remote::act(c, &id, "revoke", serde_json::json!({ "message": message }))
+        }
+        Command::Review { id, message } => {
+            remote::act(c, &id, "review", serde_json::json!({ "message": message }))
+        }
+        Command::Audit {
+            from,
+            to,
+            user,
+            bundle,
+            csv,
+        } => remote::audit(c, from, to, user, bundle, csv),
+        Command::Report => remote::report(c),
+        Command::Local(LocalCommand::Advance { duration }) => remote::advance(c, &duration),
+        Command::Local(LocalCommand::Identity) => remote::identity(c),
+    };
+    match outcome {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("jit: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn catalog_command(cmd: CatalogCommand) -> ExitCode {
+    match cmd {
+        CatalogCommand::Check { dir } => with_catalog(&dir, |cat| {
             print!("{}", summary(&dir, cat));
             ExitCode::SUCCESS
         }),
-        Command::Catalog(CatalogCommand::List { catalog }) => with_catalog(&catalog, |cat| {
+        CatalogCommand::List { catalog } => with_catalog(&catalog, |cat| {
             print!("{}", list(cat));
             ExitCode::SUCCESS
         }),
-        Command::Catalog(CatalogCommand::Show { bundle, catalog }) => {
-            with_catalog(&catalog, |cat| {
-                match BundleName::parse(&bundle).ok().and_then(|b| cat.bundle(&b)) {
-                    Some(_) => {
-                        print!("{}", show(cat, &bundle));
-                        ExitCode::SUCCESS
-                    }
-                    None => {
-                        eprintln!("there is no bundle {bundle:?}; `jit catalog list` shows them");
-                        ExitCode::from(1)
-                    }
+        CatalogCommand::Show { bundle, catalog } => with_catalog(&catalog, |cat| {
+            match BundleName::parse(&bundle).ok().and_then(|b| cat.bundle(&b)) {
+                Some(_) => {
+                    print!("{}", show(cat, &bundle));
+                    ExitCode::SUCCESS
                 }
-            })
-        }
+                None => {
+                    eprintln!("there is no bundle {bundle:?}; `jit catalog list` shows them");
+                    ExitCode::from(1)
+                }
+            }
+        }),
     }
 }
 

@@ -1,0 +1,457 @@
+//! The commands that talk to the API: requests, approvals, audit, report, and the local clock.
+//! Output is text for people by default (what happened and what is next), JSON with --json.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+/// Exit codes that tell scripts what happened.
+pub mod exit {
+    /// Refused: not allowed, not eligible, wrong state, unknown thing.
+    pub const REFUSED: u8 = 1;
+    /// The command line or its input was wrong.
+    pub const USAGE: u8 = 2;
+    /// It failed: the service is unreachable or broken, or the grant could not be applied.
+    pub const FAILED: u8 = 3;
+}
+
+/// Where and as whom to call.
+pub struct Client {
+    agent: ureq::Agent,
+    base: String,
+    user: Option<String>,
+    token: Option<String>,
+    /// Print JSON instead of text.
+    pub json: bool,
+}
+
+/// A failed call, with the exit code it deserves.
+pub struct Failure {
+    /// Exit code.
+    pub code: u8,
+    /// What to tell the person.
+    pub message: String,
+}
+
+type Outcome = Result<Value, Failure>;
+
+impl Client {
+    /// A client for `base` (no trailing slash).
+    pub fn new(base: &str, user: Option<String>, token: Option<String>, json: bool) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        Self {
+            agent,
+            base: base.trim_end_matches('/').to_string(),
+            user,
+            token,
+            json,
+        }
+    }
+
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<Value>,
+    ) -> Outcome {
+        let url = format!("{}{path}", self.base);
+        let unreachable = |e: ureq::Error| {
+            Failure {
+            code: exit::FAILED,
+            message: format!("cannot reach the API at {}: {e}\nis jit-local running? start it with: cargo run -p jit-local", self.base),
+        }
+        };
+        let mut response = if method == "GET" {
+            let mut req = self.agent.get(&url);
+            for (k, v) in query {
+                req = req.query(*k, v);
+            }
+            if let Some(u) = &self.user {
+                req = req.header("X-Jit-User", u);
+            }
+            if let Some(t) = &self.token {
+                req = req.header("Authorization", &format!("Bearer {t}"));
+            }
+            req.call().map_err(unreachable)?
+        } else {
+            let mut req = self.agent.post(&url);
+            if let Some(u) = &self.user {
+                req = req.header("X-Jit-User", u);
+            }
+            if let Some(t) = &self.token {
+                req = req.header("Authorization", &format!("Bearer {t}"));
+            }
+            req.send_json(body.unwrap_or_else(|| json!({})))
+                .map_err(unreachable)?
+        };
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        if status < 400 {
+            return Ok(serde_json::from_str(&text).unwrap_or(Value::String(text)));
+        }
+        let parsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let message = parsed["error"]["message"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("HTTP {status}: {text}"));
+        let code = match status {
+            400 | 413 | 415 => exit::USAGE,
+            401 => {
+                return Err(Failure {
+                    code: exit::USAGE,
+                    message: format!("{message}\nsay who you are: --as you@example.com (local mode) or JIT_TOKEN (deployed)"),
+                })
+            }
+            403 | 404 | 409 | 410 | 422 => exit::REFUSED,
+            _ => exit::FAILED,
+        };
+        Err(Failure { code, message })
+    }
+
+    fn get(&self, path: &str, query: &[(&str, String)]) -> Outcome {
+        self.call("GET", path, query, None)
+    }
+
+    fn post(&self, path: &str, body: Value) -> Outcome {
+        self.call("POST", path, &[], Some(body))
+    }
+
+    fn show(&self, v: &Value, text: impl FnOnce(&Value) -> String) {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+        } else {
+            print!("{}", text(v));
+        }
+    }
+}
+
+fn time(v: &Value) -> String {
+    v.as_str()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| {
+            t.with_timezone(&Utc)
+                .format("%Y-%m-%d %H:%M UTC")
+                .to_string()
+        })
+        .unwrap_or_else(|| "-".into())
+}
+
+/// One request in a few lines: what it is, where it is, what is next.
+pub fn describe(r: &Value) -> String {
+    let id = r["id"].as_str().unwrap_or("?");
+    let mut out = format!(
+        "{id}  {} for {} ({}) by {}\n",
+        r["bundle"].as_str().unwrap_or("?"),
+        r["duration"].as_str().unwrap_or("?"),
+        r["flow"].as_str().unwrap_or("?"),
+        r["requester"].as_str().unwrap_or("?")
+    );
+    let status = r["status"].as_str().unwrap_or("?");
+    let line = match status {
+        "pending" => {
+            let mut s = format!(
+                "pending: waiting for {}",
+                r["approval"]["waiting_for"].as_str().unwrap_or("approval")
+            );
+            if let (Some(to), Some(_)) = (
+                r["approval"]["escalates_to"].as_str(),
+                r["approval"]["escalates_at"].as_str(),
+            ) {
+                s.push_str(&format!(
+                    "; escalates to {to} at {}",
+                    time(&r["approval"]["escalates_at"])
+                ));
+            }
+            s.push_str(&format!(
+                "; expires unanswered at {}",
+                time(&r["approval"]["decide_by"])
+            ));
+            s
+        }
+        "approved" => format!(
+            "approved ({}); the grant is being applied, until {}",
+            r["approval"]["basis"].as_str().unwrap_or(""),
+            time(&r["expires_at"])
+        ),
+        "active" => format!(
+            "active until {}; end it early with: jit release {id}",
+            time(&r["expires_at"])
+        ),
+        "failed" | "denied" | "revoked" => format!(
+            "{status}: {}",
+            r["status_reason"].as_str().unwrap_or("no reason given")
+        ),
+        other => other.to_string(),
+    };
+    out.push_str(&format!("  {line}\n"));
+    out
+}
+
+fn timeline(r: &Value) -> String {
+    let mut out = String::new();
+    for e in r["timeline"].as_array().into_iter().flatten() {
+        let msg = e["message"]
+            .as_str()
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "  {}  {:<18} {}{msg}\n",
+            time(&e["at"]),
+            e["action"].as_str().unwrap_or("?"),
+            e["actor"].as_str().unwrap_or("?")
+        ));
+    }
+    out
+}
+
+/// `jit request`: asks, then waits (up to 30 s) while the grant is applied.
+#[allow(clippy::too_many_arguments)]
+pub fn request(
+    c: &Client,
+    bundle: &str,
+    duration: Option<String>,
+    reason: Option<String>,
+    ticket: Option<String>,
+    accounts: Vec<String>,
+    start: Option<String>,
+    flow: Option<String>,
+    wait: bool,
+) -> Outcome {
+    let scheduled = start.is_some();
+    let mut body = json!({ "bundle": bundle });
+    for (k, v) in [
+        ("duration", duration),
+        ("reason", reason),
+        ("ticket", ticket),
+        ("start_at", start),
+        ("flow", flow),
+    ] {
+        if let Some(v) = v {
+            body[k] = json!(v);
+        }
+    }
+    if !accounts.is_empty() {
+        body["accounts"] = json!(accounts);
+    }
+    let mut r = c.post("/v1/requests", body)?;
+    let id = r["id"].as_str().unwrap_or_default().to_string();
+    // A grant with a later start is applied then; anything else is applied within seconds.
+    if wait && !scheduled && r["status"] == "approved" {
+        if !c.json {
+            eprint!("applying");
+        }
+        let started = Instant::now();
+        while r["status"] == "approved" && started.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(300));
+            if !c.json {
+                eprint!(".");
+            }
+            r = c.get(&format!("/v1/requests/{id}"), &[])?;
+        }
+        if !c.json {
+            eprintln!();
+        }
+    }
+    c.show(&r, describe);
+    if r["status"] == "failed" {
+        return Err(Failure {
+            code: exit::FAILED,
+            message: format!(
+                "the grant could not be applied: {}",
+                r["status_reason"].as_str().unwrap_or("")
+            ),
+        });
+    }
+    Ok(r)
+}
+
+/// `jit status [id]`.
+pub fn status(c: &Client, id: Option<&str>) -> Outcome {
+    match id {
+        Some(id) => {
+            let r = c.get(&format!("/v1/requests/{id}"), &[])?;
+            c.show(&r, |r| format!("{}{}", describe(r), timeline(r)));
+            Ok(r)
+        }
+        None => list(c, None),
+    }
+}
+
+/// `jit list`.
+pub fn list(c: &Client, status: Option<String>) -> Outcome {
+    let mut q = vec![("mine", "true".to_string())];
+    if let Some(s) = status {
+        q.push(("status", s));
+    }
+    let v = c.get("/v1/requests", &q)?;
+    c.show(&v, |v| {
+        let items = v["requests"].as_array().cloned().unwrap_or_default();
+        if items.is_empty() {
+            "no requests\n".into()
+        } else {
+            items.iter().map(describe).collect()
+        }
+    });
+    Ok(v)
+}
+
+/// `jit approvals`.
+pub fn approvals(c: &Client) -> Outcome {
+    let v = c.get("/v1/approvals", &[])?;
+    c.show(&v, |v| {
+        let items = v["approvals"].as_array().cloned().unwrap_or_default();
+        if items.is_empty() {
+            "nothing waits for you\n".into()
+        } else {
+            items
+                .iter()
+                .map(|r| {
+                    let id = r["id"].as_str().unwrap_or("");
+                    let reason = r["reason"].as_str().unwrap_or("");
+                    format!("{}  reason: {reason}\n  decide: jit approve {id} -m \"…\"  |  jit deny {id} -m \"…\"\n", describe(r))
+                })
+                .collect()
+        }
+    });
+    Ok(v)
+}
+
+/// approve, deny, cancel, release, revoke, review, extend: one POST and the request afterwards.
+pub fn act(c: &Client, id: &str, verb: &str, body: Value) -> Outcome {
+    let r = c.post(&format!("/v1/requests/{id}/{verb}"), body)?;
+    c.show(&r, describe);
+    Ok(r)
+}
+
+/// `jit audit`.
+pub fn audit(
+    c: &Client,
+    from: Option<String>,
+    to: Option<String>,
+    user: Option<String>,
+    bundle: Option<String>,
+    csv: bool,
+) -> Outcome {
+    let mut q = Vec::new();
+    for (k, v) in [
+        ("from", from),
+        ("to", to),
+        ("user", user),
+        ("bundle", bundle),
+    ] {
+        if let Some(v) = v {
+            q.push((k, v));
+        }
+    }
+    if csv {
+        q.push(("format", "csv".to_string()));
+        let v = c.get("/v1/audit", &q)?;
+        print!("{}", v.as_str().unwrap_or_default());
+        return Ok(v);
+    }
+    let v = c.get("/v1/audit", &q)?;
+    c.show(&v, |v| {
+        let mut out = String::new();
+        for e in v["records"].as_array().into_iter().flatten() {
+            let msg = e["message"]
+                .as_str()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "{}  {}  {:<18} {:<8} {} ({} for {}){msg}\n",
+                time(&e["at"]),
+                e["request_id"].as_str().unwrap_or("?"),
+                e["action"].as_str().unwrap_or("?"),
+                e["status"].as_str().unwrap_or("?"),
+                e["actor"].as_str().unwrap_or("?"),
+                e["bundle"].as_str().unwrap_or("?"),
+                e["requester"].as_str().unwrap_or("?"),
+            ));
+        }
+        if out.is_empty() {
+            "no audit records in that range\n".into()
+        } else {
+            out
+        }
+    });
+    Ok(v)
+}
+
+/// `jit report`.
+pub fn report(c: &Client) -> Outcome {
+    let v = c.get("/v1/report", &[])?;
+    c.show(&v, |v| {
+        let rate = v["auto_approval_rate"].as_f64().map_or("-".into(), |r| format!("{:.0}%", r * 100.0));
+        let median = v["median_seconds_to_access"].as_f64().map_or("-".into(), |s| format!("{s:.1}s"));
+        format!(
+            "{} to {}\n  requests {}  auto-approved {} ({rate})  approved {}  denied {}  expired {}  failed {}\n  median time to access {median}\n  active grants {}  standing exceptions {}  break-glass awaiting review {}\n",
+            time(&v["from"]), time(&v["to"]), v["requests"], v["auto_approved"], v["approved"], v["denied"], v["expired"], v["failed"],
+            v["active_grants"], v["standing_exceptions"]["ids"].as_array().map_or(0, Vec::len), v["break_glass_awaiting_review"].as_array().map_or(0, Vec::len)
+        )
+    });
+    Ok(v)
+}
+
+/// `jit local advance`.
+pub fn advance(c: &Client, by: &str) -> Outcome {
+    let v = c.post("/local/clock", json!({ "advance": by }))?;
+    c.show(&v, |v| {
+        let fired: Vec<&str> = v["fired"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let mut out = format!("local time is now {}\n", time(&v["now"]));
+        if fired.is_empty() {
+            out.push_str("  nothing fell due\n");
+        }
+        for f in fired {
+            out.push_str(&format!("  fired {f}\n"));
+        }
+        out
+    });
+    Ok(v)
+}
+
+/// `jit local identity`: the simulated AWS side.
+pub fn identity(c: &Client) -> Outcome {
+    let v = c.get("/local/identity", &[])?;
+    c.show(&v, |v| {
+        let mut out = String::new();
+        for (person, doc) in v["containers"].as_object().into_iter().flatten() {
+            let statements = doc["Statement"].as_array().cloned().unwrap_or_default();
+            out.push_str(&format!(
+                "{person}: permission set with {} statement(s)\n",
+                statements.len()
+            ));
+            for s in statements {
+                let expires = s
+                    .pointer("/Condition/DateLessThan/aws:CurrentTime")
+                    .and_then(Value::as_str)
+                    .unwrap_or("-");
+                out.push_str(&format!(
+                    "  {}  {}  on {}  until {expires}\n",
+                    s["Sid"].as_str().unwrap_or("?"),
+                    s["Action"],
+                    s["Resource"]
+                ));
+            }
+        }
+        for (key, holders) in v["assignments"].as_object().into_iter().flatten() {
+            out.push_str(&format!("assignment {key} held by {holders}\n"));
+        }
+        if out.is_empty() {
+            "no grants in the simulated AWS side\n".into()
+        } else {
+            out
+        }
+    });
+    Ok(v)
+}

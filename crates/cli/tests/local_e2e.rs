@@ -1,0 +1,394 @@
+//! End to end: `jit-local` started as a process on a free port, driven through the `jit`
+//! binary as the README's quickstart does, with the test clock moving time.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A running jit-local, stopped when dropped; its console output is collected.
+struct Local {
+    child: Child,
+    url: String,
+    console: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn bin(name: &str) -> PathBuf {
+    let jit = PathBuf::from(env!("CARGO_BIN_EXE_jit"));
+    let path = jit.with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build --workspace --bins` (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+fn examples() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../catalog/examples")
+        .display()
+        .to_string()
+}
+
+fn start() -> Local {
+    let mut child = Command::new(bin("jit-local"))
+        .args(["--port", "0", "--catalog", &examples()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("jit-local starts");
+    let stdout = child.stdout.take().unwrap();
+    let console = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let lines = console.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("jit-local listening on ") {
+                let _ = tx.send(url.to_string());
+            }
+            lines.lock().unwrap().push(line);
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("jit-local prints where it listens");
+    Local {
+        child,
+        url,
+        console,
+    }
+}
+
+impl Local {
+    fn jit(&self, user: Option<&str>, args: &[&str]) -> Output {
+        let mut cmd = Command::new(bin("jit"));
+        cmd.args(["--api", &self.url]);
+        if let Some(u) = user {
+            cmd.args(["--as", &format!("{u}@example.com")]);
+        }
+        cmd.args(args)
+            .env_remove("JIT_API")
+            .env_remove("JIT_AS")
+            .env_remove("JIT_TOKEN")
+            .output()
+            .expect("jit runs")
+    }
+
+    /// Runs jit and returns stdout, asserting success.
+    fn ok(&self, user: Option<&str>, args: &[&str]) -> String {
+        let out = self.jit(user, args);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(
+            out.status.success(),
+            "jit {args:?} failed ({:?}): {stdout}{stderr}",
+            out.status.code()
+        );
+        stdout.to_string()
+    }
+
+    fn json(&self, user: Option<&str>, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.ok(user, &all)).unwrap()
+    }
+
+    /// The link printed on the console for `person`'s newest approval email, waiting for it.
+    fn link_for(&self, person: &str, since: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            {
+                let lines = self.console.lock().unwrap();
+                let mut to_person = false;
+                for line in lines.iter().skip(since) {
+                    if line.starts_with("✉  to ") {
+                        to_person = line.contains(&format!("{person}@example.com"));
+                    } else if to_person {
+                        if let Some(url) = line.trim().strip_prefix("Approve: ") {
+                            return url.split('?').next().unwrap().to_string();
+                        }
+                    }
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no approval link for {person} on the console"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn console_len(&self) -> usize {
+        self.console.lock().unwrap().len()
+    }
+}
+
+/// POSTs the confirmation form behind a decision link, as a browser would.
+fn press(url: &str, form: &str) -> String {
+    let rest = url.trim_start_matches("http://");
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        s,
+        "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
+        form.len()
+    )
+    .unwrap();
+    let mut page = String::new();
+    s.read_to_string(&mut page).unwrap();
+    page
+}
+
+fn wait_until(local: &Local, user: &str, id: &str, status: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = local.json(Some(user), &["status", id]);
+        if r["status"] == status {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "{id} never became {status}: {r}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn the_quickstart_works_as_written() {
+    let local = start();
+
+    // An auto-approved bundle: active at once, with its statement and time condition.
+    let out = local.ok(
+        Some("alice"),
+        &[
+            "request",
+            "api-logs-read",
+            "--for",
+            "4h",
+            "--reason",
+            "debug 5xx",
+        ],
+    );
+    assert!(out.contains("active until"), "{out}");
+    let identity = local.ok(None, &["local", "identity"]);
+    assert!(
+        identity.contains("alice@example.com: permission set with 1 statement(s)")
+            && identity.contains("until 20"),
+        "{identity}"
+    );
+
+    // A bundle that needs two groups: pending, then approved through each approver's link.
+    let mark = local.console_len();
+    let out = local.ok(
+        Some("carol"),
+        &[
+            "request",
+            "rds-prod-pii",
+            "--for",
+            "1h",
+            "--reason",
+            "INC-7 customer data",
+            "--ticket",
+            "INC-7",
+        ],
+    );
+    assert!(out.contains("pending: waiting for data-dbas (any) AND security (any); escalates to platform-team at"), "{out}");
+    let id = local.json(Some("carol"), &["list", "--status", "pending"])["requests"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for approver in ["dave", "erin"] {
+        let page = press(&local.link_for(approver, mark), "action=approve&message=ok");
+        assert!(
+            page.contains("200 OK") && page.contains("Thank you"),
+            "{page}"
+        );
+    }
+    let active = wait_until(&local, "carol", &id, "active");
+    assert_eq!(active["votes"].as_array().unwrap().len(), 2);
+    assert!(local
+        .ok(None, &["local", "identity"])
+        .contains("carol@example.com: permission set with 1 statement(s)"));
+
+    // Past the expiry both statements are gone, and the audit shows every step.
+    let out = local.ok(None, &["local", "advance", "5h"]);
+    assert!(out.contains(&format!("fired jit-end-{id}")), "{out}");
+    let identity = local.ok(None, &["local", "identity"]);
+    assert!(
+        identity.contains("alice@example.com: permission set with 0 statement(s)"),
+        "{identity}"
+    );
+    assert!(
+        identity.contains("carol@example.com: permission set with 0 statement(s)"),
+        "{identity}"
+    );
+    let audit = local.ok(Some("bob"), &["audit", "--bundle", "rds-prod-pii"]);
+    for step in [
+        "requested",
+        "awaiting-approval",
+        "voted",
+        "approved",
+        "activated",
+        "ended",
+    ] {
+        assert!(audit.contains(step), "{step} missing from:\n{audit}");
+    }
+    let csv = local.ok(Some("bob"), &["audit", "--csv"]);
+    assert!(csv.starts_with("at,request_id,seq,actor,action"), "{csv}");
+    let report = local.ok(Some("bob"), &["report"]);
+    assert!(
+        report.contains("requests 2  auto-approved 1 (50%)"),
+        "{report}"
+    );
+}
+
+#[test]
+fn silence_escalates_then_the_request_expires_on_the_test_clock() {
+    let local = start();
+    let out = local.ok(
+        Some("carol"),
+        &[
+            "request",
+            "rds-prod-pii",
+            "--for",
+            "1h",
+            "--reason",
+            "INC-8",
+            "--ticket",
+            "INC-8",
+        ],
+    );
+    assert!(out.contains("pending"), "{out}");
+    let id = local.json(Some("carol"), &["list"])["requests"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mark = local.console_len();
+
+    local.ok(None, &["local", "advance", "1h"]);
+    let escalated = local.json(Some("carol"), &["status", &id]);
+    assert_eq!(escalated["approval"]["tier"], 1);
+    assert!(escalated["approval"]["waiting_for"]
+        .as_str()
+        .unwrap()
+        .contains("platform-team (escalated)"));
+    local.link_for("frank", mark); // the platform team was emailed
+    assert!(local.ok(Some("frank"), &["approvals"]).contains(&id));
+
+    local.ok(None, &["local", "advance", "23h"]);
+    let expired = local.json(Some("carol"), &["status", &id]);
+    assert_eq!(expired["status"], "expired");
+    let out = local.jit(Some("frank"), &["approve", &id, "-m", "late"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is expired; it cannot be approved"));
+}
+
+#[test]
+fn refusals_say_what_to_do_with_distinct_exit_codes() {
+    let local = start();
+    let cases: &[(&str, &[&str], i32, &str)] = &[
+        (
+            "alice",
+            &[
+                "request",
+                "ec2-readonly-legacy",
+                "--for",
+                "1h",
+                "--reason",
+                "x",
+            ],
+            1,
+            "deprecated; ask for ec2-readonly instead",
+        ),
+        (
+            "erin",
+            &["request", "api-logs-read", "--for", "1h", "--reason", "x"],
+            1,
+            "offered to members of api-team, data, sre",
+        ),
+        (
+            "alice",
+            &["request", "api-logs-read", "--for", "30d", "--reason", "x"],
+            1,
+            "longer than the 14d",
+        ),
+        (
+            "carol",
+            &["request", "rds-prod-pii", "--for", "1h", "--reason", "x"],
+            1,
+            "requires a ticket reference matching",
+        ),
+        (
+            "grace",
+            &["request", "prod-admin", "--for", "30m", "--reason", "x"],
+            1,
+            "only available to you through break-glass flow break-glass",
+        ),
+        (
+            "alice",
+            &[
+                "request",
+                "api-logs-read",
+                "--for",
+                "forever",
+                "--reason",
+                "x",
+            ],
+            2,
+            "invalid duration",
+        ),
+        (
+            "alice",
+            &["status", "0123456789abcdef"],
+            1,
+            "there is no request",
+        ),
+    ];
+    for (user, args, code, fragment) in cases {
+        let out = local.jit(Some(user), args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(*code), "{args:?}: {stderr}");
+        assert!(stderr.contains(fragment), "{args:?}: {stderr}");
+    }
+    let out = local.jit(None, &["list"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--as you@example.com"));
+
+    let out = Command::new(bin("jit"))
+        .args([
+            "--api",
+            "http://127.0.0.1:9",
+            "--as",
+            "a@example.com",
+            "list",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the API"));
+
+    // Break-glass, asked for explicitly, is granted at once and announced.
+    let out = local.ok(
+        Some("grace"),
+        &[
+            "request",
+            "prod-admin",
+            "--for",
+            "30m",
+            "--reason",
+            "SEV1",
+            "--flow",
+            "break-glass",
+        ],
+    );
+    assert!(out.contains("active until"), "{out}");
+}
