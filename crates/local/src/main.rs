@@ -138,7 +138,7 @@ async fn serve(args: Args, catalog: catalog::Catalog, directory: MemoryDirectory
         loop {
             tick(&ticker).await;
             sweeps += 1;
-            if sweeps % 60 == 0 {
+            if sweeps.is_multiple_of(60) {
                 let _ = ticker.svc.sweep().await;
             }
             tokio::time::sleep(StdDuration::from_millis(500)).await;
