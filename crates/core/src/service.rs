@@ -123,6 +123,16 @@ pub struct SweepReport {
     pub failed: usize,
 }
 
+/// Where access is put in place and taken away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effects {
+    /// Release and revoke remove access in the same call (local mode, tests).
+    Inline,
+    /// Only the ledger changes; the function fed by the table's stream calls
+    /// [`Service::reconcile`], so the API function needs no right to change access in AWS.
+    Stream,
+}
+
 /// The product's operations.
 pub struct Service<S, G, Sc, M, D, C> {
     catalog: Arc<Catalog>,
@@ -131,6 +141,7 @@ pub struct Service<S, G, Sc, M, D, C> {
     pub ports: Ports<S, G, Sc, M, D, C>,
     signer: LinkSigner,
     base_url: String,
+    effects: Effects,
 }
 
 impl<S, G, Sc, M, D, C> Service<S, G, Sc, M, D, C>
@@ -156,6 +167,28 @@ where
             ports,
             signer,
             base_url: base_url.trim_end_matches('/').to_string(),
+            effects: Effects::Inline,
+        }
+    }
+
+    /// The same service with access changes left to the stream-fed function.
+    pub fn with_effects(mut self, effects: Effects) -> Self {
+        self.effects = effects;
+        self
+    }
+
+    /// Brings AWS in line with one request's state (what the stream-fed function runs for each
+    /// changed request): applies an approved grant whose start has come, removes the access of
+    /// one that ended. Safe to run any number of times.
+    pub async fn reconcile(&self, id: &RequestId) -> Result<Request, ServiceError> {
+        let req = self.get(id).await?;
+        match req.status {
+            Status::Approved => self.activate(id).await,
+            Status::Released | Status::Revoked | Status::Ended => {
+                self.take_away(&req).await?;
+                Ok(req)
+            }
+            _ => Ok(req),
         }
     }
 
@@ -472,7 +505,9 @@ where
                 })
             })
             .await?;
-        self.take_away(&req).await?;
+        if self.effects == Effects::Inline {
+            self.take_away(&req).await?;
+        }
         if changed {
             self.tell(notify::status_notice(
                 &req,
@@ -502,7 +537,9 @@ where
                 })
             })
             .await?;
-        self.take_away(&req).await?;
+        if self.effects == Effects::Inline {
+            self.take_away(&req).await?;
+        }
         if changed {
             self.tell(notify::status_notice(
                 &req,

@@ -933,3 +933,53 @@ async fn a_container_statement_belongs_to_its_grant_and_accounts() {
         "222222222222"
     );
 }
+
+#[tokio::test]
+async fn with_stream_effects_access_changes_wait_for_reconcile_and_reconcile_is_repeatable() {
+    let svc = service().with_effects(jit_core::service::Effects::Stream);
+    let alice = who("alice");
+    let req = svc
+        .submit(&alice, ask("api-logs-read", "1h", "x"))
+        .await
+        .unwrap();
+    // The stream-fed function applies the approved grant, as often as the record is delivered.
+    assert_eq!(svc.reconcile(&req.id).await.unwrap().status, Status::Active);
+    assert_eq!(svc.reconcile(&req.id).await.unwrap().status, Status::Active);
+    assert_eq!(
+        svc.ports.grantor.snapshot().containers[&alice]
+            .grant_ids()
+            .len(),
+        1
+    );
+
+    // Release changes the ledger only; the access goes when the stream delivers the change.
+    svc.release(&alice, &req.id).await.unwrap();
+    assert_eq!(
+        svc.ports.grantor.snapshot().containers[&alice]
+            .grant_ids()
+            .len(),
+        1,
+        "not removed by the API call"
+    );
+    svc.reconcile(&req.id).await.unwrap();
+    svc.reconcile(&req.id).await.unwrap();
+    assert!(svc.ports.grantor.snapshot().containers[&alice]
+        .grant_ids()
+        .is_empty());
+    let actions: Vec<Action> = svc
+        .timeline(&req.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            Action::Requested,
+            Action::AutoApproved,
+            Action::Activated,
+            Action::Released
+        ]
+    );
+}
