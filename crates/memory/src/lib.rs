@@ -636,3 +636,18 @@ pub async fn run_due(service: &MemoryService) -> Vec<(Schedule, Result<Request, 
     }
     fired
 }
+
+/// A [`MemoryService`] on the catalog and `directory.toml` in `catalog_dir`, its clock stopped
+/// at `start` (the handler tests' and examples' starting point).
+pub fn demo(catalog_dir: &Path, start: DateTime<Utc>) -> MemoryService {
+    let catalog = jit_core::catalog::load_dir(catalog_dir).expect("the demo catalog is valid");
+    let directory = MemoryDirectory::load(catalog_dir).expect("the demo directory is valid");
+    memory_service(
+        Arc::new(catalog),
+        directory,
+        start,
+        b"demo-signing-key-of-at-least-32-bytes",
+        "https://jit.example.com",
+    )
+    .expect("the demo key is long enough")
+}

@@ -1,0 +1,249 @@
+//! What every function shares: configuration from the environment (checked once, at start,
+//! naming every missing variable), the AWS-backed service, and JSON logs.
+//!
+//! Nothing is loaded at init that can wait: the SDK configuration is read once, the catalog on
+//! first use. The catalog in force is the one published with `jit catalog push` (the table's
+//! `CATALOG`/`CURRENT` item); it is looked at again at most once a minute, so a push takes
+//! effect within a minute without a redeploy.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context};
+use aws_config::SdkConfig;
+use jit_aws::{
+    AwsGrantor, AwsScheduler, DynamoCatalogs, DynamoStore, IdentityConfig, IdentityStoreDirectory,
+    SchedulerConfig, SesMailer,
+};
+use jit_core::catalog::{self, Catalog};
+use jit_core::link::LinkSigner;
+use jit_core::ports::{CatalogStore, SystemClock};
+use jit_core::service::{Effects, Ports, Service};
+use tokio::sync::Mutex;
+
+/// The service on the AWS adapters.
+pub type AwsService =
+    Service<DynamoStore, AwsGrantor, AwsScheduler, SesMailer, IdentityStoreDirectory, SystemClock>;
+
+/// How often the published catalog is looked at again.
+pub const CATALOG_REFRESH: Duration = Duration::from_secs(60);
+
+/// The functions' configuration, from environment variables the template sets.
+#[derive(Debug, Clone)]
+pub struct Env {
+    /// TABLE_NAME: the ledger.
+    pub table: String,
+    /// IDENTITY_STORE_ID: d-xxxxxxxxxx.
+    pub identity_store_id: String,
+    /// SSO_INSTANCE_ARN: the Identity Center instance.
+    pub instance_arn: String,
+    /// SCHEDULE_GROUP.
+    pub schedule_group: String,
+    /// SCHEDULER_ROLE_ARN: the role Scheduler assumes to invoke targets.
+    pub scheduler_role_arn: String,
+    /// GRANT_FUNCTION_ARN, REVOKE_FUNCTION_ARN, ESCALATE_FUNCTION_ARN: schedule targets.
+    pub grant_arn: String,
+    /// See `grant_arn`.
+    pub revoke_arn: String,
+    /// See `grant_arn`.
+    pub escalate_arn: String,
+    /// DEAD_LETTER_ARN (optional): where failed schedule invocations go.
+    pub dead_letter_arn: Option<String>,
+    /// SES_FROM: the verified sender.
+    pub ses_from: String,
+    /// BASE_URL: the API's public URL, for decision links.
+    pub base_url: String,
+    /// LINK_SIGNING_KEY: at least 32 bytes (from Secrets Manager through the template).
+    pub link_key: String,
+    /// ROLE_NAME_TEMPLATE (optional): a person's IAM role, `{user}` for the email's local part.
+    pub role_name_template: Option<String>,
+}
+
+impl Env {
+    /// Reads every variable; the error lists all that are missing.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads every variable through `get`.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let mut missing = Vec::new();
+        let mut need = |k: &str| {
+            get(k).filter(|v| !v.is_empty()).unwrap_or_else(|| {
+                missing.push(k.to_string());
+                String::new()
+            })
+        };
+        let env = Env {
+            table: need("TABLE_NAME"),
+            identity_store_id: need("IDENTITY_STORE_ID"),
+            instance_arn: need("SSO_INSTANCE_ARN"),
+            schedule_group: need("SCHEDULE_GROUP"),
+            scheduler_role_arn: need("SCHEDULER_ROLE_ARN"),
+            grant_arn: need("GRANT_FUNCTION_ARN"),
+            revoke_arn: need("REVOKE_FUNCTION_ARN"),
+            escalate_arn: need("ESCALATE_FUNCTION_ARN"),
+            ses_from: need("SES_FROM"),
+            base_url: need("BASE_URL"),
+            link_key: need("LINK_SIGNING_KEY"),
+            dead_letter_arn: None,
+            role_name_template: None,
+        };
+        if !missing.is_empty() {
+            return Err(anyhow!(
+                "missing configuration: set {} (the template sets them all)",
+                missing.join(", ")
+            ));
+        }
+        Ok(Env {
+            dead_letter_arn: get("DEAD_LETTER_ARN").filter(|v| !v.is_empty()),
+            role_name_template: get("ROLE_NAME_TEMPLATE"),
+            ..env
+        })
+    }
+}
+
+struct Cached {
+    checked: Instant,
+    version: String,
+    service: Arc<AwsService>,
+}
+
+/// One per process: the SDK configuration, the environment, and the service built on the
+/// catalog in force.
+pub struct App {
+    sdk: SdkConfig,
+    env: Env,
+    effects: Effects,
+    cache: Mutex<Option<Cached>>,
+}
+
+impl App {
+    /// Reads the environment and the SDK configuration.
+    pub async fn from_env(effects: Effects) -> anyhow::Result<Self> {
+        let env = Env::from_env()?;
+        LinkSigner::new(env.link_key.as_bytes()).map_err(|e| anyhow!("LINK_SIGNING_KEY: {e}"))?;
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Ok(Self {
+            sdk,
+            env,
+            effects,
+            cache: Mutex::new(None),
+        })
+    }
+
+    /// The service on the catalog in force.
+    pub async fn service(&self) -> anyhow::Result<Arc<AwsService>> {
+        let mut cache = self.cache.lock().await;
+        if let Some(c) = cache
+            .as_ref()
+            .filter(|c| c.checked.elapsed() < CATALOG_REFRESH)
+        {
+            return Ok(c.service.clone());
+        }
+        let catalogs =
+            DynamoCatalogs::new(aws_sdk_dynamodb::Client::new(&self.sdk), &self.env.table);
+        let current = catalogs
+            .current()
+            .await
+            .context("reading the published catalog")?
+            .ok_or_else(|| anyhow!("no catalog has been published yet: run `jit catalog push`"))?;
+        if let Some(c) = cache.as_mut().filter(|c| c.version == current.version) {
+            c.checked = Instant::now();
+            return Ok(c.service.clone());
+        }
+        let catalog = catalog::parse_files(&current.files).map_err(|e| {
+            anyhow!(
+                "the published catalog {} does not parse: {e}",
+                current.version
+            )
+        })?;
+        let service = Arc::new(self.build(catalog));
+        *cache = Some(Cached {
+            checked: Instant::now(),
+            version: current.version,
+            service: service.clone(),
+        });
+        Ok(service)
+    }
+
+    fn build(&self, catalog: Catalog) -> AwsService {
+        let env = &self.env;
+        let dynamo = aws_sdk_dynamodb::Client::new(&self.sdk);
+        let directory = IdentityStoreDirectory::new(
+            aws_sdk_identitystore::Client::new(&self.sdk),
+            &env.identity_store_id,
+        );
+        let mut identity = IdentityConfig::new(&env.instance_arn);
+        if let Some(t) = &env.role_name_template {
+            identity.role_name_template = t.clone();
+        }
+        let grantor = AwsGrantor::new(
+            aws_sdk_ssoadmin::Client::new(&self.sdk),
+            aws_sdk_iam::Client::new(&self.sdk),
+            dynamo.clone(),
+            &env.table,
+            directory.clone(),
+            identity,
+        );
+        let scheduler = AwsScheduler::new(
+            aws_sdk_scheduler::Client::new(&self.sdk),
+            SchedulerConfig {
+                group: env.schedule_group.clone(),
+                role_arn: env.scheduler_role_arn.clone(),
+                grant_target_arn: env.grant_arn.clone(),
+                revoke_target_arn: env.revoke_arn.clone(),
+                escalate_target_arn: env.escalate_arn.clone(),
+                dead_letter_arn: env.dead_letter_arn.clone(),
+                max_retries: 10,
+                max_event_age_secs: 3_600,
+            },
+        );
+        let ports = Ports {
+            store: DynamoStore::new(dynamo, &env.table),
+            grantor,
+            scheduler,
+            mailer: SesMailer::new(aws_sdk_sesv2::Client::new(&self.sdk), &env.ses_from),
+            directory,
+            clock: SystemClock,
+        };
+        let signer = LinkSigner::new(env.link_key.as_bytes()).expect("checked at start");
+        Service::new(Arc::new(catalog), ports, signer, &env.base_url).with_effects(self.effects)
+    }
+}
+
+/// JSON logs for CloudWatch; `RUST_LOG` sets the level (default info).
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+        .with_target(false)
+        .with_current_span(false)
+        .without_time()
+        .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_configuration_is_named_all_at_once() {
+        let err = Env::from_lookup(|k| (k == "TABLE_NAME").then(|| "t".to_string()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("IDENTITY_STORE_ID")
+                && err.contains("LINK_SIGNING_KEY")
+                && !err.contains("TABLE_NAME,"),
+            "{err}"
+        );
+        let all = |k: &str| Some(format!("value-of-{k}"));
+        let env = Env::from_lookup(all).unwrap();
+        assert_eq!(env.table, "value-of-TABLE_NAME");
+        assert_eq!(
+            env.dead_letter_arn.as_deref(),
+            Some("value-of-DEAD_LETTER_ARN")
+        );
+    }
+}

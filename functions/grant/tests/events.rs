@@ -1,0 +1,104 @@
+//! The grant handler fed the DynamoDB stream records in events/.
+
+use std::path::Path;
+
+use aws_lambda_events::event::dynamodb::Event;
+use chrono::{DateTime, Utc};
+use jit_core::audit::Action;
+use jit_core::lifecycle::Status;
+use jit_core::policy::RequestInput;
+use jit_core::service::Effects;
+use jit_core::types::{BundleName, Email, GrantDuration, RequestId};
+use jit_memory::{demo, Fault, MemoryService};
+
+fn root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+fn event(name: &str, id: &RequestId) -> Event {
+    let text = std::fs::read_to_string(root().join("events").join(name))
+        .unwrap()
+        .replace("{{ID}}", id.as_str());
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name} is a DynamoDB stream event: {e}"))
+}
+
+fn service() -> MemoryService {
+    let start: DateTime<Utc> = "2026-11-23T09:00:00Z".parse().unwrap();
+    demo(&root().join("catalog/examples"), start).with_effects(Effects::Stream)
+}
+
+async fn approved(svc: &MemoryService, who: &str) -> RequestId {
+    let input = RequestInput {
+        bundle: Some(BundleName::parse("api-logs-read").unwrap()),
+        duration: Some(GrantDuration::parse("1h").unwrap()),
+        reason: Some("x".into()),
+        ..RequestInput::default()
+    };
+    svc.submit(&Email::parse(&format!("{who}@example.com")).unwrap(), input)
+        .await
+        .unwrap()
+        .id
+}
+
+#[tokio::test]
+async fn an_approved_record_applies_the_grant_once_however_often_it_is_delivered() {
+    let svc = service();
+    let id = approved(&svc, "alice").await;
+    for _ in 0..3 {
+        let response = grant::handle(&svc, event("dynamodb-stream-approved.json", &id)).await;
+        assert!(response.batch_item_failures.is_empty());
+    }
+    assert_eq!(svc.get(&id).await.unwrap().status, Status::Active);
+    let activations = svc
+        .timeline(&id)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.action == Action::Activated)
+        .count();
+    assert_eq!(activations, 1);
+
+    let alice = Email::parse("alice@example.com").unwrap();
+    svc.release(&alice, &id).await.unwrap();
+    assert_eq!(
+        svc.ports.grantor.snapshot().containers[&alice]
+            .grant_ids()
+            .len(),
+        1,
+        "release only wrote the ledger"
+    );
+    let response = grant::handle(&svc, event("dynamodb-stream-released.json", &id)).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert!(
+        svc.ports.grantor.snapshot().containers[&alice]
+            .grant_ids()
+            .is_empty(),
+        "the stream record removed it"
+    );
+}
+
+#[tokio::test]
+async fn a_throttled_record_is_reported_alone_for_retry() {
+    let svc = service();
+    let id = approved(&svc, "bob").await;
+    svc.ports.grantor.inject(&[Fault::Throttle]);
+    let response = grant::handle(&svc, event("dynamodb-stream-approved.json", &id)).await;
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone().unwrap())
+        .collect();
+    assert_eq!(
+        failed,
+        vec!["4421584500000000017450439091".to_string()],
+        "only the approved record, not the audit one"
+    );
+    assert_eq!(svc.get(&id).await.unwrap().status, Status::Approved);
+    assert!(
+        grant::handle(&svc, event("dynamodb-stream-approved.json", &id))
+            .await
+            .batch_item_failures
+            .is_empty()
+    );
+    assert_eq!(svc.get(&id).await.unwrap().status, Status::Active);
+}
