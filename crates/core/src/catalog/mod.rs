@@ -6,6 +6,6 @@ mod parse;
 
 pub use model::*;
 pub use parse::{
-    load_dir, parse_files, CatalogError, CatalogErrors, LoadError, BREAK_GLASS_MAX_SECS,
-    DIRECTORY_FILE,
+    load_dir, parse_files, read_files, CatalogError, CatalogErrors, LoadError,
+    BREAK_GLASS_MAX_SECS, DIRECTORY_FILE,
 };

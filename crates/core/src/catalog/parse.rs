@@ -89,6 +89,12 @@ pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Loads every `*.toml` file (but `directory.toml`) in `dir`, in name order.
 pub fn load_dir(dir: &Path) -> Result<Catalog, LoadError> {
+    parse_files(&read_files(dir)?).map_err(LoadError::Invalid)
+}
+
+/// The catalog files in `dir` as `(name relative to dir, contents)`, in name order: what
+/// [`parse_files`] reads and what a published version stores.
+pub fn read_files(dir: &Path) -> Result<Vec<(String, String)>, LoadError> {
     let io = |path: &Path, source| LoadError::Io {
         path: path.display().to_string(),
         source,
@@ -123,7 +129,7 @@ pub fn load_dir(dir: &Path) -> Result<Catalog, LoadError> {
             .to_string();
         files.push((shown, text));
     }
-    parse_files(&files).map_err(LoadError::Invalid)
+    Ok(files)
 }
 
 /// Parses and validates a catalog made of `(file name, contents)` pairs.

@@ -1,0 +1,111 @@
+//! `jit catalog push` against moto server (started by scripts/test.sh): publishes once, keeps
+//! the files that make the version, and refuses an invalid catalog before touching AWS.
+
+use std::path::Path;
+use std::process::Command;
+
+use jit_core::ports::CatalogStore;
+
+fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL")
+        .expect("AWS_ENDPOINT_URL is not set: run `bash scripts/test.sh`, which starts moto")
+}
+
+#[tokio::test]
+async fn push_publishes_a_version_once_and_refuses_an_invalid_catalog() {
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "moto",
+        ))
+        .load()
+        .await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let template = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/template.yaml"),
+    )
+    .unwrap();
+    let doc: serde_norway::Value = serde_norway::from_str(&template).unwrap();
+    let table = format!("jit-push-{}", &jit_core::link::nonce()[..10]);
+    jit_aws::table::create_table(
+        &client,
+        &table,
+        &serde_json::to_value(&doc["Resources"]["Table"]["Properties"]).unwrap(),
+    )
+    .await
+    .unwrap();
+
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog/examples");
+    let push = |dir: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_jit"))
+            .args([
+                "catalog",
+                "push",
+                &dir.display().to_string(),
+                "--table",
+                &table,
+                "--by",
+                "frank@example.com",
+            ])
+            .env("AWS_ENDPOINT_URL", endpoint())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .output()
+            .unwrap()
+    };
+    let out = push(&examples);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let version = jit_core::catalog::load_dir(&examples).unwrap().version();
+    assert!(
+        stdout.contains(&format!("published {version} (9 bundles, 4 flows)")),
+        "{stdout}"
+    );
+    let again = push(&examples);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already the catalog in force"));
+
+    let current = jit_aws::DynamoCatalogs::new(client.clone(), &table)
+        .current()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(current.version, version);
+    assert_eq!(current.published_by, "frank@example.com");
+    assert_eq!(
+        jit_core::catalog::parse_files(&current.files)
+            .unwrap()
+            .version(),
+        version,
+        "the stored files are that catalog"
+    );
+    assert!(
+        !current
+            .files
+            .iter()
+            .any(|(name, _)| name == "directory.toml"),
+        "the directory is not part of the catalog"
+    );
+
+    let bad = std::env::temp_dir().join(format!("jit-push-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("a.toml"), "[[bundle]]\nname = \"x\"\n").unwrap();
+    let out = push(&bad);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        jit_aws::DynamoCatalogs::new(client, &table)
+            .current()
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        version,
+        "nothing published"
+    );
+    std::fs::remove_dir_all(bad).unwrap();
+}
