@@ -40,8 +40,14 @@ fn examples() -> String {
 }
 
 fn start() -> Local {
+    start_with(&[])
+}
+
+fn start_with(extra: &[&str]) -> Local {
     let mut child = Command::new(bin("jit-local"))
         .args(["--port", "0", "--catalog", &examples()])
+        .args(extra)
+        .env_remove("AWS_ENDPOINT_URL")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -164,8 +170,28 @@ fn wait_until(local: &Local, user: &str, id: &str, status: &str) -> serde_json::
 
 #[test]
 fn the_quickstart_works_as_written() {
-    let local = start();
+    quickstart(&start());
+}
 
+#[test]
+fn the_quickstart_works_on_the_aws_adapters_against_moto() {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL")
+        .expect("AWS_ENDPOINT_URL is not set: run `bash scripts/test.sh`, which starts moto");
+    let template = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../infra/template.yaml")
+        .display()
+        .to_string();
+    let local = start_with(&["--aws-endpoint", &endpoint, "--template", &template]);
+    assert!(local
+        .console
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("uses the AWS adapters")));
+    quickstart(&local);
+}
+
+fn quickstart(local: &Local) {
     // An auto-approved bundle: active at once, with its statement and time condition.
     let out = local.ok(
         Some("alice"),

@@ -3,6 +3,11 @@
 //! email outbox printed to the console, and a test clock that runs with real time and can be
 //! moved forward (`POST /local/clock {"advance": "2h"}`). Identity comes from the `X-Jit-User`
 //! header, which only this binary accepts. Nothing survives a restart.
+//!
+//! With `--aws-endpoint` (or `AWS_ENDPOINT_URL`) the real AWS adapters are used instead, against
+//! that endpoint (moto server in tests): see [`aws`].
+
+mod aws;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,11 +22,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use clap::Parser;
 use jit_api::Caller;
 use jit_core::catalog::{self, LoadError};
-use jit_core::ports::MessageKind;
 use jit_core::types::{Email, GrantDuration};
 use jit_memory::{
     memory_service_with_clock, run_due, settle, FakeClock, MemoryDirectory, MemoryService,
@@ -42,11 +46,78 @@ struct Args {
     /// Port on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 8080)]
     port: u16,
+    /// Use the real AWS adapters against this endpoint (e.g. moto server) instead of the
+    /// simulated side.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    aws_endpoint: Option<String>,
+    /// The SAM template whose table definition the AWS mode creates its table from.
+    #[arg(long, default_value = "infra/template.yaml")]
+    template: PathBuf,
+}
+
+enum Backend {
+    Memory(Arc<MemoryService>),
+    Aws(Arc<aws::AwsLocal>),
 }
 
 struct Local {
-    svc: Arc<MemoryService>,
+    backend: Backend,
     printed: AtomicUsize,
+}
+
+impl Local {
+    fn now(&self) -> DateTime<Utc> {
+        match &self.backend {
+            Backend::Memory(s) => s.now(),
+            Backend::Aws(a) => a.svc.now(),
+        }
+    }
+
+    fn advance(&self, by: chrono::Duration) {
+        match &self.backend {
+            Backend::Memory(s) => s.ports.clock.advance(by),
+            Backend::Aws(a) => a.svc.ports.clock.advance(by),
+        }
+    }
+
+    async fn sweep(&self) -> serde_json::Value {
+        let report = match &self.backend {
+            Backend::Memory(s) => s.sweep().await,
+            Backend::Aws(a) => a.svc.sweep().await,
+        };
+        report
+            .map(|r| json!({ "ended": r.ended, "expired": r.expired }))
+            .unwrap_or_default()
+    }
+
+    /// What the stream and Scheduler do in AWS: apply approved grants, fire due schedules;
+    /// then print new emails. Returns the schedules fired and the requests activated.
+    async fn tick(&self) -> (Vec<String>, Vec<String>) {
+        let svc = match &self.backend {
+            Backend::Memory(s) => s,
+            // That side prints emails as they are sent.
+            Backend::Aws(a) => return a.tick().await,
+        };
+        let mut fired = Vec::new();
+        let mut activated = Vec::new();
+        for _ in 0..3 {
+            let done = settle(svc).await;
+            activated.extend(
+                done.into_iter()
+                    .filter_map(|r| r.ok())
+                    .map(|r| format!("{} {}", r.id, r.status)),
+            );
+            let due = run_due(svc).await;
+            if due.is_empty() {
+                break;
+            }
+            fired.extend(due.into_iter().map(|(s, _)| s.name));
+        }
+        let sent = svc.ports.mailer.sent();
+        let from = self.printed.swap(sent.len(), Ordering::SeqCst);
+        sent.iter().skip(from).for_each(aws::print_mail);
+        (fired, activated)
+    }
 }
 
 fn main() -> ExitCode {
@@ -109,20 +180,40 @@ async fn serve(args: Args, catalog: catalog::Catalog, directory: MemoryDirectory
     let base = format!("http://{addr}");
     // A fresh key each start: links from an earlier run stop working, as they should.
     let key: [u8; 32] = rand::random();
-    let svc = memory_service_with_clock(
-        Arc::new(catalog),
-        directory,
-        FakeClock::running_from(Utc::now()),
-        &key,
-        &base,
-    )
-    .expect("a 32-byte key is long enough");
+    let version = catalog.version();
+    let backend = match &args.aws_endpoint {
+        None => {
+            let clock = FakeClock::running_from(Utc::now());
+            let svc = memory_service_with_clock(Arc::new(catalog), directory, clock, &key, &base)
+                .expect("a 32-byte key is long enough");
+            Backend::Memory(Arc::new(svc))
+        }
+        Some(endpoint) => {
+            let sdk = sdk_for(endpoint).await;
+            match aws::build(&sdk, catalog, &args.catalog, &args.template, &key, &base).await {
+                Ok(a) => {
+                    println!(
+                        "jit-local uses the AWS adapters at {endpoint} (table {})",
+                        a.table
+                    );
+                    Backend::Aws(Arc::new(a))
+                }
+                Err(e) => {
+                    eprintln!("cannot set up the AWS side at {endpoint}: {e:#}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+    };
     let local = Arc::new(Local {
-        svc: Arc::new(svc),
+        backend,
         printed: AtomicUsize::new(0),
     });
-
-    let app = jit_api::router(local.svc.clone())
+    let api = match &local.backend {
+        Backend::Memory(s) => jit_api::router(s.clone()),
+        Backend::Aws(a) => jit_api::router(a.svc.clone()),
+    };
+    let app = api
         .merge(
             Router::new()
                 .route("/local/clock", get(clock).post(advance))
@@ -134,12 +225,12 @@ async fn serve(args: Args, catalog: catalog::Catalog, directory: MemoryDirectory
 
     let ticker = local.clone();
     tokio::spawn(async move {
-        let mut sweeps = 0u32;
+        let mut ticks = 0u32;
         loop {
-            tick(&ticker).await;
-            sweeps += 1;
-            if sweeps.is_multiple_of(60) {
-                let _ = ticker.svc.sweep().await;
+            ticker.tick().await;
+            ticks += 1;
+            if ticks.is_multiple_of(60) {
+                ticker.sweep().await;
             }
             tokio::time::sleep(StdDuration::from_millis(500)).await;
         }
@@ -147,9 +238,8 @@ async fn serve(args: Args, catalog: catalog::Catalog, directory: MemoryDirectory
 
     println!("jit-local listening on {base}");
     println!(
-        "  catalog {} (version {}), identity from the X-Jit-User header",
-        args.catalog.display(),
-        local.svc.catalog().version()
+        "  catalog {} (version {version}), identity from the X-Jit-User header",
+        args.catalog.display()
     );
     println!("  emails are printed here; nothing survives a restart. Try:");
     println!("    jit --api {base} --as alice@example.com request api-logs-read --for 4h --reason \"debug 5xx\"");
@@ -170,44 +260,20 @@ async fn serve(args: Args, catalog: catalog::Catalog, directory: MemoryDirectory
     }
 }
 
-/// What the stream and Scheduler do in AWS: fire due schedules, apply approved grants; then
-/// print new emails. Returns the names of the schedules fired and the requests activated.
-async fn tick(local: &Local) -> (Vec<String>, Vec<String>) {
-    let mut fired = Vec::new();
-    let mut activated = Vec::new();
-    for _ in 0..3 {
-        let done = settle(&local.svc).await;
-        activated.extend(
-            done.into_iter()
-                .filter_map(|r| r.ok())
-                .map(|r| format!("{} {}", r.id, r.status)),
-        );
-        let due = run_due(&local.svc).await;
-        if due.is_empty() {
-            break;
-        }
-        fired.extend(due.into_iter().map(|(s, _)| s.name));
+/// An SDK configuration for `endpoint`; with no credentials in the environment, placeholders
+/// (moto accepts any).
+async fn sdk_for(endpoint: &str) -> aws_config::SdkConfig {
+    let mut loader =
+        aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(endpoint);
+    if std::env::var("AWS_REGION").is_err() {
+        loader = loader.region(aws_config::Region::new("us-east-1"));
     }
-    print_new_mail(local);
-    (fired, activated)
-}
-
-fn print_new_mail(local: &Local) {
-    let sent = local.svc.ports.mailer.sent();
-    let from = local.printed.swap(sent.len(), Ordering::SeqCst);
-    for m in sent.iter().skip(from) {
-        let to: Vec<&str> = m.to.iter().map(|e| e.as_str()).collect();
-        println!("✉  to {}: {}", to.join(", "), m.subject);
-        if m.kind == MessageKind::ApprovalRequest {
-            for line in m
-                .text
-                .lines()
-                .filter(|l| l.starts_with("Approve: ") || l.starts_with("Deny: "))
-            {
-                println!("     {line}");
-            }
-        }
+    if std::env::var("AWS_ACCESS_KEY_ID").is_err() {
+        loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "local",
+        ));
     }
+    loader.load().await
 }
 
 async fn dev_identity(mut req: Request, next: Next) -> Response {
@@ -226,7 +292,7 @@ async fn dev_identity(mut req: Request, next: Next) -> Response {
 }
 
 async fn clock(State(local): State<Arc<Local>>) -> Json<serde_json::Value> {
-    Json(json!({ "now": local.svc.now() }))
+    Json(json!({ "now": local.now() }))
 }
 
 #[derive(Deserialize)]
@@ -249,21 +315,25 @@ async fn advance(
             return (StatusCode::BAD_REQUEST, Json(body)).into_response();
         }
     };
-    local.svc.ports.clock.advance(by.as_chrono());
-    let (fired, activated) = tick(&local).await;
-    let swept = local
-        .svc
-        .sweep()
-        .await
-        .map(|r| json!({ "ended": r.ended, "expired": r.expired }))
-        .unwrap_or_default();
-    Json(json!({ "now": local.svc.now(), "advanced": by, "fired": fired, "activated": activated, "swept": swept })).into_response()
+    local.advance(by.as_chrono());
+    let (fired, activated) = local.tick().await;
+    let swept = local.sweep().await;
+    Json(json!({ "now": local.now(), "advanced": by, "fired": fired, "activated": activated, "swept": swept })).into_response()
 }
 
 async fn outbox(State(local): State<Arc<Local>>) -> Json<serde_json::Value> {
-    Json(json!({ "messages": local.svc.ports.mailer.sent() }))
+    let messages = match &local.backend {
+        Backend::Memory(s) => s.ports.mailer.sent(),
+        Backend::Aws(a) => a.svc.ports.mailer.sent(),
+    };
+    Json(json!({ "messages": messages }))
 }
 
 async fn identity(State(local): State<Arc<Local>>) -> Json<serde_json::Value> {
-    Json(serde_json::to_value(local.svc.ports.grantor.snapshot()).unwrap_or_default())
+    match &local.backend {
+        Backend::Memory(s) => {
+            Json(serde_json::to_value(s.ports.grantor.snapshot()).unwrap_or_default())
+        }
+        Backend::Aws(a) => Json(a.identity().await),
+    }
 }
