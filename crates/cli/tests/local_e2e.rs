@@ -239,7 +239,7 @@ fn quickstart(local: &Local) {
             "{page}"
         );
     }
-    let active = wait_until(&local, "carol", &id, "active");
+    let active = wait_until(local, "carol", &id, "active");
     assert_eq!(active["votes"].as_array().unwrap().len(), 2);
     assert!(local
         .ok(None, &["local", "identity"])
