@@ -223,6 +223,71 @@ pub fn init_tracing() {
         .init();
 }
 
+/// Runs a function whose events are JSON: starts logs, reads the configuration, and hands each
+/// event to `handle` with the service on the catalog in force. An `Err` fails the invocation
+/// (so the event source retries it).
+pub async fn run<E, R, F, Fut>(effects: Effects, handle: F) -> Result<(), lambda_runtime::Error>
+where
+    E: serde::de::DeserializeOwned + Send + 'static,
+    R: serde::Serialize + Send + 'static,
+    F: Fn(Arc<AwsService>, E) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<R, String>> + Send,
+{
+    init_tracing();
+    let app = Arc::new(App::from_env(effects).await?);
+    let handle = Arc::new(handle);
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<E>| {
+            let (app, handle) = (app.clone(), handle.clone());
+            async move {
+                let svc = app
+                    .service()
+                    .await
+                    .map_err(|e| lambda_runtime::Error::from(format!("{e:#}")))?;
+                handle(svc, event.payload)
+                    .await
+                    .map_err(lambda_runtime::Error::from)
+            }
+        },
+    ))
+    .await
+}
+
+/// Runs an API Gateway function: each request goes to `route` with the service on the catalog
+/// in force, or gets a JSON 503 (cause logged, not shown) when the service cannot be built.
+pub async fn serve_http<F, Fut>(effects: Effects, route: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(Arc<AwsService>, lambda_http::Request) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = axum::response::Response> + Send,
+{
+    init_tracing();
+    let app = Arc::new(App::from_env(effects).await?);
+    let route = Arc::new(route);
+    lambda_http::run(lambda_http::service_fn(move |req: lambda_http::Request| {
+        let (app, route) = (app.clone(), route.clone());
+        async move {
+            Ok::<_, std::convert::Infallible>(match app.service().await {
+                Ok(svc) => route(svc, req).await,
+                Err(e) => unavailable(&e),
+            })
+        }
+    }))
+    .await
+}
+
+/// A JSON 503 for when the service cannot be built (no catalog published, AWS unreachable);
+/// the cause goes to the log, not to the caller.
+pub fn unavailable(cause: &anyhow::Error) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    tracing::error!(error = format!("{cause:#}"), "service unavailable");
+    let body = serde_json::json!({ "error": { "code": "unavailable", "message": "the service is not ready; it has been logged" } });
+    (
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        axum::Json(body),
+    )
+        .into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

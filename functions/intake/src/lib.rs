@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use jit_api::{Api, Caller};
 use jit_core::types::Email;
 use lambda_http::request::RequestContext;
@@ -31,16 +31,4 @@ pub async fn route<A: Api>(app: Arc<A>, mut req: Request) -> Response {
         .oneshot(req)
         .await
         .unwrap_or_else(|never| match never {})
-}
-
-/// A JSON 503 for when the service cannot be built (no catalog published, AWS unreachable);
-/// the cause goes to the log, not to the caller.
-pub fn unavailable(cause: &anyhow::Error) -> Response {
-    tracing::error!(error = format!("{cause:#}"), "service unavailable");
-    let body = serde_json::json!({ "error": { "code": "unavailable", "message": "the service is not ready; it has been logged" } });
-    (
-        axum::http::StatusCode::SERVICE_UNAVAILABLE,
-        axum::Json(body),
-    )
-        .into_response()
 }

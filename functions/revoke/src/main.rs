@@ -1,27 +1,15 @@
-//! Setup only: logs, configuration, then handle schedules and sweeps with the library's handler.
-
-use std::sync::Arc;
-
-use jit_core::service::Effects;
-use lambda_runtime::{service_fn, Error, LambdaEvent};
-use serde_json::Value;
+//! Setup only: schedules and sweeps go to the library's handler. An error makes Scheduler
+//! retry (then dead-letter).
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    jit_lambda::init_tracing();
-    let app = Arc::new(jit_lambda::App::from_env(Effects::Inline).await?);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let app = app.clone();
-        async move {
-            let svc = app
-                .service()
+async fn main() -> Result<(), lambda_runtime::Error> {
+    jit_lambda::run(
+        jit_core::service::Effects::Inline,
+        |svc, event: serde_json::Value| async move {
+            revoke::handle(&svc, &event)
                 .await
-                .map_err(|e| Error::from(format!("{e:#}")))?;
-            // An error makes Scheduler retry (then dead-letter); a refused event is not retried.
-            revoke::handle(&svc, &event.payload)
-                .await
-                .map_err(|e| Error::from(e.to_string()))
-        }
-    }))
+                .map_err(|e| e.to_string())
+        },
+    )
     .await
 }
