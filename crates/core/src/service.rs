@@ -178,12 +178,24 @@ where
     }
 
     /// Brings AWS in line with one request's state (what the stream-fed function runs for each
-    /// changed request): applies an approved grant whose start has come, removes the access of
-    /// one that ended. Safe to run any number of times.
+    /// changed request): applies an approved grant whose start has come, puts an active grant's
+    /// statements as the ledger has them (after an extension), removes the access of one that
+    /// ended. Safe to run any number of times.
     pub async fn reconcile(&self, id: &RequestId) -> Result<Request, ServiceError> {
         let req = self.get(id).await?;
         match req.status {
             Status::Approved => self.activate(id).await,
+            Status::Active => {
+                // Puts the statements as the ledger has them (an extension moves the expiry in
+                // the IAM condition); unchanged statements are not written again.
+                let b = self.bundle_of(&req)?;
+                self.ports
+                    .grantor
+                    .apply(&req.requester, &b.strategy, &spec(&req, b))
+                    .await
+                    .map_err(grant_error)?;
+                Ok(req)
+            }
             Status::Released | Status::Revoked | Status::Ended => {
                 self.take_away(&req).await?;
                 Ok(req)
@@ -629,12 +641,15 @@ where
             })
             .await?;
         if changed {
-            let b = self.bundle_of(&req)?;
-            self.ports
-                .grantor
-                .apply(&req.requester, &b.strategy, &spec(&req, b))
-                .await
-                .map_err(grant_error)?;
+            // The new expiry must reach the IAM condition, or the grant stops at the old one.
+            if self.effects == Effects::Inline {
+                let b = self.bundle_of(&req)?;
+                self.ports
+                    .grantor
+                    .apply(&req.requester, &b.strategy, &spec(&req, b))
+                    .await
+                    .map_err(grant_error)?;
+            }
             let end = req.expires_at.expect("active grants have a window");
             self.schedule(
                 ScheduledAction::EndGrant {

@@ -983,3 +983,35 @@ async fn with_stream_effects_access_changes_wait_for_reconcile_and_reconcile_is_
         ]
     );
 }
+
+#[tokio::test]
+async fn with_stream_effects_an_extension_reaches_the_iam_condition_through_reconcile() {
+    let svc = service().with_effects(jit_core::service::Effects::Stream);
+    let alice = who("alice");
+    let req = svc
+        .submit(&alice, ask("api-logs-read", "4h", "x"))
+        .await
+        .unwrap();
+    svc.reconcile(&req.id).await.unwrap();
+    let before = svc.ports.grantor.snapshot().containers[&alice]
+        .expiry_of(&req.id)
+        .unwrap();
+    assert_eq!(before, "2026-11-23T13:00:00Z");
+    svc.extend(&alice, &req.id, GrantDuration::parse("2h").unwrap(), "more")
+        .await
+        .unwrap();
+    assert_eq!(
+        svc.ports.grantor.snapshot().containers[&alice]
+            .expiry_of(&req.id)
+            .unwrap(),
+        before,
+        "the API call wrote only the ledger"
+    );
+    svc.reconcile(&req.id).await.unwrap();
+    assert_eq!(
+        svc.ports.grantor.snapshot().containers[&alice]
+            .expiry_of(&req.id)
+            .unwrap(),
+        "2026-11-23T15:00:00Z"
+    );
+}

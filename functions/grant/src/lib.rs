@@ -1,5 +1,6 @@
-//! The grant function, fed by the table's stream: for every request whose status became
-//! approved, released, revoked or ended, bring AWS in line with it (apply or remove the grant).
+//! The grant function, fed by the table's stream: for every request that became approved,
+//! active (activation, extension), released, revoked or ended, bring AWS in line with it
+//! (apply, re-apply with the new expiry, or remove the grant).
 //! The template's event filter passes only those records; the handler checks again and skips
 //! anything else. A record that fails is reported alone (partial batch failure), so Lambda
 //! retries from it without replaying the records before it.
@@ -13,7 +14,7 @@ use serde::Deserialize;
 use tracing::{error, info, warn};
 
 /// The statuses whose records this function acts on (the template filters on the same list).
-pub const STATUSES: [&str; 4] = ["approved", "released", "revoked", "ended"];
+pub const STATUSES: [&str; 5] = ["approved", "active", "released", "revoked", "ended"];
 
 #[derive(Deserialize)]
 struct Meta {

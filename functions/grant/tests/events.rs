@@ -102,3 +102,27 @@ async fn a_throttled_record_is_reported_alone_for_retry() {
     );
     assert_eq!(svc.get(&id).await.unwrap().status, Status::Active);
 }
+
+#[tokio::test]
+async fn an_extension_record_moves_the_expiry_in_the_iam_condition() {
+    let svc = service();
+    let id = approved(&svc, "alice").await;
+    grant::handle(&svc, event("dynamodb-stream-approved.json", &id)).await;
+    let alice = Email::parse("alice@example.com").unwrap();
+    svc.extend(&alice, &id, GrantDuration::parse("2h").unwrap(), "more")
+        .await
+        .unwrap();
+    let expiry = || {
+        svc.ports.grantor.snapshot().containers[&alice]
+            .expiry_of(&id)
+            .unwrap()
+    };
+    assert_eq!(
+        expiry(),
+        "2026-11-23T10:00:00Z",
+        "the API wrote only the ledger"
+    );
+    let response = grant::handle(&svc, event("dynamodb-stream-extended.json", &id)).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(expiry(), "2026-11-23T12:00:00Z");
+}
