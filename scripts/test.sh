@@ -27,6 +27,9 @@ echo "test: moto server on 127.0.0.1:$port (log: $log)"
 
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
+echo "test: cfn-lint infra/template.yaml"
+.venv/bin/cfn-lint infra/template.yaml
+
 # The end-to-end tests run the jit and jit-local binaries as processes: build them first.
 cargo build --workspace --bins --locked
 cargo test --workspace --locked --no-fail-fast "$@"

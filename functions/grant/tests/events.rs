@@ -126,3 +126,22 @@ async fn an_extension_record_moves_the_expiry_in_the_iam_condition() {
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(expiry(), "2026-11-23T12:00:00Z");
 }
+
+#[test]
+fn the_templates_stream_filter_passes_exactly_the_statuses_the_handler_acts_on() {
+    let text = std::fs::read_to_string(root().join("infra/template.yaml")).unwrap();
+    let doc: serde_norway::Value = serde_norway::from_str(&text).unwrap();
+    let pattern = doc["Resources"]["GrantFunction"]["Properties"]["Events"]["Stream"]["Properties"]
+        ["FilterCriteria"]["Filters"][0]["Pattern"]
+        .as_str()
+        .expect("the grant function's stream event has a filter pattern");
+    let pattern: serde_json::Value = serde_json::from_str(pattern).unwrap();
+    let statuses: Vec<&str> = pattern["dynamodb"]["NewImage"]["status"]["S"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, grant::STATUSES.to_vec());
+    assert_eq!(pattern["dynamodb"]["NewImage"]["sk"]["S"][0], "META");
+}
