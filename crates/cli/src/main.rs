@@ -175,6 +175,11 @@ enum LocalCommand {
     },
     /// Show the simulated permission sets and assignments.
     Identity,
+    /// Print the newest decision link emailed to a person (to open, or to post the form to).
+    Link {
+        /// The approver's email.
+        email: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -282,6 +287,7 @@ fn main() -> ExitCode {
         Command::Report => remote::report(c),
         Command::Local(LocalCommand::Advance { duration }) => remote::advance(c, &duration),
         Command::Local(LocalCommand::Identity) => remote::identity(c),
+        Command::Local(LocalCommand::Link { email }) => remote::link(c, &email),
     };
     match outcome {
         Ok(_) => ExitCode::SUCCESS,

@@ -455,3 +455,41 @@ pub fn identity(c: &Client) -> Outcome {
     });
     Ok(v)
 }
+
+/// `jit local link`: the newest decision link in the outbox for `email`, without its `?action`.
+pub fn link(c: &Client, email: &str) -> Outcome {
+    let v = c.get("/local/outbox", &[])?;
+    let wanted = email.trim().to_ascii_lowercase();
+    let found = v["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .rev()
+        .filter(|m| {
+            m["kind"] == "approval-request"
+                && m["to"]
+                    .as_array()
+                    .is_some_and(|to| to.iter().any(|t| t == wanted.as_str()))
+        })
+        .find_map(|m| {
+            m["text"]
+                .as_str()?
+                .lines()
+                .find_map(|l| l.strip_prefix("Approve: "))
+                .map(|u| u.split('?').next().unwrap_or(u).to_string())
+        });
+    match found {
+        Some(url) => {
+            if c.json {
+                println!("{}", json!({ "link": url }));
+            } else {
+                println!("{url}");
+            }
+            Ok(json!({ "link": url }))
+        }
+        None => Err(Failure {
+            code: exit::REFUSED,
+            message: format!("no decision link has been emailed to {email}"),
+        }),
+    }
+}

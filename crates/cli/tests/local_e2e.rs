@@ -233,7 +233,14 @@ fn quickstart(local: &Local) {
         .unwrap()
         .to_string();
     for approver in ["dave", "erin"] {
-        let page = press(&local.link_for(approver, mark), "action=approve&message=ok");
+        let printed = local.link_for(approver, mark);
+        let link = local.ok(None, &["local", "link", &format!("{approver}@example.com")]);
+        assert_eq!(
+            link.trim(),
+            printed,
+            "jit local link gives the link the console printed"
+        );
+        let page = press(link.trim(), "action=approve&message=ok");
         assert!(
             page.contains("200 OK") && page.contains("Thank you"),
             "{page}"
