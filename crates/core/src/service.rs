@@ -423,6 +423,7 @@ where
             })
             .await?;
         if changed && req.status == Status::Approved {
+            self.forget_waiting_schedules(&req).await;
             self.on_approved(&req).await;
         }
         Ok(req)
@@ -448,6 +449,7 @@ where
             })
             .await?;
         if changed {
+            self.forget_waiting_schedules(&req).await;
             self.tell(notify::status_notice(
                 &req,
                 &format!("{caller} denied your request: {message}"),
@@ -497,13 +499,20 @@ where
     /// The requester withdraws a pending (or not yet started) request.
     #[instrument(skip(self), fields(request_id = %id))]
     pub async fn cancel(&self, caller: &Email, id: &RequestId) -> Result<Request, ServiceError> {
-        let (req, _) = self
+        let (req, changed) = self
             .transition(id, |_| {
                 Ok(Command::Cancel {
                     actor: caller.clone(),
                 })
             })
             .await?;
+        if changed {
+            self.forget_waiting_schedules(&req).await;
+            self.forget(ScheduledAction::StartGrant {
+                request_id: req.id.clone(),
+            })
+            .await;
+        }
         Ok(req)
     }
 
@@ -856,6 +865,7 @@ where
             other => other?,
         };
         if changed {
+            self.forget_waiting_schedules(&req).await;
             self.tell(notify::status_notice(
                 &req,
                 "Nobody decided your request in time; it has expired.",
@@ -959,6 +969,31 @@ where
         }
         if let Err(e) = self.ports.mailer.send(&message).await {
             warn!(request_id = %message.request_id, error = %e, "email not sent");
+        }
+    }
+
+    /// Deletes the escalation and time-to-live schedules of a request that is no longer
+    /// pending. They would only fire as no-ops, but each costs an invocation; a failure to
+    /// delete is harmless for the same reason.
+    async fn forget_waiting_schedules(&self, req: &Request) {
+        for tier in req.tier + 1..=req.plan.last_tier() {
+            self.forget(ScheduledAction::Escalate {
+                request_id: req.id.clone(),
+                tier,
+            })
+            .await;
+        }
+        self.forget(ScheduledAction::ExpireRequest {
+            request_id: req.id.clone(),
+        })
+        .await;
+    }
+
+    async fn forget(&self, action: ScheduledAction) {
+        // These names do not depend on the time, so any time names the same schedule.
+        let s = Schedule::new(action, self.now());
+        if let Err(e) = self.ports.scheduler.cancel(&s.name).await {
+            warn!(schedule = %s.name, error = %e, "schedule not deleted; it will fire as a no-op");
         }
     }
 

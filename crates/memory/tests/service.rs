@@ -1015,3 +1015,38 @@ async fn with_stream_effects_an_extension_reaches_the_iam_condition_through_reco
         "2026-11-23T15:00:00Z"
     );
 }
+
+#[tokio::test]
+async fn a_decided_request_leaves_no_escalation_or_expiry_schedule_behind() {
+    let svc = service();
+    let mut input = ask("rds-prod-pii", "1h", "INC-20");
+    input.ticket = Some("INC-20".into());
+    let denied = svc.submit(&who("carol"), input.clone()).await.unwrap();
+    let approved = svc.submit(&who("carol"), input.clone()).await.unwrap();
+    let cancelled = svc.submit(&who("carol"), input).await.unwrap();
+    let waiting = |id: &RequestId| {
+        svc.ports
+            .scheduler
+            .all()
+            .into_iter()
+            .filter(|s| s.name.starts_with("jit-esc-") || s.name.starts_with("jit-ttl-"))
+            .filter(|s| s.name.contains(id.as_str()))
+            .count()
+    };
+    assert_eq!(
+        waiting(&denied.id),
+        2,
+        "an escalation and a time-to-live schedule"
+    );
+    svc.deny(&who("dave"), &denied.id, "no").await.unwrap();
+    svc.approve(&who("dave"), &approved.id, "", None)
+        .await
+        .unwrap();
+    svc.approve(&who("erin"), &approved.id, "", None)
+        .await
+        .unwrap();
+    svc.cancel(&who("carol"), &cancelled.id).await.unwrap();
+    for id in [&denied.id, &approved.id, &cancelled.id] {
+        assert_eq!(waiting(id), 0, "{id}");
+    }
+}
