@@ -615,17 +615,37 @@ pub const MAX_CATALOG_BYTES: usize = 350 * 1024;
 /// files, for audit and rollback.
 #[derive(Debug, Clone)]
 pub struct DynamoCatalogs {
-    client: Client,
-    table: String,
+    store: DynamoStore,
 }
 
 impl DynamoCatalogs {
     /// Catalog versions on `table`.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
-            client,
-            table: table.into(),
+            store: DynamoStore::new(client, table),
         }
+    }
+
+    /// The version in force, without its files (a small read, for checking whether it changed).
+    pub async fn current_version(&self) -> Result<Option<String>, StoreError> {
+        let out = self
+            .store
+            .client
+            .get_item()
+            .table_name(&self.store.table)
+            .key("pk", s("CATALOG"))
+            .key("sk", s("CURRENT"))
+            .projection_expression("version")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_fault(fault(e)))?;
+        Ok(out
+            .item
+            .as_ref()
+            .and_then(|i| i.get("version"))
+            .and_then(|v| v.as_s().ok())
+            .cloned())
     }
 }
 
@@ -658,7 +678,9 @@ impl jit_core::ports::CatalogStore for DynamoCatalogs {
             ("data".to_string(), s(&data)),
         ]);
         // Someone else publishing at the same moment makes this a conflict, not a silent overwrite.
-        let mut put_head = Put::builder().table_name(&self.table).set_item(Some(head));
+        let mut put_head = Put::builder()
+            .table_name(&self.store.table)
+            .set_item(Some(head));
         put_head = match &current {
             Some(c) => put_head
                 .condition_expression("#v = :prev")
@@ -670,7 +692,7 @@ impl jit_core::ports::CatalogStore for DynamoCatalogs {
             TransactWriteItem::builder()
                 .put(
                     Put::builder()
-                        .table_name(&self.table)
+                        .table_name(&self.store.table)
                         .set_item(Some(history))
                         .build()
                         .map_err(unknown)?,
@@ -680,15 +702,16 @@ impl jit_core::ports::CatalogStore for DynamoCatalogs {
                 .put(put_head.build().map_err(unknown)?)
                 .build(),
         ];
-        self.transact_catalog(items).await?;
+        self.store.transact(items, StoreError::Conflict).await?;
         Ok(true)
     }
 
     async fn current(&self) -> Result<Option<jit_core::ports::CatalogVersion>, StoreError> {
         let out = self
+            .store
             .client
             .get_item()
-            .table_name(&self.table)
+            .table_name(&self.store.table)
             .key("pk", s("CATALOG"))
             .key("sk", s("CURRENT"))
             .consistent_read(true)
@@ -702,8 +725,8 @@ impl jit_core::ports::CatalogStore for DynamoCatalogs {
         &self,
         limit: usize,
     ) -> Result<Vec<jit_core::ports::CatalogVersion>, StoreError> {
-        let store = DynamoStore::new(self.client.clone(), self.table.clone());
-        let items = store
+        let items = self
+            .store
             .query(
                 None,
                 "pk = :p AND begins_with(sk, :v)",
@@ -723,13 +746,5 @@ impl jit_core::ports::CatalogStore for DynamoCatalogs {
                 })
             })
             .collect()
-    }
-}
-
-impl DynamoCatalogs {
-    async fn transact_catalog(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
-        DynamoStore::new(self.client.clone(), self.table.clone())
-            .transact(items, StoreError::Conflict)
-            .await
     }
 }

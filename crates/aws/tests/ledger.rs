@@ -411,6 +411,7 @@ async fn catalog_versions_are_published_once_and_kept() {
     let (client, table) = common::table(&config).await;
     let catalogs = jit_aws::DynamoCatalogs::new(client, table);
     assert!(catalogs.current().await.unwrap().is_none());
+    assert_eq!(catalogs.current_version().await.unwrap(), None);
 
     let files = |risk: &str| {
         vec![("a.toml".to_string(), format!(
@@ -439,6 +440,11 @@ async fn catalog_versions_are_published_once_and_kept() {
 
     let current = catalogs.current().await.unwrap().unwrap();
     assert_eq!(current, v2);
+    assert_eq!(
+        catalogs.current_version().await.unwrap(),
+        Some(v2.version.clone()),
+        "the small read agrees"
+    );
     assert_eq!(
         catalog::parse_files(&current.files).unwrap().version(),
         v2.version,

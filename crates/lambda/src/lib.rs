@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
-use aws_config::SdkConfig;
 use jit_aws::{
     AwsGrantor, AwsScheduler, DynamoCatalogs, DynamoStore, IdentityConfig, IdentityStoreDirectory,
     SchedulerConfig, SesMailer,
@@ -112,10 +111,21 @@ struct Cached {
 /// One per process: the SDK configuration, the environment, and the service built on the
 /// catalog in force.
 pub struct App {
-    sdk: SdkConfig,
     env: Env,
     effects: Effects,
+    clients: Clients,
+    catalogs: DynamoCatalogs,
     cache: Mutex<Option<Cached>>,
+}
+
+/// Every SDK client, built once per process (clones share the connection pool).
+struct Clients {
+    dynamo: aws_sdk_dynamodb::Client,
+    identitystore: aws_sdk_identitystore::Client,
+    ssoadmin: aws_sdk_ssoadmin::Client,
+    iam: aws_sdk_iam::Client,
+    scheduler: aws_sdk_scheduler::Client,
+    ses: aws_sdk_sesv2::Client,
 }
 
 impl App {
@@ -124,10 +134,20 @@ impl App {
         let env = Env::from_env()?;
         LinkSigner::new(env.link_key.as_bytes()).map_err(|e| anyhow!("LINK_SIGNING_KEY: {e}"))?;
         let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let clients = Clients {
+            dynamo: aws_sdk_dynamodb::Client::new(&sdk),
+            identitystore: aws_sdk_identitystore::Client::new(&sdk),
+            ssoadmin: aws_sdk_ssoadmin::Client::new(&sdk),
+            iam: aws_sdk_iam::Client::new(&sdk),
+            scheduler: aws_sdk_scheduler::Client::new(&sdk),
+            ses: aws_sdk_sesv2::Client::new(&sdk),
+        };
+        let catalogs = DynamoCatalogs::new(clients.dynamo.clone(), &env.table);
         Ok(Self {
-            sdk,
             env,
             effects,
+            clients,
+            catalogs,
             cache: Mutex::new(None),
         })
     }
@@ -141,17 +161,25 @@ impl App {
         {
             return Ok(c.service.clone());
         }
-        let catalogs =
-            DynamoCatalogs::new(aws_sdk_dynamodb::Client::new(&self.sdk), &self.env.table);
-        let current = catalogs
+        // A small read first: the files are fetched only when the version changed.
+        let version = self
+            .catalogs
+            .current_version()
+            .await
+            .context("reading the published catalog's version")?;
+        if let Some(c) = cache
+            .as_mut()
+            .filter(|c| Some(&c.version) == version.as_ref())
+        {
+            c.checked = Instant::now();
+            return Ok(c.service.clone());
+        }
+        let current = self
+            .catalogs
             .current()
             .await
             .context("reading the published catalog")?
             .ok_or_else(|| anyhow!("no catalog has been published yet: run `jit catalog push`"))?;
-        if let Some(c) = cache.as_mut().filter(|c| c.version == current.version) {
-            c.checked = Instant::now();
-            return Ok(c.service.clone());
-        }
         let catalog = catalog::parse_files(&current.files).map_err(|e| {
             anyhow!(
                 "the published catalog {} does not parse: {e}",
@@ -169,25 +197,24 @@ impl App {
 
     fn build(&self, catalog: Catalog) -> AwsService {
         let env = &self.env;
-        let dynamo = aws_sdk_dynamodb::Client::new(&self.sdk);
-        let directory = IdentityStoreDirectory::new(
-            aws_sdk_identitystore::Client::new(&self.sdk),
-            &env.identity_store_id,
-        );
+        let c = &self.clients;
+        let dynamo = c.dynamo.clone();
+        let directory =
+            IdentityStoreDirectory::new(c.identitystore.clone(), &env.identity_store_id);
         let mut identity = IdentityConfig::new(&env.instance_arn);
         if let Some(t) = &env.role_name_template {
             identity.role_name_template = t.clone();
         }
         let grantor = AwsGrantor::new(
-            aws_sdk_ssoadmin::Client::new(&self.sdk),
-            aws_sdk_iam::Client::new(&self.sdk),
+            c.ssoadmin.clone(),
+            c.iam.clone(),
             dynamo.clone(),
             &env.table,
             directory.clone(),
             identity,
         );
         let scheduler = AwsScheduler::new(
-            aws_sdk_scheduler::Client::new(&self.sdk),
+            c.scheduler.clone(),
             SchedulerConfig {
                 group: env.schedule_group.clone(),
                 role_arn: env.scheduler_role_arn.clone(),
@@ -203,7 +230,7 @@ impl App {
             store: DynamoStore::new(dynamo, &env.table),
             grantor,
             scheduler,
-            mailer: SesMailer::new(aws_sdk_sesv2::Client::new(&self.sdk), &env.ses_from),
+            mailer: SesMailer::new(c.ses.clone(), &env.ses_from),
             directory,
             clock: SystemClock,
         };
