@@ -72,22 +72,10 @@ impl Client {
             for (k, v) in query {
                 req = req.query(*k, v);
             }
-            if let Some(u) = &self.user {
-                req = req.header("X-Jit-User", u);
-            }
-            if let Some(t) = &self.token {
-                req = req.header("Authorization", &format!("Bearer {t}"));
-            }
-            req.call().map_err(unreachable)?
+            self.identify(req).call().map_err(unreachable)?
         } else {
-            let mut req = self.agent.post(&url);
-            if let Some(u) = &self.user {
-                req = req.header("X-Jit-User", u);
-            }
-            if let Some(t) = &self.token {
-                req = req.header("Authorization", &format!("Bearer {t}"));
-            }
-            req.send_json(body.unwrap_or_else(|| json!({})))
+            self.identify(self.agent.post(&url))
+                .send_json(body.unwrap_or_else(|| json!({})))
                 .map_err(unreachable)?
         };
         let status = response.status().as_u16();
@@ -112,6 +100,17 @@ impl Client {
             _ => exit::FAILED,
         };
         Err(Failure { code, message })
+    }
+
+    /// Says who is calling: the local-mode header and/or the bearer token.
+    fn identify<B>(&self, mut req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        if let Some(u) = &self.user {
+            req = req.header("X-Jit-User", u);
+        }
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", &format!("Bearer {t}"));
+        }
+        req
     }
 
     fn get(&self, path: &str, query: &[(&str, String)]) -> Outcome {
