@@ -7,6 +7,10 @@
 //! - `REQ#<id>` / `AUDIT#<seq>`: one audit record, also indexed by day (gsi1 `AUDIT#<day>`).
 //! - `REQ#<id>` / `WAIT#<group>`: present while the request waits for `group` (gsi2 `WAIT#`).
 //! - `NONCE#<nonce>`: a used decision link, expiring with `expires_ttl`.
+//! - `PROMPT#<id>` / `PROMPT`: an access-denied prompt; while unanswered, indexed by its
+//!   answer-by time (gsi3 `DUE#PROMPT`).
+//! - `QUIET#<email>#<action>` / `QUIET`: when that person may next be prompted for that action
+//!   (`until`), expiring with `expires_ttl`.
 //! - `LEASE#<key>`: a write lease (see [`Leases`]).
 //!
 //! Every transition is one TransactWriteItems: the META item conditional on its version and
@@ -22,6 +26,7 @@ use chrono::{DateTime, Duration, Utc};
 use jit_core::audit::AuditEvent;
 use jit_core::lifecycle::{Request, Status, Transition};
 use jit_core::ports::{RequestStore, StoreError};
+use jit_core::prompt::{Prompt, PromptStatus};
 use jit_core::types::{Email, GroupName, RequestId};
 use tracing::instrument;
 
@@ -141,6 +146,23 @@ fn wait_item(r: &Request, g: &GroupName) -> Item {
             s(format!("{}#{}", sortable(r.created_at), r.id)),
         ),
     ])
+}
+
+fn prompt_item(p: &Prompt) -> Result<Item, StoreError> {
+    let mut item: Item = HashMap::new();
+    item.insert("pk".into(), s(format!("PROMPT#{}", p.id)));
+    item.insert("sk".into(), s("PROMPT"));
+    item.insert("data".into(), s(serde_json::to_string(p).map_err(unknown)?));
+    item.insert("status".into(), s(p.status.as_str()));
+    item.insert("version".into(), n(p.version));
+    if p.status == PromptStatus::Prompted {
+        item.insert("gsi3pk".into(), s("DUE#PROMPT"));
+        item.insert(
+            "gsi3sk".into(),
+            s(format!("{}#{}", sortable(p.answer_by()), p.id)),
+        );
+    }
+    Ok(item)
 }
 
 fn parse<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
@@ -503,6 +525,84 @@ impl RequestStore for DynamoStore {
                 other => Err(store_fault(other)),
             },
         }
+    }
+
+    #[instrument(skip(self, prompt), fields(prompt_id = %prompt.id))]
+    async fn create_prompt(
+        &self,
+        prompt: &Prompt,
+        quiet_until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let quiet = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(format!("QUIET#{}", prompt.quiet_key())))
+            .item("sk", s("QUIET"))
+            .item("until", s(sortable(quiet_until)))
+            .item("expires_ttl", n(quiet_until.timestamp()))
+            .condition_expression("attribute_not_exists(pk) OR #u < :now")
+            .expression_attribute_names("#u", "until")
+            .expression_attribute_values(":now", s(sortable(prompt.created_at)))
+            .build()
+            .map_err(unknown)?;
+        let items = vec![
+            TransactWriteItem::builder().put(quiet).build(),
+            self.put(prompt_item(prompt)?, Some("attribute_not_exists(pk)"))?,
+        ];
+        self.transact(items, StoreError::AlreadyExists).await
+    }
+
+    async fn get_prompt(&self, id: &RequestId) -> Result<Option<Prompt>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("PROMPT#{id}")))
+            .key("sk", s("PROMPT"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_fault(fault(e)))?;
+        out.item.as_ref().map(parse::<Prompt>).transpose()
+    }
+
+    #[instrument(skip(self, prompt), fields(prompt_id = %prompt.id))]
+    async fn update_prompt(
+        &self,
+        expected_version: u64,
+        prompt: &Prompt,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(prompt_item(prompt)?))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", n(expected_version))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match fault(e) {
+                Fault::ConditionFailed(_) => Err(StoreError::Conflict),
+                other => Err(store_fault(other)),
+            },
+        }
+    }
+
+    async fn prompts_unanswered_before(&self, t: DateTime<Utc>) -> Result<Vec<Prompt>, StoreError> {
+        let items = self
+            .query(
+                Some("gsi3"),
+                "gsi3pk = :p AND gsi3sk <= :t",
+                &[
+                    (":p", s("DUE#PROMPT")),
+                    (":t", s(format!("{}#~", sortable(t)))),
+                ],
+                true,
+                None,
+            )
+            .await?;
+        items.iter().map(parse::<Prompt>).collect()
     }
 }
 

@@ -253,6 +253,9 @@ impl AwsGrantor {
             .item("sk", s("CONTAINER"))
             .item("arn", s(&arn))
             .item("name", s(&name))
+            .item("person", s(person.as_str()))
+            .item("gsi1pk", s("CONTAINERS"))
+            .item("gsi1sk", s(person.as_str()))
             .send()
             .await
             .map_err(|e| grant_fault(crate::error::fault(e)))?;
@@ -636,17 +639,6 @@ impl AwsGrantor {
             .await?
             .ok_or_else(|| GrantError::NoIdentity(format!("{person} has no container yet")))
     }
-
-    /// The statements currently in a person's container (for reconciliation and tests).
-    pub async fn container_policy(
-        &self,
-        person: &Email,
-    ) -> Result<Option<PolicyDocument>, GrantError> {
-        match self.container(person, false).await? {
-            Some(ps) => Ok(Some(self.inline_policy(&ps).await?)),
-            None => Ok(None),
-        }
-    }
 }
 
 impl Grantor for AwsGrantor {
@@ -738,6 +730,60 @@ impl Grantor for AwsGrantor {
                 }
                 Strategy::IamRole => self.role_remove(person, grant).await,
             }
+        })
+        .await
+    }
+
+    async fn containers(&self) -> Result<Vec<Email>, GrantError> {
+        let mut people = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .dynamo
+                .query()
+                .table_name(&self.table)
+                .index_name("gsi1")
+                .key_condition_expression("gsi1pk = :p")
+                .expression_attribute_values(":p", s("CONTAINERS"))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| grant_fault(crate::error::fault(e)))?;
+            people.extend(page.items().iter().filter_map(|i| {
+                i.get("gsi1sk")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|e| Email::parse(e).ok())
+            }));
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(people);
+            }
+        }
+    }
+
+    async fn container_policy(&self, person: &Email) -> Result<Option<PolicyDocument>, GrantError> {
+        match self.container(person, false).await? {
+            Some(ps) => Ok(Some(self.inline_policy(&ps).await?)),
+            None => Ok(None),
+        }
+    }
+
+    #[instrument(skip(self, seen, next))]
+    async fn replace_container_policy(
+        &self,
+        person: &Email,
+        seen: &PolicyDocument,
+        next: &PolicyDocument,
+    ) -> Result<bool, GrantError> {
+        self.under_lease(person, async {
+            let Some(ps) = self.container(person, false).await? else {
+                return Ok(false);
+            };
+            if self.inline_policy(&ps).await? != *seen {
+                return Ok(false);
+            }
+            self.write_policy(&ps, next).await?;
+            Ok(true)
         })
         .await
     }

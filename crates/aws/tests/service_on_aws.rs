@@ -17,7 +17,7 @@ use jit_core::catalog;
 use jit_core::lifecycle::Status;
 use jit_core::link::LinkSigner;
 use jit_core::policy::RequestInput;
-use jit_core::ports::ScheduledAction;
+use jit_core::ports::{Grantor, ScheduledAction};
 use jit_core::service::{Ports, Service, Verdict};
 use jit_core::types::{BundleName, Email, GrantDuration};
 use jit_memory::FakeClock;

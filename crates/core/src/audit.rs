@@ -47,6 +47,8 @@ pub enum Action {
     Ended,
     /// A break-glass grant was reviewed.
     Reviewed,
+    /// The sweeper found the grant's statements missing or altered in AWS and restored them.
+    DriftRepaired,
 }
 
 impl Action {
@@ -69,6 +71,7 @@ impl Action {
             Action::Extended => "extended",
             Action::Ended => "ended",
             Action::Reviewed => "reviewed",
+            Action::DriftRepaired => "drift-repaired",
         }
     }
 }

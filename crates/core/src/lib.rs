@@ -10,5 +10,6 @@ pub mod notify;
 pub mod plan;
 pub mod policy;
 pub mod ports;
+pub mod prompt;
 pub mod service;
 pub mod types;

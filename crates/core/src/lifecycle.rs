@@ -246,6 +246,11 @@ pub enum Command {
     },
     /// The grant reached its expiry.
     EndAtExpiry,
+    /// The sweeper found the grant's statements missing or altered in AWS and put them back.
+    RecordDrift {
+        /// What was found and done.
+        detail: String,
+    },
     /// An admin records the review of a break-glass grant.
     Review {
         /// Who.
@@ -273,6 +278,7 @@ impl Command {
             Command::Extend { .. } => "extended",
             Command::EndAtExpiry => "ended",
             Command::Review { .. } => "reviewed",
+            Command::RecordDrift { .. } => "repaired",
         }
     }
 }
@@ -767,6 +773,12 @@ impl Request {
                 }
                 rec.request.reviewed = true;
                 rec.record(actor.as_str(), Action::Reviewed, s, Some(message.clone()));
+            }
+            Command::RecordDrift { detail } => {
+                if !matches!(s, Status::Approved | Status::Active) {
+                    return Err(self.wrong(cmd));
+                }
+                rec.record(SYSTEM, Action::DriftRepaired, s, Some(detail.clone()));
             }
         }
         let events = rec.events;

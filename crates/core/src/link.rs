@@ -81,6 +81,18 @@ impl LinkSigner {
         Ok(Self { key: key.to_vec() })
     }
 
+    /// A signer for another kind of link, with a key derived from this one, so that a token
+    /// made for one purpose (a prompt's request form) never verifies for another (a decision).
+    pub fn derive(&self, purpose: &str) -> Self {
+        Self {
+            key: self
+                .mac(purpose.as_bytes())
+                .finalize()
+                .into_bytes()
+                .to_vec(),
+        }
+    }
+
     fn mac(&self, payload: &[u8]) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes keys of any length");
         mac.update(payload);

@@ -3,6 +3,7 @@
 
 use crate::lifecycle::Request;
 use crate::ports::{Message, MessageKind};
+use crate::prompt::Prompt;
 use crate::types::Email;
 
 /// Escapes text for HTML element content and attribute values.
@@ -160,5 +161,81 @@ mod tests {
             html_escape("<script>\"a\" & 'b'</script>"),
             "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;"
         );
+    }
+}
+
+/// Offers a person the bundles that would allow what they were just denied, each with its own
+/// signed link to a request form (`links` pairs each offer with its URL, in order).
+pub fn access_prompt(prompt: &Prompt, links: &[String]) -> Message {
+    let d = &prompt.denied;
+    let mut rows = vec![
+        ("Action", d.action.clone()),
+        ("Account", d.account.to_string()),
+        ("When", d.at.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
+    ];
+    if let Some(r) = &d.resource {
+        rows.push(("Resource", r.clone()));
+    }
+    for o in &prompt.offers {
+        let how = if o.auto {
+            "granted at once".to_string()
+        } else if o.self_approve {
+            "you are an approver: your request is approved as you make it".to_string()
+        } else {
+            format!("approved by {}", o.approvers)
+        };
+        rows.push(("Bundle", format!("{} ({}, {how})", o.bundle, o.duration)));
+    }
+    let labels: Vec<String> = prompt
+        .offers
+        .iter()
+        .map(|o| format!("Request {}", o.bundle))
+        .collect();
+    let pairs: Vec<(&str, String)> = labels
+        .iter()
+        .map(String::as_str)
+        .zip(links.iter().cloned())
+        .collect();
+    let intro = format!(
+        "AWS just denied you {}. {} would allow it; each link opens a request form with the \
+         reason and duration filled in (it expires in 24 hours).",
+        d.action,
+        if prompt.offers.len() == 1 {
+            "This bundle"
+        } else {
+            "These bundles"
+        }
+    );
+    let (text, html) = render(&intro, &rows, &pairs);
+    Message {
+        to: vec![d.person.clone()],
+        subject: format!("Access denied: {} — request it?", d.action),
+        text,
+        html,
+        kind: MessageKind::AccessPrompt,
+        request_id: prompt.id.clone(),
+    }
+}
+
+/// Tells a person that what they were denied is on a service switched off in the catalog.
+pub fn service_disabled(prompt: &Prompt, service: &str) -> Message {
+    let d = &prompt.denied;
+    let intro = format!(
+        "AWS just denied you {}. The {service} service is disabled in the access catalog, so no \
+         bundle can grant it; ask the platform team if you need it.",
+        d.action
+    );
+    let rows = vec![
+        ("Action", d.action.clone()),
+        ("Account", d.account.to_string()),
+    ];
+    let (text, html) = render(&intro, &rows, &[]);
+    Message {
+        to: vec![d.person.clone()],
+        subject: format!("Access denied: {service} is disabled"),
+        text,
+        html,
+        kind: MessageKind::AccessPrompt,
+        request_id: prompt.id.clone(),
     }
 }

@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::audit::AuditEvent;
 use crate::catalog::Strategy;
 use crate::lifecycle::{Request, Status, Transition};
-use crate::plan::{GrantSpec, TooLarge};
+use crate::plan::{GrantSpec, PolicyDocument, TooLarge};
+use crate::prompt::Prompt;
 use crate::types::{Email, GroupName, RequestId};
 
 /// The time. A port so that tests and local mode can move it.
@@ -110,6 +111,30 @@ pub trait RequestStore: Send + Sync {
         nonce: &str,
         expires: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Stores a new prompt unless the same person was prompted for the same action (its
+    /// [`Prompt::quiet_key`]) and that quiet period has not passed: `AlreadyExists` then.
+    /// The key and the prompt are written together or not at all.
+    fn create_prompt(
+        &self,
+        prompt: &Prompt,
+        quiet_until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// One prompt.
+    fn get_prompt(
+        &self,
+        id: &RequestId,
+    ) -> impl Future<Output = Result<Option<Prompt>, StoreError>> + Send;
+    /// Replaces a prompt if it is still at `expected_version`; `Conflict` otherwise.
+    fn update_prompt(
+        &self,
+        expected_version: u64,
+        prompt: &Prompt,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Prompts still waiting for an answer whose answer-by time is at or before `t`.
+    fn prompts_unanswered_before(
+        &self,
+        t: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<Prompt>, StoreError>> + Send;
 }
 
 /// A published catalog: its validated source files, under the version they hash to.
@@ -179,6 +204,22 @@ pub trait Grantor: Send + Sync {
         strategy: &Strategy,
         grant: &GrantSpec,
     ) -> impl Future<Output = Result<(), GrantError>> + Send;
+    /// The people who have a container (a permission set of their own), for reconciliation.
+    fn containers(&self) -> impl Future<Output = Result<Vec<Email>, GrantError>> + Send;
+    /// The policy in `person`'s container now; `None` when they have no container.
+    fn container_policy(
+        &self,
+        person: &Email,
+    ) -> impl Future<Output = Result<Option<PolicyDocument>, GrantError>> + Send;
+    /// Writes `next` to `person`'s container if it still holds `seen` (checked under the
+    /// person's lease, so a grant applied meanwhile is never overwritten). Returns false, having
+    /// written nothing, when the container changed since it was read.
+    fn replace_container_policy(
+        &self,
+        person: &Email,
+        seen: &PolicyDocument,
+        next: &PolicyDocument,
+    ) -> impl Future<Output = Result<bool, GrantError>> + Send;
 }
 
 /// What a one-shot schedule does when it fires.
@@ -271,6 +312,8 @@ pub enum MessageKind {
     StatusNotice,
     /// Tells the notify list about a break-glass grant.
     BreakGlass,
+    /// Offers a person the bundles that would allow what they were just denied.
+    AccessPrompt,
 }
 
 /// An email.

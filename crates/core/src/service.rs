@@ -18,9 +18,10 @@ use crate::catalog::{Bundle, Catalog, NotifyTarget, Strategy};
 use crate::lifecycle::{Command, LifecycleError, Request, Status, Submission};
 use crate::link::{nonce, LinkClaims, LinkError, LinkSigner};
 use crate::notify;
-use crate::plan::{GrantSpec, PolicyDocument, TooLarge, POLICY_BUDGET};
+use crate::plan::{grant_of_sid, GrantSpec, PolicyDocument, TooLarge, POLICY_BUDGET};
 use crate::policy::{self, Membership, Refusal, RequestInput, Requester, MAX_REASON_CHARS};
 use crate::ports::*;
+use crate::prompt::{self, AccessDenied, Ignored, Offer, Prompt, PromptStatus};
 use crate::types::{Email, GrantDuration, GroupName, RequestId};
 
 /// How often a transition is retried when another writer got there first.
@@ -113,14 +114,69 @@ pub enum Verdict {
 }
 
 /// What a sweep did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SweepReport {
     /// Grants ended because their expiry passed (their schedule did not fire, or not yet).
     pub ended: usize,
     /// Requests expired because nobody decided.
     pub expired: usize,
+    /// Access-denied prompts nobody answered in time.
+    pub prompts_expired: usize,
+    /// Containers compared with the ledger.
+    pub containers: usize,
+    /// Statements in a container that no live grant explains, removed.
+    pub drift_removed: usize,
+    /// Live grants whose statements were missing or altered, put back.
+    pub drift_restored: usize,
     /// Items that failed and will be tried at the next sweep.
     pub failed: usize,
+}
+
+impl SweepReport {
+    /// Drift findings: what the sweeper had to remove or put back.
+    pub fn drift(&self) -> usize {
+        self.drift_removed + self.drift_restored
+    }
+}
+
+/// What one container's reconciliation found and fixed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Drift {
+    /// Statements removed (their Sid, or `(no Sid)`).
+    pub removed: Vec<String>,
+    /// Grants whose statements were put back.
+    pub restored: Vec<RequestId>,
+}
+
+/// What the pod function did with one CloudTrail event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromptOutcome {
+    /// The person was emailed the bundles that would allow it.
+    Prompted(Prompt),
+    /// The person was told the service is disabled.
+    ToldDisabled(Prompt),
+    /// They were prompted for this action within the quiet period (or this event was seen).
+    Quiet(AccessDenied),
+    /// No bundle the person may ask for allows it.
+    NoBundle(AccessDenied),
+    /// Not an event to prompt for.
+    Ignored(Ignored),
+}
+
+/// A person's answer to an access-denied prompt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromptAnswer {
+    /// Ask for the offered bundle.
+    Request {
+        /// How long (the offer's duration when absent).
+        duration: Option<GrantDuration>,
+        /// Why.
+        reason: String,
+        /// Ticket reference.
+        ticket: Option<String>,
+    },
+    /// Not needed.
+    Dismiss,
 }
 
 /// Where access is put in place and taken away.
@@ -140,6 +196,7 @@ pub struct Service<S, G, Sc, M, D, C> {
     /// The adapters (public so tests and local mode can look inside in-memory ones).
     pub ports: Ports<S, G, Sc, M, D, C>,
     signer: LinkSigner,
+    prompt_signer: LinkSigner,
     base_url: String,
     effects: Effects,
 }
@@ -165,6 +222,7 @@ where
             catalog,
             catalog_version,
             ports,
+            prompt_signer: signer.derive("jit access-denied prompt links"),
             signer,
             base_url: base_url.trim_end_matches('/').to_string(),
             effects: Effects::Inline,
@@ -286,6 +344,21 @@ where
         caller: &Email,
         input: RequestInput,
     ) -> Result<Request, ServiceError> {
+        self.submit_as(caller, input, RequestId::generate(self.now()))
+            .await
+    }
+
+    /// [`Self::submit`] under a given id: a second submission under the same id returns the
+    /// first request unchanged (how a prompt's form stays single-use under double clicks).
+    async fn submit_as(
+        &self,
+        caller: &Email,
+        input: RequestInput,
+        id: RequestId,
+    ) -> Result<Request, ServiceError> {
+        if let Some(existing) = self.ports.store.get(&id).await? {
+            return Ok(existing);
+        }
         let now = self.now();
         let bundle = input.bundle.clone().ok_or(Refusal::NoBundle)?;
         let groups = self.ports.directory.groups_of(caller).await?;
@@ -323,8 +396,12 @@ where
             start_at: input.start_at,
             catalog_version: self.catalog_version.clone(),
         };
-        let t = Request::submit(RequestId::generate(now), &decision, sub, now);
-        self.ports.store.create(&t).await?;
+        let t = Request::submit(id.clone(), &decision, sub, now);
+        match self.ports.store.create(&t).await {
+            Ok(()) => {}
+            Err(StoreError::AlreadyExists) => return self.get(&id).await,
+            Err(e) => return Err(e.into()),
+        }
         let req = t.request;
         match req.status {
             Status::Pending => {
@@ -910,7 +987,390 @@ where
                 }
             }
         }
+        for p in self.ports.store.prompts_unanswered_before(now).await? {
+            match self.expire_prompt(p).await {
+                Ok(true) => report.prompts_expired += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    warn!(error = %e, "sweeper could not expire prompt");
+                    report.failed += 1;
+                }
+            }
+        }
+        let people = self.ports.grantor.containers().await.map_err(grant_error)?;
+        for person in people {
+            report.containers += 1;
+            match self.reconcile_container(&person).await {
+                Ok(d) => {
+                    report.drift_removed += d.removed.len();
+                    report.drift_restored += d.restored.len();
+                }
+                Err(e) => {
+                    warn!(person = %person, error = %e, "sweeper could not reconcile container");
+                    report.failed += 1;
+                }
+            }
+        }
         Ok(report)
+    }
+
+    /// Makes `person`'s container hold exactly what the ledger explains: statements of grants
+    /// that are not live (or that this product did not write) are removed, and live grants'
+    /// statements that are missing or altered (a deleted statement, a dropped time condition)
+    /// are put back. Grants being applied right now are left as they are. The write happens only
+    /// if the container still holds what was read, so a concurrent grant is never lost.
+    pub async fn reconcile_container(&self, person: &Email) -> Result<Drift, ServiceError> {
+        let Some(doc) = self
+            .ports
+            .grantor
+            .container_policy(person)
+            .await
+            .map_err(grant_error)?
+        else {
+            return Ok(Drift::default());
+        };
+        let now = self.now();
+        let mut live: Vec<Request> = self.ports.store.live_for(person).await?;
+        // A grant in the container but not in the (eventually consistent) list may have been
+        // approved since; read it directly before calling it unexplained.
+        for id in doc.grant_ids() {
+            if !live.iter().any(|r| r.id == id) {
+                if let Some(r) = self.ports.store.get(&id).await? {
+                    if matches!(r.status, Status::Approved | Status::Active) {
+                        live.push(r);
+                    }
+                }
+            }
+        }
+        let mut explained = BTreeSet::new();
+        let mut restore = Vec::new();
+        for r in &live {
+            let Some(b) = self
+                .catalog
+                .bundle(&r.bundle)
+                .filter(|b| b.strategy == Strategy::Container)
+            else {
+                continue;
+            };
+            explained.insert(r.id.clone());
+            let wanted = spec(r, b);
+            let current: Vec<_> = doc
+                .statements
+                .iter()
+                .filter(|s| sid_grant(s).as_ref() == Some(&r.id))
+                .cloned()
+                .collect();
+            let running = r.status == Status::Active && r.expires_at.is_some_and(|e| e > now);
+            if running && current != wanted.statements() {
+                restore.push(wanted);
+            }
+        }
+        let mut next = PolicyDocument {
+            version: doc.version.clone(),
+            statements: Vec::new(),
+        };
+        let mut removed = Vec::new();
+        for st in &doc.statements {
+            match sid_grant(st) {
+                Some(id) if explained.contains(&id) => next.statements.push(st.clone()),
+                _ => removed.push(
+                    st.get("Sid")
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or("(no Sid)")
+                        .to_string(),
+                ),
+            }
+        }
+        for g in &restore {
+            next = next.with(g, POLICY_BUDGET)?;
+        }
+        if removed.is_empty() && restore.is_empty() {
+            return Ok(Drift::default());
+        }
+        let written = self
+            .ports
+            .grantor
+            .replace_container_policy(person, &doc, &next)
+            .await
+            .map_err(grant_error)?;
+        if !written {
+            // Changed while we looked (a grant applied or removed): the next sweep looks again.
+            return Ok(Drift::default());
+        }
+        if !removed.is_empty() {
+            warn!(person = %person, statements = ?removed, "drift: removed statements no live grant explains");
+        }
+        let restored: Vec<RequestId> = restore.into_iter().map(|g| g.id).collect();
+        for id in &restored {
+            warn!(person = %person, request_id = %id, "drift: restored a live grant's statements");
+            let detail =
+                "the grant's statements were missing or altered in AWS; the sweeper put them back"
+                    .to_string();
+            if let Err(e) = self
+                .transition(id, |_| {
+                    Ok(Command::RecordDrift {
+                        detail: detail.clone(),
+                    })
+                })
+                .await
+            {
+                warn!(request_id = %id, error = %e, "drift repaired but not recorded");
+            }
+        }
+        Ok(Drift { removed, restored })
+    }
+
+    /// Handles one CloudTrail access-denied event (the pod function's job): works out the IAM
+    /// action and resource, finds the bundles that would allow it and that the person may ask
+    /// for, and emails them a prompt with a signed link to a prefilled request form. One prompt
+    /// per person and action per hour; a replayed event changes nothing.
+    #[instrument(skip(self, event))]
+    pub async fn on_access_denied(
+        &self,
+        event: &serde_json::Value,
+    ) -> Result<PromptOutcome, ServiceError> {
+        let denied = match prompt::parse_event(event) {
+            Ok(d) => d,
+            Err(why) => return Ok(PromptOutcome::Ignored(why)),
+        };
+        let now = self.now();
+        let person = denied.person.clone();
+        let service = denied.action.split(':').next().unwrap_or("").to_string();
+        let mut p = Prompt {
+            id: prompt_id(&denied, now),
+            denied: denied.clone(),
+            offers: Vec::new(),
+            disabled_service: None,
+            status: PromptStatus::Prompted,
+            request_id: None,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        if self.catalog.service_disabled(&service) {
+            p.disabled_service = Some(service);
+        } else {
+            let groups = self.ports.directory.groups_of(&person).await?;
+            let requester = Requester {
+                email: person.clone(),
+                groups: groups.clone(),
+            };
+            for b in prompt::matching_bundles(&self.catalog, &denied) {
+                let membership = self
+                    .membership(&policy::groups_needed(&self.catalog, &b.name))
+                    .await?;
+                let input = RequestInput {
+                    bundle: Some(b.name.clone()),
+                    reason: Some(p.reason()),
+                    accounts: Some(vec![denied.account.clone()]),
+                    ..RequestInput::default()
+                };
+                match policy::decide(&self.catalog, &requester, &membership, &input, now) {
+                    Ok(d) => p.offers.push(Offer {
+                        bundle: d.bundle.clone(),
+                        flow: d.flow.clone(),
+                        duration: d.duration,
+                        auto: d.plan.auto,
+                        self_approve: !d.plan.auto
+                            && !d
+                                .plan
+                                .counts_for(d.plan.start_tier, &person, &groups)
+                                .is_empty(),
+                        needs_ticket: false,
+                        approvers: d.plan.basis.clone(),
+                    }),
+                    Err(Refusal::TicketRequired { flow, .. }) => {
+                        if let Some(f) = self.catalog.flows.get(&flow) {
+                            p.offers.push(Offer {
+                                bundle: b.name.clone(),
+                                flow: flow.clone(),
+                                duration: f.default_duration,
+                                auto: false,
+                                self_approve: false,
+                                needs_ticket: true,
+                                approvers: format!("flow {flow}, once you give a ticket"),
+                            });
+                        }
+                    }
+                    Err(Refusal::ServiceDisabled { service, .. }) => {
+                        p.disabled_service.get_or_insert(service);
+                    }
+                    Err(_) => {}
+                }
+            }
+            if !p.offers.is_empty() {
+                p.disabled_service = None;
+            } else if p.disabled_service.is_none() {
+                return Ok(PromptOutcome::NoBundle(denied));
+            }
+        }
+        if p.disabled_service.is_some() {
+            p.status = PromptStatus::Disabled;
+        }
+        match self
+            .ports
+            .store
+            .create_prompt(&p, now + prompt::QUIET_PERIOD)
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::AlreadyExists) => return Ok(PromptOutcome::Quiet(denied)),
+            Err(e) => return Err(e.into()),
+        }
+        if let Some(service) = &p.disabled_service {
+            self.tell(notify::service_disabled(&p, service)).await;
+            return Ok(PromptOutcome::ToldDisabled(p));
+        }
+        let links: Vec<String> = (0..p.offers.len())
+            .map(|i| self.prompt_link(&p, i))
+            .collect();
+        self.tell(notify::access_prompt(&p, &links)).await;
+        Ok(PromptOutcome::Prompted(p))
+    }
+
+    /// The signed link to the request form for offer `offer` of prompt `p`.
+    pub fn prompt_link(&self, p: &Prompt, offer: usize) -> String {
+        let claims = LinkClaims {
+            request_id: p.id.clone(),
+            approver: p.denied.person.clone(),
+            tier: offer,
+            expires: p.answer_by().timestamp(),
+            nonce: nonce(),
+        };
+        format!(
+            "{}/v1/prompts/{}",
+            self.base_url,
+            self.prompt_signer.sign(&claims)
+        )
+    }
+
+    /// Checks a prompt link without using it (for the form page): the prompt and the offer.
+    pub async fn inspect_prompt(&self, token: &str) -> Result<(Prompt, Offer), ServiceError> {
+        let claims = self.prompt_signer.verify(token, self.now(), None)?;
+        let p = self
+            .ports
+            .store
+            .get_prompt(&claims.request_id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(claims.request_id.clone()))?;
+        let offer = p
+            .offers
+            .get(claims.tier)
+            .cloned()
+            .ok_or(ServiceError::Link(LinkError::Malformed))?;
+        if p.denied.person != claims.approver {
+            return Err(ServiceError::Link(LinkError::WrongApprover));
+        }
+        Ok((p, offer))
+    }
+
+    /// Answers a prompt through its link: asks for the offered bundle (as the person the prompt
+    /// was sent to, decided by the catalog as any request is), or dismisses it. A person whose
+    /// own approval counts has it recorded at once. Works once: a second use returns what the
+    /// first did, or says the prompt was answered.
+    #[instrument(skip(self, token, answer))]
+    pub async fn answer_prompt(
+        &self,
+        token: &str,
+        answer: PromptAnswer,
+    ) -> Result<(Prompt, Option<Request>), ServiceError> {
+        let (p, offer) = self.inspect_prompt(token).await?;
+        let person = p.denied.person.clone();
+        let request_id = derived_id(&format!("{}#{}", p.id, offer.bundle));
+        match (&answer, p.status) {
+            (_, PromptStatus::Prompted) => {}
+            (PromptAnswer::Request { .. }, PromptStatus::Requested)
+                if p.request_id.as_ref() == Some(&request_id) =>
+            {
+                let req = self.get(&request_id).await?;
+                return Ok((p, Some(req)));
+            }
+            (_, status) => {
+                return Err(ServiceError::Invalid(format!(
+                    "this prompt is {}; each prompt is answered once",
+                    status.as_str()
+                )))
+            }
+        }
+        let (status, req) = match answer {
+            PromptAnswer::Dismiss => (PromptStatus::Abandoned, None),
+            PromptAnswer::Request {
+                duration,
+                reason,
+                ticket,
+            } => {
+                let input = RequestInput {
+                    bundle: Some(offer.bundle.clone()),
+                    duration: duration.or(Some(offer.duration)),
+                    reason: Some(reason),
+                    ticket,
+                    accounts: Some(vec![p.denied.account.clone()]),
+                    flow: Some(offer.flow.clone()),
+                    ..RequestInput::default()
+                };
+                let mut req = self.submit_as(&person, input, request_id).await?;
+                if req.status == Status::Pending {
+                    let groups = self.ports.directory.groups_of(&person).await?;
+                    if !req.plan.counts_for(req.tier, &person, &groups).is_empty() {
+                        req = self
+                            .approve(
+                                &person,
+                                &req.id,
+                                "approved by the requester, an approver of this bundle, from an access-denied prompt",
+                                None,
+                            )
+                            .await?;
+                    }
+                }
+                (PromptStatus::Requested, Some(req))
+            }
+        };
+        let p = self
+            .settle_prompt(p, status, req.as_ref().map(|r| r.id.clone()))
+            .await?;
+        Ok((p, req))
+    }
+
+    async fn settle_prompt(
+        &self,
+        mut p: Prompt,
+        status: PromptStatus,
+        request_id: Option<RequestId>,
+    ) -> Result<Prompt, ServiceError> {
+        for _ in 0..MAX_ATTEMPTS {
+            if p.status != PromptStatus::Prompted {
+                return Ok(p);
+            }
+            let mut next = p.clone();
+            next.status = status;
+            next.request_id = request_id.clone();
+            next.updated_at = self.now();
+            next.version += 1;
+            match self.ports.store.update_prompt(p.version, &next).await {
+                Ok(()) => return Ok(next),
+                Err(StoreError::Conflict) => {
+                    p = self
+                        .ports
+                        .store
+                        .get_prompt(&p.id)
+                        .await?
+                        .ok_or_else(|| ServiceError::NotFound(p.id.clone()))?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ServiceError::Busy(p.id))
+    }
+
+    /// Marks a prompt nobody answered as abandoned-expired; false if it was answered meanwhile.
+    async fn expire_prompt(&self, p: Prompt) -> Result<bool, ServiceError> {
+        if p.status != PromptStatus::Prompted || p.answer_by() > self.now() {
+            return Ok(false);
+        }
+        let after = self
+            .settle_prompt(p, PromptStatus::AbandonedExpired, None)
+            .await?;
+        Ok(after.status == PromptStatus::AbandonedExpired)
     }
 
     async fn on_approved(&self, req: &Request) {
@@ -1013,6 +1473,30 @@ pub fn spec(req: &Request, bundle: &Bundle) -> GrantSpec {
         accounts: req.accounts.clone(),
         starts_at: req.start_at.and(req.starts_at),
         expires_at: req.expires_at.unwrap_or(req.created_at),
+    }
+}
+
+fn sid_grant(statement: &serde_json::Value) -> Option<RequestId> {
+    statement
+        .get("Sid")
+        .and_then(serde_json::Value::as_str)
+        .and_then(grant_of_sid)
+}
+
+/// A request-shaped id derived from `seed`, so that a retried operation names the same thing.
+fn derived_id(seed: &str) -> RequestId {
+    use sha2::{Digest, Sha256};
+    let hex = hex::encode(Sha256::digest(seed.as_bytes()));
+    RequestId::parse(&hex[..20]).expect("20 hex digits are a request id")
+}
+
+/// A prompt's id: derived from CloudTrail's event id, so a redelivered event names the same
+/// prompt; generated when the event has none.
+fn prompt_id(denied: &AccessDenied, now: DateTime<Utc>) -> RequestId {
+    if denied.event_id.is_empty() {
+        RequestId::generate(now)
+    } else {
+        derived_id(&format!("prompt#{}", denied.event_id))
     }
 }
 

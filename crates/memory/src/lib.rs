@@ -14,6 +14,7 @@ use jit_core::lifecycle::{Request, Status, Transition};
 use jit_core::link::LinkSigner;
 use jit_core::plan::{GrantSpec, PolicyDocument, TooLarge, POLICY_BUDGET};
 use jit_core::ports::*;
+use jit_core::prompt::{Prompt, PromptStatus};
 use jit_core::service::{Ports, Service, ServiceError};
 use jit_core::types::{AccountId, Email, GroupName, RequestId};
 use serde::{Deserialize, Serialize};
@@ -34,6 +35,8 @@ struct StoreState {
     requests: BTreeMap<RequestId, Request>,
     audit: Vec<AuditEvent>,
     nonces: BTreeMap<String, DateTime<Utc>>,
+    prompts: BTreeMap<RequestId, Prompt>,
+    quiet: BTreeMap<String, DateTime<Utc>>,
 }
 
 impl MemoryStore {
@@ -175,6 +178,53 @@ impl RequestStore for MemoryStore {
         s.nonces.insert(nonce.to_string(), expires);
         Ok(())
     }
+
+    async fn create_prompt(
+        &self,
+        prompt: &Prompt,
+        quiet_until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut s = lock(&self.state);
+        let key = prompt.quiet_key();
+        let quiet = s
+            .quiet
+            .get(&key)
+            .is_some_and(|until| *until >= prompt.created_at);
+        if quiet || s.prompts.contains_key(&prompt.id) {
+            return Err(StoreError::AlreadyExists);
+        }
+        s.quiet.insert(key, quiet_until);
+        s.prompts.insert(prompt.id.clone(), prompt.clone());
+        Ok(())
+    }
+
+    async fn get_prompt(&self, id: &RequestId) -> Result<Option<Prompt>, StoreError> {
+        Ok(lock(&self.state).prompts.get(id).cloned())
+    }
+
+    async fn update_prompt(
+        &self,
+        expected_version: u64,
+        prompt: &Prompt,
+    ) -> Result<(), StoreError> {
+        let mut s = lock(&self.state);
+        match s.prompts.get(&prompt.id) {
+            Some(current) if current.version == expected_version => {
+                s.prompts.insert(prompt.id.clone(), prompt.clone());
+                Ok(())
+            }
+            _ => Err(StoreError::Conflict),
+        }
+    }
+
+    async fn prompts_unanswered_before(&self, t: DateTime<Utc>) -> Result<Vec<Prompt>, StoreError> {
+        Ok(lock(&self.state)
+            .prompts
+            .values()
+            .filter(|p| p.status == PromptStatus::Prompted && p.answer_by() <= t)
+            .cloned()
+            .collect())
+    }
 }
 
 /// Published catalog versions in memory.
@@ -246,6 +296,17 @@ impl MemoryGrantor {
     /// A copy of the identity side.
     pub fn snapshot(&self) -> IdentitySide {
         lock(&self.side).clone()
+    }
+
+    /// Changes a person's container behind the product's back (tests of drift repair),
+    /// creating it if needed.
+    pub fn tamper(&self, person: &Email, change: impl FnOnce(&mut PolicyDocument)) {
+        change(
+            lock(&self.side)
+                .containers
+                .entry(person.clone())
+                .or_default(),
+        );
     }
 
     /// Makes the next calls fail with `fault`, in order.
@@ -361,6 +422,30 @@ impl Grantor for MemoryGrantor {
             }
         }
         Ok(())
+    }
+
+    async fn containers(&self) -> Result<Vec<Email>, GrantError> {
+        Ok(lock(&self.side).containers.keys().cloned().collect())
+    }
+
+    async fn container_policy(&self, person: &Email) -> Result<Option<PolicyDocument>, GrantError> {
+        self.fault(person)?;
+        Ok(lock(&self.side).containers.get(person).cloned())
+    }
+
+    async fn replace_container_policy(
+        &self,
+        person: &Email,
+        seen: &PolicyDocument,
+        next: &PolicyDocument,
+    ) -> Result<bool, GrantError> {
+        self.fault(person)?;
+        let mut side = lock(&self.side);
+        if side.containers.get(person) != Some(seen) {
+            return Ok(false);
+        }
+        side.containers.insert(person.clone(), next.clone());
+        Ok(true)
     }
 }
 
