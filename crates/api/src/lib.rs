@@ -24,7 +24,8 @@ use jit_core::lifecycle::{LifecycleError, Request, Status};
 use jit_core::link::{LinkClaims, LinkError};
 use jit_core::policy::{Refusal, RequestInput};
 use jit_core::ports::*;
-use jit_core::service::{Service, ServiceError, Verdict};
+use jit_core::prompt::{Offer, Prompt};
+use jit_core::service::{PromptAnswer, Service, ServiceError, Verdict};
 use jit_core::types::*;
 use serde::Deserialize;
 use serde_json::json;
@@ -55,6 +56,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/requests/{id}/review"),
     ("GET", "/v1/decisions/{token}"),
     ("POST", "/v1/decisions/{token}"),
+    ("GET", "/v1/prompts/{token}"),
+    ("POST", "/v1/prompts/{token}"),
     ("GET", "/v1/audit"),
     ("GET", "/v1/report"),
 ];
@@ -151,6 +154,17 @@ pub trait Api: Send + Sync + 'static {
         message: &str,
         duration: Option<GrantDuration>,
     ) -> impl Future<Output = Result<Request, ServiceError>> + Send;
+    /// See [`Service::inspect_prompt`].
+    fn inspect_prompt(
+        &self,
+        token: &str,
+    ) -> impl Future<Output = Result<(Prompt, Offer), ServiceError>> + Send;
+    /// See [`Service::answer_prompt`].
+    fn answer_prompt(
+        &self,
+        token: &str,
+        answer: PromptAnswer,
+    ) -> impl Future<Output = Result<(Prompt, Option<Request>), ServiceError>> + Send;
     /// See [`Service::audit`].
     fn audit(
         &self,
@@ -275,6 +289,19 @@ where
         duration: Option<GrantDuration>,
     ) -> impl Future<Output = Result<Request, ServiceError>> + Send {
         Service::decide_by_link(self, token, verdict, message, duration)
+    }
+    fn inspect_prompt(
+        &self,
+        token: &str,
+    ) -> impl Future<Output = Result<(Prompt, Offer), ServiceError>> + Send {
+        Service::inspect_prompt(self, token)
+    }
+    fn answer_prompt(
+        &self,
+        token: &str,
+        answer: PromptAnswer,
+    ) -> impl Future<Output = Result<(Prompt, Option<Request>), ServiceError>> + Send {
+        Service::answer_prompt(self, token, answer)
     }
     fn audit(
         &self,
@@ -430,6 +457,10 @@ pub fn router<A: Api>(app: Arc<A>) -> Router {
         .route(
             "/v1/decisions/{token}",
             get(decision_page::<A>).post(decide::<A>),
+        )
+        .route(
+            "/v1/prompts/{token}",
+            get(prompt_page::<A>).post(answer_prompt::<A>),
         )
         .route("/v1/audit", get(audit::<A>))
         .route("/v1/report", get(report::<A>))
@@ -811,6 +842,97 @@ async fn decide<A: Api>(
     .await;
     match outcome {
         Ok(req) => (StatusCode::OK, page_headers(), Html(pages::done(&req))),
+        Err(err) => (
+            err.status,
+            page_headers(),
+            Html(pages::problem(&err.message)),
+        ),
+    }
+}
+
+async fn prompt_page<A: Api>(
+    State(app): State<Arc<A>>,
+    Path(token): Path<String>,
+) -> (StatusCode, HeaderMap, Html<String>) {
+    // Never acts: it shows what was denied and a prefilled form.
+    match app.inspect_prompt(&token).await {
+        Ok((prompt, offer)) => (
+            StatusCode::OK,
+            page_headers(),
+            Html(pages::prompt_form(&prompt, &offer)),
+        ),
+        Err(e) => {
+            let err = ApiError::from(e);
+            (
+                err.status,
+                page_headers(),
+                Html(pages::problem(&err.message)),
+            )
+        }
+    }
+}
+
+/// The prompt's request form.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptForm {
+    /// `request` or `dismiss`.
+    pub action: String,
+    /// Why (prefilled with what was denied).
+    #[serde(default)]
+    pub reason: String,
+    /// How long (the offer's duration when empty).
+    #[serde(default)]
+    pub duration: String,
+    /// A ticket reference, when the flow asks for one.
+    #[serde(default)]
+    pub ticket: String,
+}
+
+async fn answer_prompt<A: Api>(
+    State(app): State<Arc<A>>,
+    Path(token): Path<String>,
+    form: Result<Form<PromptForm>, FormRejection>,
+) -> (StatusCode, HeaderMap, Html<String>) {
+    let outcome = async {
+        let Form(f) = form.map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let answer = match f.action.as_str() {
+            "request" => PromptAnswer::Request {
+                duration: Some(f.duration.trim())
+                    .filter(|d| !d.is_empty())
+                    .map(parse)
+                    .transpose()?,
+                reason: f.reason,
+                ticket: Some(f.ticket.trim().to_string()).filter(|t| !t.is_empty()),
+            },
+            "dismiss" => PromptAnswer::Dismiss,
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown action {other:?}: request or dismiss"
+                )))
+            }
+        };
+        Ok(app.answer_prompt(&token, answer).await?)
+    }
+    .await;
+    match outcome {
+        Ok((prompt, req)) => (
+            StatusCode::OK,
+            page_headers(),
+            Html(pages::prompt_done(&prompt, req.as_ref())),
+        ),
+        Err(err)
+            if matches!(
+                err.status,
+                StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY
+            ) =>
+        {
+            (
+                err.status,
+                page_headers(),
+                Html(pages::not_made(&err.message)),
+            )
+        }
         Err(err) => (
             err.status,
             page_headers(),

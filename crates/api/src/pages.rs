@@ -4,6 +4,7 @@
 use jit_core::lifecycle::{Request, Status};
 use jit_core::link::LinkClaims;
 use jit_core::notify::html_escape as esc;
+use jit_core::prompt::{Offer, Prompt, PromptStatus};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#222}\
 th{text-align:left;padding-right:1rem;vertical-align:top}textarea{width:100%}\
@@ -120,5 +121,96 @@ pub fn problem(message: &str) -> String {
     page(
         "This link cannot be used",
         &format!("<p>{}</p>", esc(message)),
+    )
+}
+
+/// What was denied and a request form prefilled with the reason and the offer's duration.
+pub fn prompt_form(p: &Prompt, offer: &Offer) -> String {
+    if p.status != PromptStatus::Prompted {
+        return page(
+            "Already answered",
+            &format!(
+                "<p>This prompt is {}{}. Nothing more to do.</p>",
+                esc(p.status.as_str()),
+                p.request_id
+                    .as_ref()
+                    .map(|id| format!(" (request {})", esc(id.as_str())))
+                    .unwrap_or_default()
+            ),
+        );
+    }
+    let d = &p.denied;
+    let how = if offer.auto {
+        "granted at once".to_string()
+    } else if offer.self_approve {
+        "you are an approver of this bundle: your request is approved as you make it".to_string()
+    } else {
+        offer.approvers.clone()
+    };
+    let rows = [
+        ("Denied", d.action.clone()),
+        (
+            "Resource",
+            d.resource
+                .clone()
+                .unwrap_or_else(|| "(not named in the event)".into()),
+        ),
+        ("Account", d.account.to_string()),
+        ("Bundle", offer.bundle.to_string()),
+        ("Flow", offer.flow.to_string()),
+        ("Approval", how),
+    ];
+    let table: String = rows
+        .iter()
+        .map(|(k, v)| format!("<tr><th>{k}</th><td>{}</td></tr>", esc(v)))
+        .collect();
+    let ticket = if offer.needs_ticket {
+        "<p><label>Ticket (required by this flow): <input name=\"ticket\" size=\"16\" maxlength=\"64\" required></label></p>"
+    } else {
+        ""
+    };
+    page(
+        &format!("Request {}?", offer.bundle),
+        &format!(
+            "<p>For {} through your personal link.</p><table>{table}</table>\
+             <form method=\"post\"><p><label>Reason<br><textarea name=\"reason\" rows=\"3\" maxlength=\"1000\">{}</textarea></label></p>\
+             <p><label>Duration: <input name=\"duration\" size=\"8\" maxlength=\"16\" value=\"{}\"></label></p>{ticket}\
+             <p><button class=\"approve\" name=\"action\" value=\"request\">Request access</button>\
+             <button name=\"action\" value=\"dismiss\">I do not need it</button></p></form>",
+            esc(d.person.as_str()),
+            esc(&p.reason()),
+            esc(&offer.duration.to_string())
+        ),
+    )
+}
+
+/// What happened after a prompt was answered.
+pub fn prompt_done(p: &Prompt, req: Option<&Request>) -> String {
+    let what = match req {
+        Some(r) => match r.status {
+            Status::Approved | Status::Active => format!(
+                "Request {} is approved; the access is being granted and you will get an email.",
+                r.id
+            ),
+            Status::Pending => format!(
+                "Request {} is waiting for {}. You will get an email when it is decided.",
+                r.id,
+                r.waiting_for()
+            ),
+            other => format!("Request {} is {other}.", r.id),
+        },
+        None => format!("Noted: prompt {} is {}.", p.id, p.status.as_str()),
+    };
+    page("Thank you", &format!("<p>{}</p>", esc(&what)))
+}
+
+/// A request from a prompt that was refused, with what to change; the link still works.
+pub fn not_made(message: &str) -> String {
+    page(
+        "Request not made",
+        &format!(
+            "<p>{}</p><p>Go back, change the form and send it again.</p>",
+            esc(message)
+        ),
     )
 }

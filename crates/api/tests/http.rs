@@ -600,3 +600,100 @@ async fn audit_and_report_are_readable_by_everyone_as_json_and_csv() {
         "no decision tokens in the audit"
     );
 }
+
+#[tokio::test]
+async fn a_prompt_link_opens_a_prefilled_form_and_requests_once() {
+    let (svc, app) = app();
+    let event: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../events/cloudtrail-logs-access-denied.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let outcome = svc.on_access_denied(&event).await.unwrap();
+    assert!(
+        matches!(outcome, jit_core::service::PromptOutcome::Prompted(_)),
+        "{outcome:?}"
+    );
+    let mail = svc.ports.mailer.sent().pop().unwrap();
+    let path = mail
+        .text
+        .lines()
+        .find_map(|l| {
+            l.split_once("http://127.0.0.1:8080")
+                .map(|(_, p)| p.to_string())
+        })
+        .expect("a prompt link");
+    assert!(path.starts_with("/v1/prompts/"), "{path}");
+
+    let page = call(&app, Method::GET, &path, None, None, "text/html").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert_eq!(page.headers[header::REFERRER_POLICY], "no-referrer");
+    assert!(
+        page.text.contains("Request api-logs-read?"),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains("Access denied for logs:FilterLogEvents"));
+    assert!(
+        page.text.contains("value=\"4h\""),
+        "the flow's default duration"
+    );
+    assert!(
+        svc.requests_of(&Email::parse("alice@example.com").unwrap(), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "GET never acts"
+    );
+
+    let post = |body: &'static str| {
+        let app = app.clone();
+        let path = path.clone();
+        async move {
+            call(
+                &app,
+                Method::POST,
+                &path,
+                None,
+                Some(Body::from(body)),
+                "application/x-www-form-urlencoded",
+            )
+            .await
+        }
+    };
+    let bad = post("action=request&reason=&duration=40d").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
+    assert!(
+        bad.text.contains("14d") && bad.text.contains("Request not made"),
+        "says the limit: {}",
+        bad.text
+    );
+    let done = post("action=request&reason=reading+request+logs&duration=1h").await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+    assert!(done.text.contains("is approved"), "{}", done.text);
+    let mine = svc
+        .requests_of(&Email::parse("alice@example.com").unwrap(), 10)
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].duration.to_string(), "1h");
+    let twice = post("action=request&reason=again").await;
+    assert_eq!(
+        twice.status,
+        StatusCode::OK,
+        "a double click shows the same request"
+    );
+    let dismiss = post("action=dismiss").await;
+    assert_eq!(dismiss.status, StatusCode::BAD_REQUEST);
+    let page = call(&app, Method::GET, &path, None, None, "text/html").await;
+    assert!(page.text.contains("Already answered"), "{}", page.text);
+    let unknown = post("action=request&reason=x&admin=true").await;
+    assert_eq!(
+        unknown.status,
+        StatusCode::BAD_REQUEST,
+        "unknown fields are refused"
+    );
+}
