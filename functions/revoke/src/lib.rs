@@ -1,9 +1,10 @@
 //! The revoke function: the Scheduler target at a grant's expiry (and for scheduled starts),
 //! and the `rate(5 minutes)` sweeper that ends grants and expires requests whose schedules were
-//! lost (Scheduler fires at least once and may not fire at all).
+//! lost (Scheduler fires at least once and may not fire at all), expires unanswered
+//! access-denied prompts, and reconciles every container with the ledger (drift repair).
 
 use jit_core::ports::*;
-use jit_core::service::{Service, ServiceError};
+use jit_core::service::{Service, ServiceError, SweepReport};
 use serde_json::{json, Value};
 use tracing::info;
 
@@ -65,10 +66,37 @@ where
             info!(
                 ended = report.ended,
                 expired = report.expired,
+                prompts_expired = report.prompts_expired,
+                containers = report.containers,
+                drift_removed = report.drift_removed,
+                drift_restored = report.drift_restored,
                 failed = report.failed,
                 "sweep"
             );
-            Ok(json!({ "ended": report.ended, "expired": report.expired, "failed": report.failed }))
+            // One line in CloudWatch's embedded metric format: the drift alarm watches it.
+            println!("{}", metrics(&report, svc.now().timestamp_millis()));
+            Ok(serde_json::to_value(report).expect("a report serializes"))
         }
     }
+}
+
+/// The sweep's figures as a CloudWatch embedded-metric-format record (namespace `Jit`).
+pub fn metrics(report: &SweepReport, at_millis: i64) -> Value {
+    json!({
+        "_aws": {
+            "Timestamp": at_millis,
+            "CloudWatchMetrics": [{
+                "Namespace": "Jit",
+                "Dimensions": [[]],
+                "Metrics": [
+                    { "Name": "DriftFindings", "Unit": "Count" },
+                    { "Name": "SweepEnded", "Unit": "Count" },
+                    { "Name": "SweepFailures", "Unit": "Count" }
+                ]
+            }]
+        },
+        "DriftFindings": report.drift(),
+        "SweepEnded": report.ended,
+        "SweepFailures": report.failed,
+    })
 }

@@ -78,3 +78,34 @@ async fn the_sweeper_event_ends_what_no_schedule_ended() {
     assert_eq!(report["ended"], 1);
     assert_eq!(svc.get(&id).await.unwrap().status, Status::Ended);
 }
+
+#[tokio::test]
+async fn the_sweeper_repairs_drift_and_reports_it_as_a_metric() {
+    let start: DateTime<Utc> = "2026-11-23T09:00:00Z".parse().unwrap();
+    let svc = demo(&root().join("catalog/examples"), start);
+    let id = active(&svc).await;
+    let alice = Email::parse("alice@example.com").unwrap();
+    svc.ports
+        .grantor
+        .tamper(&alice, |doc| doc.statements.clear());
+    let sweep = std::fs::read_to_string(root().join("events/eventbridge-sweeper.json")).unwrap();
+    let report = revoke::handle(&svc, &serde_json::from_str(&sweep).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(report["drift_restored"], 1, "{report}");
+    assert_eq!(report["containers"], 1, "{report}");
+    let doc = svc.ports.grantor.snapshot().containers[&alice].clone();
+    assert_eq!(doc.grant_ids().into_iter().collect::<Vec<_>>(), vec![id]);
+    let again = revoke::handle(&svc, &serde_json::from_str(&sweep).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(again["drift_restored"], 0);
+    let report: jit_core::service::SweepReport = jit_core::service::SweepReport {
+        drift_removed: 2,
+        drift_restored: 1,
+        ..Default::default()
+    };
+    let emf = revoke::metrics(&report, 1_700_000_000_000);
+    assert_eq!(emf["DriftFindings"], 3);
+    assert_eq!(emf["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Jit");
+}
