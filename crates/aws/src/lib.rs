@@ -8,6 +8,7 @@ pub mod error;
 pub mod identity;
 pub mod messaging;
 pub mod retry;
+pub mod seed;
 pub mod table;
 
 pub use dynamo::{DynamoCatalogs, DynamoStore, Leases};

@@ -26,67 +26,15 @@ fn examples() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog/examples")
 }
 
-#[derive(serde::Deserialize)]
-struct DirectoryFile {
-    group: Vec<GroupEntry>,
-}
-
-#[derive(serde::Deserialize)]
-struct GroupEntry {
-    name: String,
-    members: Vec<String>,
-}
-
 /// Loads the demo directory.toml into a fresh Identity Store; returns its id.
 async fn seed_identity_store(client: &aws_sdk_identitystore::Client) -> String {
     let store = format!("d-{}", &jit_core::link::nonce()[..10]);
-    let text = std::fs::read_to_string(examples().join("directory.toml")).unwrap();
-    let file: DirectoryFile = toml::from_str(&text).unwrap();
-    let mut users = std::collections::BTreeMap::new();
-    for g in &file.group {
-        let gid = client
-            .create_group()
-            .identity_store_id(&store)
-            .display_name(&g.name)
-            .send()
-            .await
-            .unwrap()
-            .group_id;
-        for m in &g.members {
-            if !users.contains_key(m) {
-                let email = aws_sdk_identitystore::types::Email::builder()
-                    .value(m)
-                    .primary(true)
-                    .build();
-                let name = aws_sdk_identitystore::types::Name::builder()
-                    .given_name(m)
-                    .family_name("Demo")
-                    .build();
-                let uid = client
-                    .create_user()
-                    .identity_store_id(&store)
-                    .user_name(m)
-                    .display_name(m)
-                    .name(name)
-                    .emails(email)
-                    .send()
-                    .await
-                    .unwrap()
-                    .user_id;
-                users.insert(m.clone(), uid);
-            }
-            client
-                .create_group_membership()
-                .identity_store_id(&store)
-                .group_id(&gid)
-                .member_id(aws_sdk_identitystore::types::MemberId::UserId(
-                    users[m].clone(),
-                ))
-                .send()
-                .await
-                .unwrap();
-        }
-    }
+    let groups = jit_memory::MemoryDirectory::load(&examples())
+        .unwrap()
+        .groups();
+    jit_aws::seed::seed_identity_store(client, &store, &groups)
+        .await
+        .unwrap();
     store
 }
 

@@ -151,19 +151,6 @@ fn short_id(req: &Request) -> String {
     format!("({})", req.id)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn html_is_escaped() {
-        assert_eq!(
-            html_escape("<script>\"a\" & 'b'</script>"),
-            "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;"
-        );
-    }
-}
-
 /// Offers a person the bundles that would allow what they were just denied, each with its own
 /// signed link to a request form (`links` pairs each offer with its URL, in order).
 pub fn access_prompt(prompt: &Prompt, links: &[String]) -> Message {
@@ -237,5 +224,18 @@ pub fn service_disabled(prompt: &Prompt, service: &str) -> Message {
         html,
         kind: MessageKind::AccessPrompt,
         request_id: prompt.id.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(
+            html_escape("<script>\"a\" & 'b'</script>"),
+            "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;"
+        );
     }
 }

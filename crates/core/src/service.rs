@@ -1134,10 +1134,15 @@ where
             Err(why) => return Ok(PromptOutcome::Ignored(why)),
         };
         let now = self.now();
+        let id = prompt_id(&denied, now);
+        // A redelivered event: one read answers it, before any directory lookups.
+        if self.ports.store.get_prompt(&id).await?.is_some() {
+            return Ok(PromptOutcome::Quiet(denied));
+        }
         let person = denied.person.clone();
         let service = denied.action.split(':').next().unwrap_or("").to_string();
         let mut p = Prompt {
-            id: prompt_id(&denied, now),
+            id,
             denied: denied.clone(),
             offers: Vec::new(),
             disabled_service: None,

@@ -19,7 +19,6 @@ use jit_core::ports::*;
 use jit_core::service::{Ports, Service};
 use jit_core::types::Email;
 use jit_memory::FakeClock;
-use serde::Deserialize;
 
 /// Prints every email (subject and decision links) and keeps a copy, then sends it on.
 pub struct Outbox<M> {
@@ -90,19 +89,6 @@ pub struct AwsLocal {
     pub table: String,
 }
 
-#[derive(Deserialize)]
-struct DirectoryFile {
-    #[serde(default)]
-    group: Vec<GroupEntry>,
-}
-
-#[derive(Deserialize)]
-struct GroupEntry {
-    name: String,
-    #[serde(default)]
-    members: Vec<String>,
-}
-
 fn suffix() -> String {
     jit_core::link::nonce()[..10].to_string()
 }
@@ -128,51 +114,10 @@ pub async fn build(
     // The Identity Store, from directory.toml.
     let ids = aws_sdk_identitystore::Client::new(sdk);
     let store = format!("d-{}", suffix());
-    let dir_text = std::fs::read_to_string(catalog_dir.join(jit_core::catalog::DIRECTORY_FILE))?;
-    let file: DirectoryFile = toml::from_str(&dir_text).context("directory.toml")?;
-    let mut users = std::collections::BTreeMap::new();
-    let mut people = BTreeSet::new();
-    for g in &file.group {
-        let gid = ids
-            .create_group()
-            .identity_store_id(&store)
-            .display_name(&g.name)
-            .send()
-            .await?
-            .group_id;
-        for m in &g.members {
-            let email = Email::parse(m).map_err(|e| anyhow!("directory.toml: {e}"))?;
-            if !users.contains_key(m) {
-                let e = aws_sdk_identitystore::types::Email::builder()
-                    .value(m)
-                    .primary(true)
-                    .build();
-                let n = aws_sdk_identitystore::types::Name::builder()
-                    .given_name(m)
-                    .family_name("Local")
-                    .build();
-                let uid = ids
-                    .create_user()
-                    .identity_store_id(&store)
-                    .user_name(m)
-                    .display_name(m)
-                    .name(n)
-                    .emails(e)
-                    .send()
-                    .await?
-                    .user_id;
-                users.insert(m.clone(), uid);
-            }
-            let member = aws_sdk_identitystore::types::MemberId::UserId(users[m].clone());
-            ids.create_group_membership()
-                .identity_store_id(&store)
-                .group_id(&gid)
-                .member_id(member)
-                .send()
-                .await?;
-            people.insert(email);
-        }
-    }
+    let groups = jit_memory::MemoryDirectory::load(catalog_dir)
+        .map_err(|e| anyhow!("{e}"))?
+        .groups();
+    let people = jit_aws::seed::seed_identity_store(&ids, &store, &groups).await?;
     let directory = IdentityStoreDirectory::new(ids, &store);
 
     let sso = aws_sdk_ssoadmin::Client::new(sdk);

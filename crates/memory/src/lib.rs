@@ -583,6 +583,14 @@ impl MemoryDirectory {
             .insert(person.clone());
     }
 
+    /// Every group with its members (to seed a real Identity Store from `directory.toml`).
+    pub fn groups(&self) -> Vec<(GroupName, BTreeSet<Email>)> {
+        lock(&self.groups)
+            .iter()
+            .map(|(g, m)| (g.clone(), m.clone()))
+            .collect()
+    }
+
     /// Takes `person` out of `group`.
     pub fn remove(&self, group: &GroupName, person: &Email) {
         if let Some(m) = lock(&self.groups).get_mut(group) {

@@ -1,6 +1,7 @@
 //! The approval function: the emailed decision links, behind API Gateway routes that have no
 //! JWT authorizer (the signed, single-use token is the credential). It serves only
-//! `/v1/decisions/...`; anything else is refused, whatever API Gateway sends it.
+//! `/v1/decisions/...` and the access-denied prompts' request forms, `/v1/prompts/...`;
+//! anything else is refused, whatever API Gateway sends it.
 
 use std::sync::Arc;
 
@@ -9,9 +10,12 @@ use axum::response::{IntoResponse, Response};
 use jit_api::Api;
 use lambda_http::Request;
 
-/// Serves one decision-link request; other paths get 404.
+/// The path prefixes this function serves.
+pub const PREFIXES: [&str; 2] = ["/v1/decisions/", "/v1/prompts/"];
+
+/// Serves one signed-link request; other paths get 404.
 pub async fn route<A: Api>(app: Arc<A>, mut req: Request) -> Response {
-    if !req.uri().path().starts_with("/v1/decisions/") {
+    if !PREFIXES.iter().any(|p| req.uri().path().starts_with(p)) {
         return (StatusCode::NOT_FOUND, "not found").into_response();
     }
     // Never trust an identity on these routes: the token names the approver.
