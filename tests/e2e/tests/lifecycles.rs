@@ -612,3 +612,150 @@ async fn a_cloudtrail_denial_ends_in_a_granted_request() {
     let total: usize = steps.iter().map(|(s, c)| report(s, c)).sum();
     println!("permission-on-demand lifecycle: {total} AWS calls in all");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prompts_are_quiet_for_an_hour_and_expire_unanswered_on_dynamodb() {
+    let w = world().await;
+    let mut event: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("events/cloudtrail-logs-access-denied.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        pod::handle(&w.svc, &event).await.unwrap()["outcome"],
+        "prompted"
+    );
+    event["detail"]["eventID"] = json!("second-denial-same-action");
+    assert_eq!(
+        pod::handle(&w.svc, &event).await.unwrap()["outcome"],
+        "quiet",
+        "the quiet key's condition holds on DynamoDB"
+    );
+    w.svc.ports.clock.advance(Duration::minutes(61));
+    event["detail"]["eventID"] = json!("third-denial-an-hour-later");
+    assert_eq!(
+        pod::handle(&w.svc, &event).await.unwrap()["outcome"],
+        "prompted"
+    );
+    w.svc.ports.clock.advance(Duration::hours(23));
+    assert_eq!(
+        w.svc.sweep().await.unwrap().prompts_expired,
+        1,
+        "the first prompt"
+    );
+    w.svc.ports.clock.advance(Duration::hours(2));
+    assert_eq!(
+        w.svc.sweep().await.unwrap().prompts_expired,
+        1,
+        "the second"
+    );
+    assert_eq!(w.svc.sweep().await.unwrap().prompts_expired, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn drift_repair_racing_grants_never_loses_one_and_puts_back_what_was_taken() {
+    let w = world().await;
+    let alice = Email::parse("alice@example.com").unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        let input = jit_core::policy::RequestInput {
+            bundle: Some("api-logs-read".parse().unwrap()),
+            duration: Some("2h".parse().unwrap()),
+            reason: Some("race".into()),
+            ..Default::default()
+        };
+        ids.push(w.svc.submit(&alice, input).await.unwrap().id);
+    }
+    // The grant function applies all six while two sweepers keep reconciling the container.
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut sweepers = Vec::new();
+    for _ in 0..2 {
+        let (svc, alice, done) = (w.svc.clone(), alice.clone(), done.clone());
+        sweepers.push(tokio::spawn(async move {
+            let mut rounds = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                let drift = svc.reconcile_container(&alice).await.unwrap();
+                assert_eq!(
+                    drift,
+                    jit_core::service::Drift::default(),
+                    "a grant being applied is never taken for drift"
+                );
+                rounds += 1;
+            }
+            rounds
+        }));
+    }
+    let mut grants = Vec::new();
+    for id in ids.clone() {
+        let svc = w.svc.clone();
+        grants.push(tokio::spawn(
+            async move { svc.activate(&id).await.unwrap() },
+        ));
+    }
+    for g in grants {
+        g.await.unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut rounds = 0;
+    for s in sweepers {
+        rounds += s.await.unwrap();
+    }
+    println!("{rounds} reconciliations ran while six grants were applied");
+    assert!(rounds >= 2, "the sweepers overlapped the grants");
+    let in_container = |statements: Vec<Value>| {
+        let mut found: Vec<String> = statements
+            .iter()
+            .filter_map(|s| s["Sid"].as_str())
+            .filter_map(jit_core::plan::grant_of_sid)
+            .map(|id| id.to_string())
+            .collect();
+        found.sort();
+        found.dedup();
+        found
+    };
+    let mut want: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+    want.sort();
+    assert_eq!(in_container(w.container("alice@example.com").await), want);
+
+    // Behind the product's back: one grant's statements deleted, a statement added.
+    let sso = aws_sdk_ssoadmin::Client::new(&w.sdk);
+    let instance = sso.list_instances().send().await.unwrap().instances()[0]
+        .instance_arn()
+        .unwrap()
+        .to_string();
+    let mut doc = w
+        .svc
+        .ports
+        .grantor
+        .container_policy(&alice)
+        .await
+        .unwrap()
+        .unwrap();
+    let victim = ids[2].clone();
+    doc = doc.without(&victim);
+    doc.statements
+        .push(json!({"Sid": "Backdoor", "Effect": "Allow", "Action": "iam:*", "Resource": "*"}));
+    let ps = w.svc.ports.grantor.container_arn(&alice).await.unwrap();
+    sso.put_inline_policy_to_permission_set()
+        .instance_arn(&instance)
+        .permission_set_arn(&ps)
+        .inline_policy(doc.to_json())
+        .send()
+        .await
+        .unwrap();
+    w.calls.take();
+    let report = w.svc.sweep().await.unwrap();
+    jit_e2e::report("sweep with drift", &w.calls.take());
+    assert_eq!(
+        (report.drift_removed, report.drift_restored),
+        (1, 1),
+        "{report:?}"
+    );
+    let after = w.container("alice@example.com").await;
+    assert_eq!(in_container(after.clone()), want);
+    assert!(!after.iter().any(|s| s["Sid"] == "Backdoor"));
+    let timeline = w.svc.timeline(&victim).await.unwrap();
+    assert_eq!(timeline.last().unwrap().action, Action::DriftRepaired);
+    let calm = w.svc.sweep().await.unwrap();
+    jit_e2e::report("sweep without drift", &w.calls.take());
+    assert_eq!((calm.drift(), calm.failed), (0, 0));
+}
