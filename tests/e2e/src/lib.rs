@@ -1,26 +1,36 @@
 //! Support for the end-to-end tests: an SDK interceptor that counts the AWS operations each
-//! client makes, so a lifecycle's cost in calls can be printed and kept low.
+//! client makes, so a lifecycle's cost in calls can be printed and kept low, and records the
+//! IAM actions they need, so each function's role can be compared with what its code does.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
 
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, Input,
+};
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
-/// Counts operations by `Service.Operation`; clones share the count.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Counts operations by `Service.Operation` and records the IAM actions they need; clones
+/// share what they record.
 #[derive(Debug, Clone, Default)]
 pub struct CallCounter {
     calls: Arc<Mutex<BTreeMap<String, usize>>>,
+    actions: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl CallCounter {
     /// Adds `counts` back (after a look the test made, which is not the lifecycle's).
     pub fn add(&self, counts: BTreeMap<String, usize>) {
-        let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        let mut calls = lock(&self.calls);
         for (op, n) in counts {
             *calls.entry(op).or_default() += n;
         }
@@ -28,8 +38,46 @@ impl CallCounter {
 
     /// The counts so far, and resets them.
     pub fn take(&self) -> BTreeMap<String, usize> {
-        std::mem::take(&mut *self.calls.lock().unwrap_or_else(|p| p.into_inner()))
+        std::mem::take(&mut *lock(&self.calls))
     }
+
+    /// The IAM actions the operations so far needed, and resets them.
+    pub fn take_actions(&self) -> BTreeSet<String> {
+        std::mem::take(&mut *lock(&self.actions))
+    }
+}
+
+/// The IAM service prefix of an SDK service name.
+fn prefix(service: &str) -> String {
+    match service {
+        "SSO Admin" => "sso".into(),
+        "SESv2" => "ses".into(),
+        other => other.to_ascii_lowercase().replace(' ', ""),
+    }
+}
+
+/// The IAM actions an operation needs. A DynamoDB transaction is authorized item by item, as
+/// the item operations it contains (there is no `dynamodb:TransactWriteItems` action).
+pub fn iam_actions(service: &str, op: &str, input: &Input) -> Vec<String> {
+    if let Some(tx) = input.downcast_ref::<TransactWriteItemsInput>() {
+        let mut out = BTreeSet::new();
+        for item in tx.transact_items() {
+            if item.put().is_some() {
+                out.insert("dynamodb:PutItem");
+            }
+            if item.delete().is_some() {
+                out.insert("dynamodb:DeleteItem");
+            }
+            if item.update().is_some() {
+                out.insert("dynamodb:UpdateItem");
+            }
+            if item.condition_check().is_some() {
+                out.insert("dynamodb:ConditionCheckItem");
+            }
+        }
+        return out.into_iter().map(str::to_string).collect();
+    }
+    vec![format!("{}:{op}", prefix(service))]
 }
 
 impl Intercept for CallCounter {
@@ -39,19 +87,16 @@ impl Intercept for CallCounter {
 
     fn read_before_serialization(
         &self,
-        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let op = cfg.load::<Metadata>().map_or_else(
-            || "unknown".to_string(),
-            |m| format!("{}.{}", m.service(), m.name()),
-        );
-        *self
-            .calls
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(op)
+        let (service, name) = cfg
+            .load::<Metadata>()
+            .map_or(("unknown", "unknown"), |m| (m.service(), m.name()));
+        lock(&self.actions).extend(iam_actions(service, name, context.input()));
+        *lock(&self.calls)
+            .entry(format!("{service}.{name}"))
             .or_default() += 1;
         Ok(())
     }

@@ -1,0 +1,524 @@
+//! Least privilege, checked against the code: every function's handler is run through its
+//! paths against moto server, the IAM actions its AWS calls need are recorded, and the test
+//! fails when a function needs an action its role in infra/template.yaml does not allow, or
+//! its role allows one that no code path needs. Actions the service needs without calling them
+//! (iam:PassRole for Scheduler) and calls this scenario cannot reach on moto are listed below,
+//! each with the reason, and count as needed.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::Duration;
+use common::*;
+use jit_core::ports::Grantor;
+use jit_core::types::{Email, RequestId};
+use serde_json::{json, Value};
+
+/// Allowed because another action needs it, though the code never calls it.
+const IMPLIED: &[(&str, &str, &str)] = &[(
+    "scheduler:CreateSchedule",
+    "iam:PassRole",
+    "a schedule names the role Scheduler invokes its target with",
+)];
+
+/// Allowed because Identity Center, when it provisions a permission set or an assignment,
+/// creates and updates the `AWSReservedSSO_` roles with the caller's IAM permissions (the
+/// template limits them to `role/aws-reserved/sso.amazonaws.com/*`, as AWS's managed policy
+/// AWSSSOMasterAccountAdministrator does).
+const PROVISIONING: &[&str] = &[
+    "iam:GetRole",
+    "iam:CreateRole",
+    "iam:DeleteRole",
+    "iam:AttachRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:PutRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:ListRolePolicies",
+    "iam:ListAttachedRolePolicies",
+    "iam:UpdateRole",
+    "iam:UpdateRoleDescription",
+    "iam:GetSAMLProvider",
+];
+
+/// Needed on paths moto cannot show: (function, action, the path that needs it).
+const UNREACHED: &[(&str, &str, &str)] = &[
+    (
+        "grant",
+        "sso:ListPermissionSets",
+        "finding a container created by an attempt that crashed before recording it",
+    ),
+    (
+        "grant",
+        "sso:DescribePermissionSet",
+        "the same recovery path",
+    ),
+    (
+        "grant",
+        "sso:DescribePermissionSetProvisioningStatus",
+        "polling provisioning, which moto completes at once",
+    ),
+    (
+        "grant",
+        "sso:DescribeAccountAssignmentCreationStatus",
+        "polling an assignment, which moto completes at once",
+    ),
+    (
+        "grant",
+        "sso:DeleteAccountAssignment",
+        "the assignment strategy ending the last grant that holds an assignment",
+    ),
+    (
+        "grant",
+        "iam:ListRolePolicies",
+        "the iam-role strategy (no example bundle uses it)",
+    ),
+    ("grant", "iam:GetRolePolicy", "the iam-role strategy"),
+    ("grant", "iam:PutRolePolicy", "the iam-role strategy"),
+    ("grant", "iam:DeleteRolePolicy", "the iam-role strategy"),
+    (
+        "grant",
+        "sqs:SendMessage",
+        "Lambda sends stream records it gave up on to the on-failure queue with this role",
+    ),
+    ("revoke", "sso:ListPermissionSets", "as for grant"),
+    ("revoke", "sso:DescribePermissionSet", "as for grant"),
+    (
+        "revoke",
+        "sso:DescribePermissionSetProvisioningStatus",
+        "as for grant",
+    ),
+    (
+        "revoke",
+        "sso:DescribeAccountAssignmentCreationStatus",
+        "a scheduled start applies a grant (StartGrant)",
+    ),
+    (
+        "revoke",
+        "sso:CreatePermissionSet",
+        "a scheduled start applies a person's first grant",
+    ),
+    (
+        "revoke",
+        "sso:CreateAccountAssignment",
+        "a scheduled start assigns the container in a new account",
+    ),
+    ("revoke", "sso:ListAccountAssignments", "the same"),
+    (
+        "revoke",
+        "sso:DeleteAccountAssignment",
+        "the assignment strategy's expiry",
+    ),
+    (
+        "revoke",
+        "sso:PutInlinePolicyToPermissionSet",
+        "a scheduled start, or drift repair that keeps statements",
+    ),
+    (
+        "revoke",
+        "identitystore:GetUserId",
+        "a scheduled start assigns the container to the user",
+    ),
+    ("revoke", "iam:ListRolePolicies", "the iam-role strategy"),
+    ("revoke", "iam:GetRolePolicy", "the iam-role strategy"),
+    (
+        "revoke",
+        "iam:PutRolePolicy",
+        "the iam-role strategy (a scheduled start)",
+    ),
+    ("revoke", "iam:DeleteRolePolicy", "the iam-role strategy"),
+    ("revoke", "scheduler:CreateSchedule", "a scheduled start (StartGrant) schedules the grant's expiry"),
+    ("revoke", "scheduler:DeleteSchedule", "the sweeper expiring a request whose time-to-live schedule was lost deletes its escalation schedules"),
+    ("approval", "scheduler:CreateSchedule", "approving a request with a later start schedules the start"),
+    ("escalate", "scheduler:CreateSchedule", "a chain of two or more escalation tiers schedules the next"),
+    ("intake", "scheduler:CreateSchedule", "(reached) requests waiting for approval schedule escalation and expiry"),
+];
+
+/// The allowed actions of each function's role, by binary name.
+fn allowed() -> BTreeMap<String, BTreeSet<String>> {
+    let text = std::fs::read_to_string(root().join("infra/template.yaml")).unwrap();
+    let doc: serde_norway::Value = serde_norway::from_str(&text).unwrap();
+    let mut out = BTreeMap::new();
+    for (_, r) in doc["Resources"].as_mapping().unwrap() {
+        if r["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let binary = r["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .expect("each function names its binary")
+            .to_string();
+        let mut actions = BTreeSet::new();
+        for p in r["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            for st in p["Statement"].as_sequence().into_iter().flatten() {
+                assert_eq!(st["Effect"].as_str(), Some("Allow"));
+                match &st["Action"] {
+                    serde_norway::Value::String(a) => {
+                        actions.insert(a.clone());
+                    }
+                    serde_norway::Value::Sequence(list) => {
+                        actions.extend(list.iter().map(|a| a.as_str().unwrap().to_string()))
+                    }
+                    other => panic!("{binary}: unexpected Action {other:?}"),
+                }
+            }
+        }
+        out.insert(binary, actions);
+    }
+    out
+}
+
+fn api(method: &str, path: &str, user: &str, body: Option<Value>) -> lambda_http::Request {
+    apigw("apigw-post-request.json", |v| {
+        v["rawPath"] = json!(path);
+        v["routeKey"] = json!(format!("{method} {path}"));
+        v["requestContext"]["http"]["method"] = json!(method);
+        v["requestContext"]["http"]["path"] = json!(path);
+        v["requestContext"]["routeKey"] = json!(format!("{method} {path}"));
+        v["requestContext"]["authorizer"]["jwt"]["claims"]["email"] = json!(user);
+        v["body"] = body.map_or(Value::Null, |b| json!(b.to_string()));
+    })
+}
+
+fn link_post(path: &str, form: &str) -> lambda_http::Request {
+    apigw("apigw-post-decision.json", |v| {
+        let raw = v.to_string().replace("/v1/decisions/{{TOKEN}}", path);
+        *v = serde_json::from_str(&raw).unwrap();
+        v["body"] = json!(form);
+    })
+}
+
+async fn ok(resp: axum::response::Response, want: u16) -> Value {
+    let (status, text) = body(resp).await;
+    assert_eq!(status, want, "{text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_role_allows_exactly_what_its_function_calls() {
+    let w = world().await;
+    w.calls.take_actions();
+    let mut used: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut note = |f: &'static str, w: &World| {
+        used.entry(f).or_default().extend(w.calls.take_actions());
+    };
+    let id = |v: &Value| -> RequestId { v["id"].as_str().unwrap().parse().unwrap() };
+    let svc = || w.svc.clone();
+
+    // intake: auto and pending requests, reads, cancel.
+    let auto = ok(
+        intake::route(
+            svc(),
+            api(
+                "POST",
+                "/v1/requests",
+                "alice@example.com",
+                Some(json!({"bundle": "api-logs-read", "duration": "4h", "reason": "debug"})),
+            ),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let pii =
+        json!({"bundle": "rds-prod-pii", "duration": "1h", "reason": "order 1", "ticket": "INC-1"});
+    let pending = ok(
+        intake::route(
+            svc(),
+            api(
+                "POST",
+                "/v1/requests",
+                "carol@example.com",
+                Some(pii.clone()),
+            ),
+        )
+        .await,
+        201,
+    )
+    .await;
+    for (path, user) in [
+        ("/v1/approvals", "dave@example.com"),
+        ("/v1/catalog", "bob@example.com"),
+        ("/v1/audit", "bob@example.com"),
+        ("/v1/report", "bob@example.com"),
+        ("/v1/requests?mine=true", "carol@example.com"),
+    ] {
+        ok(
+            intake::route(svc(), api("GET", path, user, None)).await,
+            200,
+        )
+        .await;
+    }
+    note("intake", &w);
+
+    // grant: the approved request applied from the stream.
+    w.run_grant().await;
+    note("grant", &w);
+
+    // approval: both groups decide through their emailed links.
+    for approver in ["dave@example.com", "erin@example.com"] {
+        let path = link_in_mail(approver, "/v1/decisions/");
+        let (status, page) =
+            body(approval::route(svc(), link_post(&path, "action=approve&message=ok")).await).await;
+        assert_eq!(status, 200, "{page}");
+    }
+    // A request denied through the link: the requester is told why.
+    let denied = ok(intake::route(svc(), api("POST", "/v1/requests", "carol@example.com", Some(json!({"bundle": "rds-prod-pii", "duration": "1h", "reason": "order 4", "ticket": "INC-4"})))).await, 201).await;
+    note("intake", &w);
+    let path = link_in_mail("dave@example.com", "/v1/decisions/");
+    let (status, page) = body(
+        approval::route(
+            svc(),
+            link_post(&path, "action=deny&message=use+the+replica"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(
+        w.svc.get(&id(&denied)).await.unwrap().status.as_str(),
+        "denied"
+    );
+    note("approval", &w);
+    // intake: a request withdrawn while it waits.
+    let second = ok(
+        intake::route(
+            svc(),
+            api(
+                "POST",
+                "/v1/requests",
+                "carol@example.com",
+                Some(pii.clone()),
+            ),
+        )
+        .await,
+        201,
+    )
+    .await;
+    ok(
+        intake::route(
+            svc(),
+            api(
+                "POST",
+                &format!("/v1/requests/{}/cancel", id(&second)),
+                "carol@example.com",
+                Some(json!({})),
+            ),
+        )
+        .await,
+        200,
+    )
+    .await;
+    note("intake", &w);
+    w.run_grant().await;
+    note("grant", &w);
+
+    // intake: extend, release, revoke; grant follows each from the stream.
+    ok(
+        intake::route(
+            svc(),
+            api(
+                "POST",
+                &format!("/v1/requests/{}/extend", id(&auto)),
+                "alice@example.com",
+                Some(json!({"duration": "1h", "reason": "more"})),
+            ),
+        )
+        .await,
+        200,
+    )
+    .await;
+    note("intake", &w);
+    w.run_grant().await;
+    note("grant", &w);
+    ok(
+        intake::route(
+            svc(),
+            api(
+                "POST",
+                &format!("/v1/requests/{}/release", id(&auto)),
+                "alice@example.com",
+                Some(json!({})),
+            ),
+        )
+        .await,
+        200,
+    )
+    .await;
+    ok(
+        intake::route(
+            svc(),
+            api(
+                "POST",
+                &format!("/v1/requests/{}/revoke", id(&pending)),
+                "frank@example.com",
+                Some(json!({"message": "incident over"})),
+            ),
+        )
+        .await,
+        200,
+    )
+    .await;
+    note("intake", &w);
+    w.run_grant().await;
+    note("grant", &w);
+
+    // escalate: a silent tier is escalated, then the request expires.
+    let waiting = ok(intake::route(svc(), api("POST", "/v1/requests", "carol@example.com", Some(json!({"bundle": "rds-prod-pii", "duration": "1h", "reason": "order 3", "ticket": "INC-3"})))).await, 201).await;
+    note("intake", &w);
+    w.svc.ports.clock.advance(Duration::minutes(61));
+    escalate::handle(
+        &w.svc,
+        &json!({"action": "escalate", "request_id": id(&waiting), "tier": 1}),
+    )
+    .await
+    .unwrap();
+    w.svc.ports.clock.advance(Duration::hours(24));
+    let out = escalate::handle(
+        &w.svc,
+        &json!({"action": "expire-request", "request_id": id(&waiting)}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["status"], "expired");
+    note("escalate", &w);
+
+    // revoke: an expiry schedule and a sweep that repairs drift.
+    let live = ok(
+        intake::route(
+            svc(),
+            api(
+                "POST",
+                "/v1/requests",
+                "alice@example.com",
+                Some(json!({"bundle": "api-logs-read", "duration": "2h", "reason": "again"})),
+            ),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let other = ok(
+        intake::route(
+            svc(),
+            api(
+                "POST",
+                "/v1/requests",
+                "alice@example.com",
+                Some(json!({"bundle": "api-deploy", "duration": "1h", "reason": "deploy"})),
+            ),
+        )
+        .await,
+        201,
+    )
+    .await;
+    note("intake", &w);
+    w.run_grant().await;
+    note("grant", &w);
+    let input = w.end_schedule_input(&id(&other)).await;
+    w.svc.ports.clock.advance(Duration::minutes(61));
+    revoke::handle(&w.svc, &input).await.unwrap();
+    note("revoke", &w);
+    let alice = Email::parse("alice@example.com").unwrap();
+    let doc = w
+        .svc
+        .ports
+        .grantor
+        .container_policy(&alice)
+        .await
+        .unwrap()
+        .unwrap();
+    let ps = w.svc.ports.grantor.container_arn(&alice).await.unwrap();
+    let sso = aws_sdk_ssoadmin::Client::new(&w.sdk);
+    let instance = sso.list_instances().send().await.unwrap().instances()[0]
+        .instance_arn()
+        .unwrap()
+        .to_string();
+    let mut tampered = doc.without(&id(&live));
+    tampered
+        .statements
+        .push(json!({"Sid": "Extra", "Effect": "Allow", "Action": "s3:*", "Resource": "*"}));
+    sso.put_inline_policy_to_permission_set()
+        .instance_arn(&instance)
+        .permission_set_arn(&ps)
+        .inline_policy(tampered.to_json())
+        .send()
+        .await
+        .unwrap();
+    w.calls.take_actions();
+    let sweep = revoke::handle(
+        &w.svc,
+        &json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(sweep["drift_restored"], 1, "{sweep}");
+    // Everything gone: the sweep deletes the empty policy.
+    w.svc.ports.clock.advance(Duration::hours(3));
+    revoke::handle(
+        &w.svc,
+        &json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}),
+    )
+    .await
+    .unwrap();
+    note("revoke", &w);
+
+    // pod, and the prompt answered through approval.
+    let event: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("events/cloudtrail-s3-access-denied.json")).unwrap(),
+    )
+    .unwrap();
+    let mut event = event;
+    event["detail"]["eventTime"] = json!(w.svc.now().to_rfc3339());
+    assert_eq!(
+        pod::handle(&w.svc, &event).await.unwrap()["outcome"],
+        "prompted"
+    );
+    note("pod", &w);
+    let path = link_in_mail("alice@example.com", "/v1/prompts/");
+    let (status, page) =
+        body(approval::route(svc(), link_post(&path, "action=request&reason=read+it")).await).await;
+    assert_eq!(status, 200, "{page}");
+    note("approval", &w);
+
+    // Compare with the template.
+    let roles = allowed();
+    let mut problems = Vec::new();
+    for (f, allow) in &roles {
+        let called = used.get(f.as_str()).cloned().unwrap_or_default();
+        let reached_or_listed =
+            |a: &str| called.contains(a) || UNREACHED.iter().any(|(g, u, _)| g == f && *u == a);
+        for a in &called {
+            if !allow.contains(a) {
+                problems.push(format!("{f} calls {a}, which its role does not allow"));
+            }
+        }
+        for a in allow {
+            let needed = reached_or_listed(a)
+                || IMPLIED
+                    .iter()
+                    .any(|(by, implied, _)| reached_or_listed(by) && implied == a)
+                || (called.contains("sso:ProvisionPermissionSet")
+                    && PROVISIONING.contains(&a.as_str()));
+            if !needed {
+                problems.push(format!(
+                    "{f}'s role allows {a}, which no code path of {f} needs"
+                ));
+            }
+        }
+        println!(
+            "{f}: calls {} actions, role allows {}",
+            called.len(),
+            allow.len()
+        );
+    }
+    assert_eq!(roles.len(), 6, "six functions: {:?}", roles.keys());
+    assert!(
+        problems.is_empty(),
+        "least privilege:\n  {}",
+        problems.join("\n  ")
+    );
+}
