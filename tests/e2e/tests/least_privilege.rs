@@ -131,7 +131,6 @@ const UNREACHED: &[(&str, &str, &str)] = &[
     ("revoke", "scheduler:DeleteSchedule", "the sweeper expiring a request whose time-to-live schedule was lost deletes its escalation schedules"),
     ("approval", "scheduler:CreateSchedule", "approving a request with a later start schedules the start"),
     ("escalate", "scheduler:CreateSchedule", "a chain of two or more escalation tiers schedules the next"),
-    ("intake", "scheduler:CreateSchedule", "(reached) requests waiting for approval schedule escalation and expiry"),
 ];
 
 /// The allowed actions of each function's role, by binary name.
