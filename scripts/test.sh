@@ -29,6 +29,8 @@ export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
 echo "test: cfn-lint infra/template.yaml"
 .venv/bin/cfn-lint infra/template.yaml
+echo "test: checkov infra/template.yaml (every finding fixed or skipped in the template with a reason)"
+.venv/checkov/bin/checkov --quiet --compact --skip-download --framework cloudformation -f infra/template.yaml
 
 # The end-to-end tests run the jit and jit-local binaries as processes: build them first.
 cargo build --workspace --bins --locked
