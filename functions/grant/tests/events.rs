@@ -128,20 +128,60 @@ async fn an_extension_record_moves_the_expiry_in_the_iam_condition() {
 }
 
 #[test]
-fn the_templates_stream_filter_passes_exactly_the_statuses_the_handler_acts_on() {
+fn the_templates_stream_filters_pass_exactly_the_records_the_handler_acts_on() {
     let text = std::fs::read_to_string(root().join("infra/template.yaml")).unwrap();
     let doc: serde_norway::Value = serde_norway::from_str(&text).unwrap();
-    let pattern = doc["Resources"]["GrantFunction"]["Properties"]["Events"]["Stream"]["Properties"]
-        ["FilterCriteria"]["Filters"][0]["Pattern"]
-        .as_str()
-        .expect("the grant function's stream event has a filter pattern");
-    let pattern: serde_json::Value = serde_json::from_str(pattern).unwrap();
-    let statuses: Vec<&str> = pattern["dynamodb"]["NewImage"]["status"]["S"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap())
-        .collect();
-    assert_eq!(statuses, grant::STATUSES.to_vec());
-    assert_eq!(pattern["dynamodb"]["NewImage"]["sk"]["S"][0], "META");
+    let filters = doc["Resources"]["GrantFunction"]["Properties"]["Events"]["Stream"]["Properties"]
+        ["FilterCriteria"]["Filters"]
+        .as_sequence()
+        .expect("the grant function's stream event has filters");
+    let pattern = |i: usize| -> serde_json::Value {
+        serde_json::from_str(filters[i]["Pattern"].as_str().unwrap()).unwrap()
+    };
+    let list = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(filters.len(), 2);
+    let entering = pattern(0);
+    assert_eq!(
+        list(&entering["dynamodb"]["NewImage"]["status"]["S"]),
+        grant::STATUSES.to_vec()
+    );
+    assert_eq!(entering["dynamodb"]["NewImage"]["sk"]["S"][0], "META");
+    let changing = pattern(1);
+    assert_eq!(
+        list(&changing["dynamodb"]["NewImage"]["status"]["S"]),
+        vec![grant::WHILE]
+    );
+    assert_eq!(
+        list(&changing["dynamodb"]["OldImage"]["status"]["S"]),
+        vec![grant::WHILE]
+    );
+    assert_eq!(changing["dynamodb"]["NewImage"]["sk"]["S"][0], "META");
+    // The handler agrees, status by status.
+    for s in [
+        "requested",
+        "pending",
+        "approved",
+        "active",
+        "denied",
+        "cancelled",
+        "expired",
+        "released",
+        "revoked",
+        "ended",
+        "failed",
+    ] {
+        let by_filter = grant::STATUSES.contains(&s);
+        assert_eq!(grant::acts_on(s, Some("pending")), by_filter, "{s}");
+    }
+    assert!(grant::acts_on("active", Some("active")), "an extension");
+    assert!(
+        !grant::acts_on("active", Some("approved")),
+        "the activation itself"
+    );
 }
