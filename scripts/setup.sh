@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-time set-up on a fresh machine: checks the Rust toolchain, fetches every crate, and
-# installs the Python test tools (moto server, cfn-lint; checkov in .venv/checkov). Safe to
-# run again.
+# installs the Python test tools (moto server and cfn-lint in .venv; checkov and the SAM CLI
+# in virtualenvs of their own under .venv). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,9 +22,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "setup: installing test tools from tests/requirements.txt"
 .venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
-if [ ! -x .venv/checkov/bin/python ]; then
-  python3 -m venv .venv/checkov
-fi
-echo "setup: installing checkov from tests/requirements-checkov.txt (its own virtualenv)"
-.venv/checkov/bin/pip install --quiet --disable-pip-version-check -r tests/requirements-checkov.txt
+# checkov and the SAM CLI pin their own boto3 versions: each gets its own virtualenv.
+for tool in checkov sam; do
+  if [ ! -x ".venv/$tool/bin/python" ]; then
+    python3 -m venv ".venv/$tool"
+  fi
+  echo "setup: installing $tool from tests/requirements-$tool.txt into .venv/$tool"
+  ".venv/$tool/bin/pip" install --quiet --disable-pip-version-check -r "tests/requirements-$tool.txt"
+done
 echo "setup: done. Build with: cargo build --workspace --all-targets"

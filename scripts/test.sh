@@ -31,6 +31,9 @@ echo "test: cfn-lint infra/template.yaml"
 .venv/bin/cfn-lint infra/template.yaml
 echo "test: checkov infra/template.yaml (every finding fixed or skipped in the template with a reason)"
 .venv/checkov/bin/checkov --quiet --compact --skip-download --framework cloudformation -f infra/template.yaml
+echo "test: sam validate --lint infra/template.yaml (the SAM transform, then cfn-lint)"
+SAM_CLI_TELEMETRY=0 .venv/sam/bin/sam validate -t infra/template.yaml --region us-east-1
+SAM_CLI_TELEMETRY=0 .venv/sam/bin/sam validate --lint -t infra/template.yaml --region us-east-1
 
 # The end-to-end tests run the jit and jit-local binaries as processes: build them first.
 cargo build --workspace --bins --locked
