@@ -771,6 +771,21 @@ fn page_headers() -> HeaderMap {
     h
 }
 
+/// A link page: the page, or the problem page with the error's status; always with
+/// [`page_headers`].
+type LinkPage = (StatusCode, HeaderMap, Html<String>);
+
+fn link_page(outcome: Result<String, ApiError>) -> LinkPage {
+    match outcome {
+        Ok(body) => (StatusCode::OK, page_headers(), Html(body)),
+        Err(err) => (
+            err.status,
+            page_headers(),
+            Html(pages::problem(&err.message)),
+        ),
+    }
+}
+
 /// `GET /v1/decisions/{token}` query: which button the email link pointed at.
 #[derive(Debug, Deserialize)]
 pub struct PageQuery {
@@ -782,23 +797,14 @@ async fn decision_page<A: Api>(
     State(app): State<Arc<A>>,
     Path(token): Path<String>,
     Query(q): Query<PageQuery>,
-) -> (StatusCode, HeaderMap, Html<String>) {
+) -> LinkPage {
     // Never acts: mail scanners open links. It only shows the request and a form.
-    match app.inspect_link(&token).await {
-        Ok((claims, req)) => (
-            StatusCode::OK,
-            page_headers(),
-            Html(pages::confirm(&req, &claims, q.action.as_deref())),
-        ),
-        Err(e) => {
-            let err = ApiError::from(e);
-            (
-                err.status,
-                page_headers(),
-                Html(pages::problem(&err.message)),
-            )
-        }
-    }
+    link_page(
+        app.inspect_link(&token)
+            .await
+            .map(|(claims, req)| pages::confirm(&req, &claims, q.action.as_deref()))
+            .map_err(ApiError::from),
+    )
 }
 
 /// The confirmation form.
@@ -819,7 +825,7 @@ async fn decide<A: Api>(
     State(app): State<Arc<A>>,
     Path(token): Path<String>,
     form: Result<Form<DecisionForm>, FormRejection>,
-) -> (StatusCode, HeaderMap, Html<String>) {
+) -> LinkPage {
     let outcome = async {
         let Form(f) = form.map_err(|e| ApiError::bad_request(e.body_text()))?;
         let verdict = match f.action.as_str() {
@@ -840,36 +846,17 @@ async fn decide<A: Api>(
             .await?)
     }
     .await;
-    match outcome {
-        Ok(req) => (StatusCode::OK, page_headers(), Html(pages::done(&req))),
-        Err(err) => (
-            err.status,
-            page_headers(),
-            Html(pages::problem(&err.message)),
-        ),
-    }
+    link_page(outcome.map(|req| pages::done(&req)))
 }
 
-async fn prompt_page<A: Api>(
-    State(app): State<Arc<A>>,
-    Path(token): Path<String>,
-) -> (StatusCode, HeaderMap, Html<String>) {
+async fn prompt_page<A: Api>(State(app): State<Arc<A>>, Path(token): Path<String>) -> LinkPage {
     // Never acts: it shows what was denied and a prefilled form.
-    match app.inspect_prompt(&token).await {
-        Ok((prompt, offer)) => (
-            StatusCode::OK,
-            page_headers(),
-            Html(pages::prompt_form(&prompt, &offer)),
-        ),
-        Err(e) => {
-            let err = ApiError::from(e);
-            (
-                err.status,
-                page_headers(),
-                Html(pages::problem(&err.message)),
-            )
-        }
-    }
+    link_page(
+        app.inspect_prompt(&token)
+            .await
+            .map(|(prompt, offer)| pages::prompt_form(&prompt, &offer))
+            .map_err(ApiError::from),
+    )
 }
 
 /// The prompt's request form.
@@ -893,7 +880,7 @@ async fn answer_prompt<A: Api>(
     State(app): State<Arc<A>>,
     Path(token): Path<String>,
     form: Result<Form<PromptForm>, FormRejection>,
-) -> (StatusCode, HeaderMap, Html<String>) {
+) -> LinkPage {
     let outcome = async {
         let Form(f) = form.map_err(|e| ApiError::bad_request(e.body_text()))?;
         let answer = match f.action.as_str() {
@@ -916,11 +903,7 @@ async fn answer_prompt<A: Api>(
     }
     .await;
     match outcome {
-        Ok((prompt, req)) => (
-            StatusCode::OK,
-            page_headers(),
-            Html(pages::prompt_done(&prompt, req.as_ref())),
-        ),
+        // Refused input: say what to change; the link still works.
         Err(err)
             if matches!(
                 err.status,
@@ -933,11 +916,7 @@ async fn answer_prompt<A: Api>(
                 Html(pages::not_made(&err.message)),
             )
         }
-        Err(err) => (
-            err.status,
-            page_headers(),
-            Html(pages::problem(&err.message)),
-        ),
+        other => link_page(other.map(|(prompt, req)| pages::prompt_done(&prompt, req.as_ref()))),
     }
 }
 

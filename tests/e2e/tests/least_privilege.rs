@@ -41,96 +41,27 @@ const PROVISIONING: &[&str] = &[
     "iam:GetSAMLProvider",
 ];
 
-/// Needed on paths moto cannot show: (function, action, the path that needs it).
-const UNREACHED: &[(&str, &str, &str)] = &[
-    (
-        "grant",
-        "sso:ListPermissionSets",
-        "finding a container created by an attempt that crashed before recording it",
-    ),
-    (
-        "grant",
-        "sso:DescribePermissionSet",
-        "the same recovery path",
-    ),
-    (
-        "grant",
-        "sso:DescribePermissionSetProvisioningStatus",
-        "polling provisioning, which moto completes at once",
-    ),
-    (
-        "grant",
-        "sso:DescribeAccountAssignmentCreationStatus",
-        "polling an assignment, which moto completes at once",
-    ),
-    (
-        "grant",
-        "sso:DeleteAccountAssignment",
-        "the assignment strategy ending the last grant that holds an assignment",
-    ),
-    (
-        "grant",
-        "iam:ListRolePolicies",
-        "the iam-role strategy (no example bundle uses it)",
-    ),
-    ("grant", "iam:GetRolePolicy", "the iam-role strategy"),
-    ("grant", "iam:PutRolePolicy", "the iam-role strategy"),
-    ("grant", "iam:DeleteRolePolicy", "the iam-role strategy"),
-    (
-        "grant",
-        "sqs:SendMessage",
-        "Lambda sends stream records it gave up on to the on-failure queue with this role",
-    ),
-    ("revoke", "sso:ListPermissionSets", "as for grant"),
-    ("revoke", "sso:DescribePermissionSet", "as for grant"),
-    (
-        "revoke",
-        "sso:DescribePermissionSetProvisioningStatus",
-        "as for grant",
-    ),
-    (
-        "revoke",
-        "sso:DescribeAccountAssignmentCreationStatus",
-        "a scheduled start applies a grant (StartGrant)",
-    ),
-    (
-        "revoke",
-        "sso:CreatePermissionSet",
-        "a scheduled start applies a person's first grant",
-    ),
-    (
-        "revoke",
-        "sso:CreateAccountAssignment",
-        "a scheduled start assigns the container in a new account",
-    ),
-    ("revoke", "sso:ListAccountAssignments", "the same"),
-    (
-        "revoke",
-        "sso:DeleteAccountAssignment",
-        "the assignment strategy's expiry",
-    ),
-    (
-        "revoke",
-        "sso:PutInlinePolicyToPermissionSet",
-        "a scheduled start, or drift repair that keeps statements",
-    ),
-    (
-        "revoke",
-        "identitystore:GetUserId",
-        "a scheduled start assigns the container to the user",
-    ),
-    ("revoke", "iam:ListRolePolicies", "the iam-role strategy"),
-    ("revoke", "iam:GetRolePolicy", "the iam-role strategy"),
-    (
-        "revoke",
-        "iam:PutRolePolicy",
-        "the iam-role strategy (a scheduled start)",
-    ),
-    ("revoke", "iam:DeleteRolePolicy", "the iam-role strategy"),
-    ("revoke", "scheduler:CreateSchedule", "a scheduled start (StartGrant) schedules the grant's expiry"),
-    ("revoke", "scheduler:DeleteSchedule", "the sweeper expiring a request whose time-to-live schedule was lost deletes its escalation schedules"),
-    ("approval", "scheduler:CreateSchedule", "approving a request with a later start schedules the start"),
-    ("escalate", "scheduler:CreateSchedule", "a chain of two or more escalation tiers schedules the next"),
+/// Needed on paths moto cannot show, or this scenario does not take: (the functions, the
+/// action, the path that needs it).
+const UNREACHED: &[(&[&str], &str, &str)] = &[
+    (&["grant", "revoke"], "sso:ListPermissionSets", "finding a container created by an attempt that crashed before recording it"),
+    (&["grant", "revoke"], "sso:DescribePermissionSet", "the same recovery path"),
+    (&["grant", "revoke"], "sso:DescribePermissionSetProvisioningStatus", "polling provisioning, which moto completes at once"),
+    (&["grant", "revoke"], "sso:DescribeAccountAssignmentCreationStatus", "polling an assignment, which moto completes at once"),
+    (&["grant", "revoke"], "sso:DeleteAccountAssignment", "the assignment strategy ending the last grant that holds an assignment"),
+    (&["grant", "revoke"], "iam:ListRolePolicies", "the iam-role strategy (no example bundle uses it)"),
+    (&["grant", "revoke"], "iam:GetRolePolicy", "the iam-role strategy"),
+    (&["grant", "revoke"], "iam:PutRolePolicy", "the iam-role strategy"),
+    (&["grant", "revoke"], "iam:DeleteRolePolicy", "the iam-role strategy"),
+    (&["grant"], "sqs:SendMessage", "Lambda sends stream records it gave up on to the on-failure queue with this role"),
+    (&["revoke"], "sso:CreatePermissionSet", "a scheduled start (StartGrant) applies a person's first grant"),
+    (&["revoke"], "sso:CreateAccountAssignment", "a scheduled start assigns the container in a new account"),
+    (&["revoke"], "sso:ListAccountAssignments", "the same"),
+    (&["revoke"], "identitystore:GetUserId", "a scheduled start assigns the container to the user"),
+    (&["revoke"], "scheduler:CreateSchedule", "a scheduled start schedules the grant's expiry"),
+    (&["revoke"], "scheduler:DeleteSchedule", "the sweeper expiring a request whose time-to-live schedule was lost deletes its escalation schedules"),
+    (&["approval"], "scheduler:CreateSchedule", "approving a request with a later start schedules the start"),
+    (&["escalate"], "scheduler:CreateSchedule", "a chain of two or more escalation tiers schedules the next"),
 ];
 
 /// The allowed actions of each function's role, by binary name.
@@ -488,8 +419,12 @@ async fn each_role_allows_exactly_what_its_function_calls() {
     let mut problems = Vec::new();
     for (f, allow) in &roles {
         let called = used.get(f.as_str()).cloned().unwrap_or_default();
-        let reached_or_listed =
-            |a: &str| called.contains(a) || UNREACHED.iter().any(|(g, u, _)| g == f && *u == a);
+        let reached_or_listed = |a: &str| {
+            called.contains(a)
+                || UNREACHED
+                    .iter()
+                    .any(|(fs, u, _)| fs.contains(&f.as_str()) && *u == a)
+        };
         for a in &called {
             if !allow.contains(a) {
                 problems.push(format!("{f} calls {a}, which its role does not allow"));
