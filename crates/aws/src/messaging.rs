@@ -204,10 +204,18 @@ impl Mailer for SesMailer {
 }
 
 /// People and groups from the Identity Store.
+///
+/// Memberships are read live on every question, so a person removed from a group stops counting
+/// at once. What an id names (a user's email, a group's name, and the reverse) is remembered for
+/// [`IdentityStoreDirectory::ID_TTL`] per process: ids do not change, and a warm function then
+/// makes one call per membership question instead of one per member.
 #[derive(Debug, Clone)]
 pub struct IdentityStoreDirectory {
     client: aws_sdk_identitystore::Client,
     store_id: String,
+    names: std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<String, (String, std::time::Instant)>>,
+    >,
 }
 
 fn directory_error(f: Fault) -> DirectoryError {
@@ -233,7 +241,32 @@ impl IdentityStoreDirectory {
         Self {
             client,
             store_id: store_id.into(),
+            names: Default::default(),
         }
+    }
+
+    /// How long what an id names is remembered.
+    pub const ID_TTL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+    /// Forgets every remembered name, as a new process would start (tests model cold starts).
+    pub fn forget_names(&self) {
+        self.names.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    fn remembered(&self, key: &str) -> Option<String> {
+        let names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        names
+            .get(key)
+            .filter(|(_, at)| at.elapsed() < Self::ID_TTL)
+            .map(|(v, _)| v.clone())
+    }
+
+    fn remember(&self, key: String, value: &str) {
+        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        if names.len() > 10_000 {
+            names.clear(); // bounded: a directory larger than this just asks again
+        }
+        names.insert(key, (value.to_string(), std::time::Instant::now()));
     }
 
     /// The identity store this directory reads.
@@ -243,6 +276,10 @@ impl IdentityStoreDirectory {
 
     /// The Identity Store user id of `person`, found by email; `None` for an unknown person.
     pub async fn user_id(&self, person: &Email) -> Result<Option<String>, DirectoryError> {
+        let key = format!("email:{person}");
+        if let Some(id) = self.remembered(&key) {
+            return Ok(Some(id));
+        }
         let found = self
             .client
             .get_user_id()
@@ -251,7 +288,10 @@ impl IdentityStoreDirectory {
             .send()
             .await;
         match found {
-            Ok(out) => Ok(Some(out.user_id)),
+            Ok(out) => {
+                self.remember(key, &out.user_id);
+                Ok(Some(out.user_id))
+            }
             Err(e) => match fault(e) {
                 Fault::NotFound(_) => Ok(None),
                 other => Err(directory_error(other)),
@@ -260,6 +300,10 @@ impl IdentityStoreDirectory {
     }
 
     async fn group_id(&self, group: &GroupName) -> Result<Option<String>, DirectoryError> {
+        let key = format!("group:{group}");
+        if let Some(id) = self.remembered(&key) {
+            return Ok(Some(id));
+        }
         let found = self
             .client
             .get_group_id()
@@ -268,7 +312,10 @@ impl IdentityStoreDirectory {
             .send()
             .await;
         match found {
-            Ok(out) => Ok(Some(out.group_id)),
+            Ok(out) => {
+                self.remember(key, &out.group_id);
+                Ok(Some(out.group_id))
+            }
             Err(e) => match fault(e) {
                 Fault::NotFound(_) => Ok(None),
                 other => Err(directory_error(other)),
@@ -296,16 +343,27 @@ impl Directory for IdentityStoreDirectory {
                 .map_err(|e| directory_error(fault(e)))?;
             for m in page.group_memberships() {
                 let Some(gid) = m.group_id() else { continue };
-                let g = self
-                    .client
-                    .describe_group()
-                    .identity_store_id(&self.store_id)
-                    .group_id(gid)
-                    .send()
-                    .await
-                    .map_err(|e| directory_error(fault(e)))?;
+                let key = format!("group-id:{gid}");
+                let name = match self.remembered(&key) {
+                    Some(name) => Some(name),
+                    None => {
+                        let g = self
+                            .client
+                            .describe_group()
+                            .identity_store_id(&self.store_id)
+                            .group_id(gid)
+                            .send()
+                            .await
+                            .map_err(|e| directory_error(fault(e)))?;
+                        let name = g.display_name().map(str::to_string);
+                        if let Some(n) = &name {
+                            self.remember(key, n);
+                        }
+                        name
+                    }
+                };
                 // Groups whose names this product cannot use are ignored rather than failing.
-                if let Some(name) = g.display_name().and_then(|n| GroupName::parse(n).ok()) {
+                if let Some(name) = name.and_then(|n| GroupName::parse(&n).ok()) {
                     out.push(name);
                 }
             }
@@ -339,21 +397,32 @@ impl Directory for IdentityStoreDirectory {
                 else {
                     continue;
                 };
-                let u = self
-                    .client
-                    .describe_user()
-                    .identity_store_id(&self.store_id)
-                    .user_id(uid)
-                    .send()
-                    .await
-                    .map_err(|e| directory_error(fault(e)))?;
-                let email = u
-                    .emails()
-                    .iter()
-                    .find(|e| e.primary())
-                    .or_else(|| u.emails().first())
-                    .and_then(|e| e.value());
-                if let Some(email) = email.and_then(|e| Email::parse(e).ok()) {
+                let key = format!("user-id:{uid}");
+                let email = match self.remembered(&key) {
+                    Some(email) => Some(email),
+                    None => {
+                        let u = self
+                            .client
+                            .describe_user()
+                            .identity_store_id(&self.store_id)
+                            .user_id(uid)
+                            .send()
+                            .await
+                            .map_err(|e| directory_error(fault(e)))?;
+                        let email = u
+                            .emails()
+                            .iter()
+                            .find(|e| e.primary())
+                            .or_else(|| u.emails().first())
+                            .and_then(|e| e.value())
+                            .map(str::to_string);
+                        if let Some(e) = &email {
+                            self.remember(key, e);
+                        }
+                        email
+                    }
+                };
+                if let Some(email) = email.and_then(|e| Email::parse(&e).ok()) {
                     out.insert(email);
                 }
             }

@@ -242,7 +242,7 @@ where
     pub async fn reconcile(&self, id: &RequestId) -> Result<Request, ServiceError> {
         let req = self.get(id).await?;
         match req.status {
-            Status::Approved => self.activate(id).await,
+            Status::Approved => self.activate_read(req).await,
             Status::Active => {
                 // Puts the statements as the ledger has them (an extension moves the expiry in
                 // the IAM condition); unchanged statements are not written again.
@@ -458,8 +458,22 @@ where
         id: &RequestId,
         command: impl Fn(&Request) -> Result<Command, ServiceError>,
     ) -> Result<(Request, bool), ServiceError> {
+        self.transition_from(id, None, command).await
+    }
+
+    /// [`Self::transition`], trying first from `known` (a copy just read) to save a read; the
+    /// write is conditional on its version, so a stale copy only costs a retry.
+    async fn transition_from(
+        &self,
+        id: &RequestId,
+        mut known: Option<Request>,
+        command: impl Fn(&Request) -> Result<Command, ServiceError>,
+    ) -> Result<(Request, bool), ServiceError> {
         for _ in 0..MAX_ATTEMPTS {
-            let current = self.get(id).await?;
+            let current = match known.take() {
+                Some(r) => r,
+                None => self.get(id).await?,
+            };
             let cmd = command(&current)?;
             let Some(t) = current.apply(&cmd, self.now())? else {
                 return Ok((current, false));
@@ -808,7 +822,11 @@ where
     /// released or revoked is taken away again.
     #[instrument(skip(self), fields(request_id = %id))]
     pub async fn activate(&self, id: &RequestId) -> Result<Request, ServiceError> {
-        let req = self.get(id).await?;
+        self.activate_read(self.get(id).await?).await
+    }
+
+    async fn activate_read(&self, req: Request) -> Result<Request, ServiceError> {
+        let id = &req.id.clone();
         if req.status != Status::Approved || req.starts_at.is_some_and(|s| s > self.now()) {
             return Ok(req);
         }
@@ -830,7 +848,10 @@ where
             Err(e) if e.is_retryable() => return Err(ServiceError::Retryable(e.to_string())),
             Err(e) => return self.fail(id, e.to_string()).await,
         }
-        match self.transition(id, |_| Ok(Command::Activate)).await {
+        match self
+            .transition_from(id, Some(req.clone()), |_| Ok(Command::Activate))
+            .await
+        {
             Ok((req, changed)) => {
                 if changed {
                     let end = req.expires_at.expect("approved requests have a window");

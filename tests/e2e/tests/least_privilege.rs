@@ -130,10 +130,10 @@ async fn ok(resp: axum::response::Response, want: u16) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_role_allows_exactly_what_its_function_calls() {
     let w = world().await;
-    w.calls.take_actions();
+    w.step_actions();
     let mut used: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     let mut note = |f: &'static str, w: &World| {
-        used.entry(f).or_default().extend(w.calls.take_actions());
+        used.entry(f).or_default().extend(w.step_actions());
     };
     let id = |v: &Value| -> RequestId { v["id"].as_str().unwrap().parse().unwrap() };
     let svc = || w.svc.clone();

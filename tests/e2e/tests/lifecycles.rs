@@ -29,10 +29,10 @@ async fn an_auto_approved_request_is_granted_from_the_stream_and_ended_by_its_sc
     let created: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(created["status"], "approved");
     let id: RequestId = created["id"].as_str().unwrap().parse().unwrap();
-    steps.insert("1 intake POST /v1/requests", w.calls.take());
+    steps.insert("1 intake POST /v1/requests", w.step());
 
     w.run_grant().await;
-    steps.insert("2 grant (stream)", w.calls.take());
+    steps.insert("2 grant (stream)", w.step());
     let req = w.svc.get(&id).await.unwrap();
     assert_eq!(req.status.as_str(), "active");
     let expires = req
@@ -44,7 +44,7 @@ async fn an_auto_approved_request_is_granted_from_the_stream_and_ended_by_its_sc
         has_time_condition(&statements, &id, &expires),
         "the permission set holds the grant's statement with its time condition: {statements:?}"
     );
-    w.calls.take();
+    w.step();
 
     let input = w.end_schedule_input(&id).await;
     w.svc
@@ -53,7 +53,7 @@ async fn an_auto_approved_request_is_granted_from_the_stream_and_ended_by_its_sc
         .advance(Duration::hours(4) + Duration::minutes(1));
     let out = revoke::handle(&w.svc, &input).await.unwrap();
     assert_eq!(out["status"], "ended");
-    steps.insert("3 revoke (schedule input)", w.calls.take());
+    steps.insert("3 revoke (schedule input)", w.step());
     assert!(
         w.container("alice@example.com").await.is_empty(),
         "the statement is gone"
@@ -64,7 +64,7 @@ async fn an_auto_approved_request_is_granted_from_the_stream_and_ended_by_its_sc
     let out = grant::handle(&w.svc, rest).await;
     assert!(out.batch_item_failures.is_empty());
     assert!(
-        w.calls.take().is_empty(),
+        w.step().is_empty(),
         "the grant function skips the activation and end records"
     );
 
@@ -100,6 +100,31 @@ async fn an_auto_approved_request_is_granted_from_the_stream_and_ended_by_its_sc
         "one policy write per grant: {:?}",
         steps["2 grant (stream)"]
     );
+
+    // The same lifecycle again on warm functions (what they remember of the Identity Store's
+    // ids and of the person's container is reused).
+    w.step();
+    let mut warm = 0;
+    let resp = intake::route(w.svc.clone(), apigw("apigw-post-request.json", |_| {})).await;
+    let (status, text) = body(resp).await;
+    assert_eq!(status, 201, "{text}");
+    let id: RequestId = serde_json::from_str::<Value>(&text).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    warm += w.calls.take().values().sum::<usize>();
+    w.run_grant().await;
+    warm += w.calls.take().values().sum::<usize>();
+    let input = w.end_schedule_input(&id).await;
+    w.svc
+        .ports
+        .clock
+        .advance(Duration::hours(4) + Duration::minutes(1));
+    revoke::handle(&w.svc, &input).await.unwrap();
+    warm += w.calls.take().values().sum::<usize>();
+    println!("auto-approved lifecycle on warm functions: {warm} AWS calls in all (cold: {total})");
+    assert!(warm < total, "warm functions reuse what they know");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,7 +148,7 @@ async fn a_two_group_request_is_decided_through_the_emailed_links() {
     let created: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(created["status"], "pending");
     let id: RequestId = created["id"].as_str().unwrap().parse().unwrap();
-    steps.insert("1 intake POST /v1/requests", w.calls.take());
+    steps.insert("1 intake POST /v1/requests", w.step());
 
     for (n, approver) in ["dave@example.com", "erin@example.com"].iter().enumerate() {
         let path = link_in_mail(approver, "/v1/decisions/");
@@ -144,12 +169,12 @@ async fn a_two_group_request_is_decided_through_the_emailed_links() {
             } else {
                 "3 approval POST (erin, security)"
             },
-            w.calls.take(),
+            w.step(),
         );
     }
     assert_eq!(w.svc.get(&id).await.unwrap().status.as_str(), "approved");
     w.run_grant().await;
-    steps.insert("4 grant (stream)", w.calls.take());
+    steps.insert("4 grant (stream)", w.step());
     let req = w.svc.get(&id).await.unwrap();
     assert_eq!(req.status.as_str(), "active");
     let expires = req
@@ -164,7 +189,7 @@ async fn a_two_group_request_is_decided_through_the_emailed_links() {
     let input = w.end_schedule_input(&id).await;
     w.svc.ports.clock.advance(Duration::minutes(61));
     revoke::handle(&w.svc, &input).await.unwrap();
-    steps.insert("5 revoke (schedule input)", w.calls.take());
+    steps.insert("5 revoke (schedule input)", w.step());
     assert!(w.container("carol@example.com").await.is_empty());
     let timeline = w.svc.timeline(&id).await.unwrap();
     let approvers: Vec<&str> = timeline
@@ -188,13 +213,13 @@ async fn a_cloudtrail_denial_ends_in_a_granted_request() {
     .unwrap();
     let out = pod::handle(&w.svc, &event).await.unwrap();
     assert_eq!(out["outcome"], "prompted", "{out}");
-    steps.insert("1 pod (CloudTrail event)", w.calls.take());
+    steps.insert("1 pod (CloudTrail event)", w.step());
     let again = pod::handle(&w.svc, &event).await.unwrap();
     assert_eq!(
         again["outcome"], "quiet",
         "a redelivered event sends nothing"
     );
-    steps.insert("2 pod (same event again)", w.calls.take());
+    steps.insert("2 pod (same event again)", w.step());
 
     let path = link_in_mail("alice@example.com", "/v1/prompts/");
     let resp = approval::route(
@@ -209,10 +234,10 @@ async fn a_cloudtrail_denial_ends_in_a_granted_request() {
     let (status, page) = body(resp).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("is approved"), "{page}");
-    steps.insert("3 approval POST /v1/prompts (request)", w.calls.take());
+    steps.insert("3 approval POST /v1/prompts (request)", w.step());
 
     w.run_grant().await;
-    steps.insert("4 grant (stream)", w.calls.take());
+    steps.insert("4 grant (stream)", w.step());
     let statements = w.container("alice@example.com").await;
     assert!(
         statements
@@ -361,9 +386,9 @@ async fn drift_repair_racing_grants_never_loses_one_and_puts_back_what_was_taken
         .send()
         .await
         .unwrap();
-    w.calls.take();
+    w.step();
     let report = w.svc.sweep().await.unwrap();
-    jit_e2e::report("sweep with drift", &w.calls.take());
+    jit_e2e::report("sweep with drift", &w.step());
     assert_eq!(
         (report.drift_removed, report.drift_restored),
         (1, 1),
@@ -375,6 +400,6 @@ async fn drift_repair_racing_grants_never_loses_one_and_puts_back_what_was_taken
     let timeline = w.svc.timeline(&victim).await.unwrap();
     assert_eq!(timeline.last().unwrap().action, Action::DriftRepaired);
     let calm = w.svc.sweep().await.unwrap();
-    jit_e2e::report("sweep without drift", &w.calls.take());
+    jit_e2e::report("sweep without drift", &w.step());
     assert_eq!((calm.drift(), calm.failed), (0, 0));
 }

@@ -211,6 +211,20 @@ pub fn image(m: &std::collections::HashMap<String, AttributeValue>) -> Map<Strin
 }
 
 impl World {
+    /// The calls made since the last step, and a fresh start for the next one: each function
+    /// runs in its own process in AWS, so nothing one step remembered helps the next (the
+    /// figures are those of cold functions, the most a lifecycle costs).
+    pub fn step(&self) -> std::collections::BTreeMap<String, usize> {
+        self.svc.ports.directory.forget_names();
+        self.calls.take()
+    }
+
+    /// The IAM actions needed since the last step, with the same fresh start.
+    pub fn step_actions(&self) -> std::collections::BTreeSet<String> {
+        self.svc.ports.directory.forget_names();
+        self.calls.take_actions()
+    }
+
     /// The records the table's stream gained since the last call, as the Lambda event the
     /// grant function receives.
     pub async fn stream_batch(&self) -> StreamEvent {
