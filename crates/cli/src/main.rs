@@ -177,8 +177,17 @@ enum LocalCommand {
     Identity,
     /// Print the newest decision link emailed to a person (to open, or to post the form to).
     Link {
-        /// The approver's email.
+        /// The approver's email (with --prompt: the person prompted).
         email: String,
+        /// The newest access-denied prompt's request link instead.
+        #[arg(long)]
+        prompt: bool,
+    },
+    /// Hand jit-local a CloudTrail access-denied event, as EventBridge hands it to the pod
+    /// function (e.g. events/cloudtrail-s3-access-denied.json).
+    Deny {
+        /// The event file (`-` for standard input).
+        file: PathBuf,
     },
 }
 
@@ -287,7 +296,8 @@ fn main() -> ExitCode {
         Command::Report => remote::report(c),
         Command::Local(LocalCommand::Advance { duration }) => remote::advance(c, &duration),
         Command::Local(LocalCommand::Identity) => remote::identity(c),
-        Command::Local(LocalCommand::Link { email }) => remote::link(c, &email),
+        Command::Local(LocalCommand::Link { email, prompt }) => remote::link(c, &email, prompt),
+        Command::Local(LocalCommand::Deny { file }) => remote::deny(c, &file),
     };
     match outcome {
         Ok(_) => ExitCode::SUCCESS,

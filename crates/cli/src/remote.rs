@@ -456,26 +456,32 @@ pub fn identity(c: &Client) -> Outcome {
 }
 
 /// `jit local link`: the newest decision link in the outbox for `email`, without its `?action`.
-pub fn link(c: &Client, email: &str) -> Outcome {
+pub fn link(c: &Client, email: &str, prompt: bool) -> Outcome {
     let v = c.get("/local/outbox", &[])?;
     let wanted = email.trim().to_ascii_lowercase();
+    let (kind, marker, what) = if prompt {
+        ("access-prompt", "/v1/prompts/", "access-denied prompt")
+    } else {
+        ("approval-request", "/v1/decisions/", "decision")
+    };
     let found = v["messages"]
         .as_array()
         .into_iter()
         .flatten()
         .rev()
         .filter(|m| {
-            m["kind"] == "approval-request"
+            m["kind"] == kind
                 && m["to"]
                     .as_array()
                     .is_some_and(|to| to.iter().any(|t| t == wanted.as_str()))
         })
         .find_map(|m| {
-            m["text"]
-                .as_str()?
-                .lines()
-                .find_map(|l| l.strip_prefix("Approve: "))
-                .map(|u| u.split('?').next().unwrap_or(u).to_string())
+            m["text"].as_str()?.lines().find_map(|l| {
+                let at = l.find("http")?;
+                let url = &l[at..];
+                url.contains(marker)
+                    .then(|| url.split('?').next().unwrap_or(url).to_string())
+            })
         });
     match found {
         Some(url) => {
@@ -488,7 +494,56 @@ pub fn link(c: &Client, email: &str) -> Outcome {
         }
         None => Err(Failure {
             code: exit::REFUSED,
-            message: format!("no decision link has been emailed to {email}"),
+            message: format!("no {what} link has been emailed to {email}"),
         }),
     }
+}
+
+/// `jit local deny FILE`: hands jit-local a CloudTrail event, as EventBridge does the pod.
+pub fn deny(c: &Client, file: &std::path::Path) -> Outcome {
+    let text = if file.as_os_str() == "-" {
+        let mut t = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut t).map(|_| t)
+    } else {
+        std::fs::read_to_string(file)
+    }
+    .map_err(|e| Failure {
+        code: exit::USAGE,
+        message: format!("cannot read {}: {e}", file.display()),
+    })?;
+    let event: Value = serde_json::from_str(&text).map_err(|e| Failure {
+        code: exit::USAGE,
+        message: format!("{} is not JSON: {e}", file.display()),
+    })?;
+    let v = c.post("/local/cloudtrail", event)?;
+    c.show(&v, |v| {
+        let person = v["person"].as_str().unwrap_or("?");
+        let action = v["action"].as_str().unwrap_or("?");
+        match v["outcome"].as_str().unwrap_or("") {
+            "prompted" => format!(
+                "prompted {person} for {action}: offered {} (jit local link {person} --prompt)\n",
+                v["offers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "service-disabled" => {
+                format!("told {person} that the service of {action} is disabled\n")
+            }
+            "quiet" => {
+                format!("{person} was prompted for {action} within the hour; nothing sent\n")
+            }
+            "no-bundle" => {
+                format!("no bundle {person} may ask for allows {action}; nothing sent\n")
+            }
+            _ => format!(
+                "ignored: {}\n",
+                v["why"].as_str().unwrap_or("not an access denial")
+            ),
+        }
+    });
+    Ok(v)
 }

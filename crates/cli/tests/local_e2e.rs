@@ -282,6 +282,42 @@ fn quickstart(local: &Local) {
         report.contains("requests 2  auto-approved 1 (50%)"),
         "{report}"
     );
+
+    // Permission on demand: a CloudTrail denial becomes a prompt, the prompt a grant.
+    let event = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../events/cloudtrail-s3-access-denied.json")
+        .display()
+        .to_string();
+    let out = local.ok(None, &["local", "deny", &event]);
+    assert!(
+        out.contains("prompted alice@example.com for s3:GetObject: offered api-production"),
+        "{out}"
+    );
+    let again = local.ok(None, &["local", "deny", &event]);
+    assert!(again.contains("nothing sent"), "{again}");
+    let link = local.ok(None, &["local", "link", "alice@example.com", "--prompt"]);
+    assert!(link.contains("/v1/prompts/"), "{link}");
+    let page = press(link.trim(), "action=request&reason=read+the+failed+upload");
+    assert!(
+        page.contains("200 OK") && page.contains("is approved"),
+        "{page}"
+    );
+    let mine = local.json(Some("alice"), &["list", "--status", "approved"]);
+    let id = mine["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(
+            local.json(Some("alice"), &["list", "--status", "active"])["requests"]
+                .as_array()
+                .unwrap(),
+        )
+        .find(|r| r["bundle"] == "api-production")
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .expect("the request made from the prompt");
+    wait_until(local, "alice", &id, "active");
+    let missing = local.jit(None, &["local", "link", "grace@example.com", "--prompt"]);
+    assert_eq!(missing.status.code(), Some(1));
 }
 
 #[test]

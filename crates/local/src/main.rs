@@ -219,6 +219,7 @@ async fn serve(args: Args, catalog: catalog::Catalog, directory: MemoryDirectory
                 .route("/local/clock", get(clock).post(advance))
                 .route("/local/outbox", get(outbox))
                 .route("/local/identity", get(identity))
+                .route("/local/cloudtrail", axum::routing::post(cloudtrail))
                 .with_state(local.clone()),
         )
         .layer(middleware::from_fn(dev_identity));
@@ -319,6 +320,33 @@ async fn advance(
     let (fired, activated) = local.tick().await;
     let swept = local.sweep().await;
     Json(json!({ "now": local.now(), "advanced": by, "fired": fired, "activated": activated, "swept": swept })).into_response()
+}
+
+/// What EventBridge does in AWS for the pod function: hands it a CloudTrail event (the JSON
+/// of an "AWS API Call via CloudTrail" event, as in events/cloudtrail-*.json).
+async fn cloudtrail(
+    State(local): State<Arc<Local>>,
+    body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let event = match body {
+        Ok(Json(v)) => v,
+        Err(e) => {
+            let body = json!({ "error": { "code": "bad_request", "message": format!("{}; send a CloudTrail event as EventBridge delivers it (see events/cloudtrail-*.json)", e.body_text()) } });
+            return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+        }
+    };
+    let outcome = match &local.backend {
+        Backend::Memory(s) => pod::handle(s.as_ref(), &event).await,
+        Backend::Aws(a) => pod::handle(a.svc.as_ref(), &event).await,
+    };
+    local.tick().await;
+    match outcome {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => {
+            let body = json!({ "error": { "code": "failed", "message": e.to_string() } });
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+    }
 }
 
 async fn outbox(State(local): State<Arc<Local>>) -> Json<serde_json::Value> {
