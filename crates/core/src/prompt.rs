@@ -204,6 +204,15 @@ pub fn parse_event(event: &Value) -> Result<AccessDenied, Ignored> {
         return Err(Ignored::TooLarge(size));
     }
     let detail = event.get("detail").unwrap_or(event);
+    // Only AWS can send events whose source starts with "aws." (PutEvents refuses them), so a
+    // forged denial naming someone else cannot come from an account's own code.
+    if let Some(source) = event.get("source").and_then(Value::as_str) {
+        if !source.starts_with("aws.") {
+            return Err(Ignored::NotCloudTrail(format!(
+                "source {source:?} is not an AWS service"
+            )));
+        }
+    }
     if detail.get("eventSource").is_none() {
         return Err(Ignored::NotCloudTrail(
             "no eventSource; expected an \"AWS API Call via CloudTrail\" event".into(),
@@ -234,6 +243,13 @@ pub fn parse_event(event: &Value) -> Result<AccessDenied, Ignored> {
         .or_else(|| text(identity, "/accountId"))
         .and_then(|a| AccountId::parse(a).ok())
         .ok_or(Ignored::Missing("recipientAccountId"))?;
+    if let Some(from) = event.get("account").and_then(Value::as_str) {
+        if from != account.as_str() {
+            return Err(Ignored::NotCloudTrail(format!(
+                "the event came from account {from} but names account {account}"
+            )));
+        }
+    }
     let source = text(detail, "/eventSource").unwrap_or("");
     let name = text(detail, "/eventName").ok_or(Ignored::Missing("eventName"))?;
     let derived = iam_action(source, name).ok_or(Ignored::Missing("a known eventSource"))?;
@@ -242,7 +258,8 @@ pub fn parse_event(event: &Value) -> Result<AccessDenied, Ignored> {
         .and_then(|m| MESSAGE_ACTION.captures(m))
         .map_or(derived, |c| c[1].to_string());
     let service = action.split(':').next().unwrap_or("").to_string();
-    let resource = resource_of(detail, &service, account.as_str());
+    // A resource name too long to be real is left out: the bundles are matched on the action.
+    let resource = resource_of(detail, &service, account.as_str()).filter(|r| r.len() <= 2048);
     let at = text(detail, "/eventTime")
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.with_timezone(&Utc))

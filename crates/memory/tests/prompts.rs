@@ -255,6 +255,21 @@ async fn events_that_are_not_identity_center_denials_are_ignored() {
             .unwrap(),
         PromptOutcome::Ignored(Ignored::NotCloudTrail(_))
     ));
+    let mut ev = event("cloudtrail-s3-access-denied");
+    ev["source"] = json!("my.app");
+    assert!(
+        matches!(
+            svc.on_access_denied(&ev).await.unwrap(),
+            PromptOutcome::Ignored(Ignored::NotCloudTrail(_))
+        ),
+        "only AWS may send aws.* sources; anything else is a forgery"
+    );
+    let mut ev = event("cloudtrail-s3-access-denied");
+    ev["account"] = json!("999999999999");
+    assert!(matches!(
+        svc.on_access_denied(&ev).await.unwrap(),
+        PromptOutcome::Ignored(Ignored::NotCloudTrail(_))
+    ));
     assert!(svc.ports.mailer.sent().is_empty());
 }
 
