@@ -59,6 +59,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/prompts/{token}"),
     ("POST", "/v1/prompts/{token}"),
     ("GET", "/v1/audit"),
+    ("GET", "/v1/prompts"),
     ("GET", "/v1/report"),
 ];
 
@@ -171,6 +172,12 @@ pub trait Api: Send + Sync + 'static {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<AuditEvent>, ServiceError>> + Send;
+    /// See [`Service::prompts`].
+    fn prompts(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<Prompt>, ServiceError>> + Send;
     /// See [`Service::live_grants`].
     fn live_grants(&self) -> impl Future<Output = Result<Vec<Request>, ServiceError>> + Send;
 }
@@ -309,6 +316,13 @@ where
         to: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<AuditEvent>, ServiceError>> + Send {
         Service::audit(self, from, to)
+    }
+    fn prompts(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<Prompt>, ServiceError>> + Send {
+        Service::prompts(self, from, to)
     }
     fn live_grants(&self) -> impl Future<Output = Result<Vec<Request>, ServiceError>> + Send {
         Service::live_grants(self)
@@ -463,6 +477,7 @@ pub fn router<A: Api>(app: Arc<A>) -> Router {
             get(prompt_page::<A>).post(answer_prompt::<A>),
         )
         .route("/v1/audit", get(audit::<A>))
+        .route("/v1/prompts", get(prompts::<A>))
         .route("/v1/report", get(report::<A>))
         .fallback(|| async {
             ApiError::new(
@@ -939,6 +954,56 @@ pub struct AuditQuery {
 /// Longest audit range in one query.
 pub const MAX_AUDIT_DAYS: i64 = 366;
 
+/// `GET /v1/prompts` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptsQuery {
+    /// Start (RFC 3339); default 7 days ago.
+    pub from: Option<DateTime<Utc>>,
+    /// End, exclusive (RFC 3339); default now.
+    pub to: Option<DateTime<Utc>>,
+    /// Only prompts sent to this person.
+    pub user: Option<String>,
+}
+
+/// The time range of an audit-like query, checked.
+fn period(
+    app_now: DateTime<Utc>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    default_days: i64,
+) -> ApiResult<(DateTime<Utc>, DateTime<Utc>)> {
+    let to = to.unwrap_or_else(|| app_now + Duration::seconds(1));
+    let from = from.unwrap_or(to - Duration::days(default_days));
+    if to <= from || to - from > Duration::days(MAX_AUDIT_DAYS) {
+        return Err(ApiError::bad_request(format!(
+            "from must be before to, at most {MAX_AUDIT_DAYS} days apart"
+        )));
+    }
+    Ok((from, to))
+}
+
+/// Access-denied prompts and what became of them; readable by everyone, like the audit trail
+/// (links are never included).
+async fn prompts<A: Api>(
+    State(app): State<Arc<A>>,
+    c: Option<Extension<Caller>>,
+    q: Result<Query<PromptsQuery>, QueryRejection>,
+) -> ApiResult<Json<serde_json::Value>> {
+    caller(c)?;
+    let q = query(q)?;
+    let (from, to) = period(app.now(), q.from, q.to, 7)?;
+    let user: Option<Email> = q.user.as_deref().map(parse).transpose()?;
+    let rows: Vec<serde_json::Value> = app
+        .prompts(from, to)
+        .await?
+        .iter()
+        .filter(|p| user.as_ref().is_none_or(|u| p.denied.person == *u))
+        .map(views::prompt_row)
+        .collect();
+    Ok(Json(json!({ "from": from, "to": to, "prompts": rows })))
+}
+
 async fn audit<A: Api>(
     State(app): State<Arc<A>>,
     c: Option<Extension<Caller>>,
@@ -946,13 +1011,7 @@ async fn audit<A: Api>(
 ) -> ApiResult<Response> {
     caller(c)?;
     let q = query(q)?;
-    let to = q.to.unwrap_or_else(|| app.now() + Duration::seconds(1));
-    let from = q.from.unwrap_or(to - Duration::days(7));
-    if to <= from || to - from > Duration::days(MAX_AUDIT_DAYS) {
-        return Err(ApiError::bad_request(format!(
-            "from must be before to, at most {MAX_AUDIT_DAYS} days apart"
-        )));
-    }
+    let (from, to) = period(app.now(), q.from, q.to, 7)?;
     let user: Option<Email> = q.user.as_deref().map(parse).transpose()?;
     let bundle: Option<BundleName> = q.bundle.as_deref().map(parse).transpose()?;
     let events = app.audit(from, to).await?;
@@ -1022,14 +1081,9 @@ async fn report<A: Api>(
 ) -> ApiResult<Json<serde_json::Value>> {
     caller(c)?;
     let q = query(q)?;
-    let to = q.to.unwrap_or_else(|| app.now() + Duration::seconds(1));
-    let from = q.from.unwrap_or(to - Duration::days(30));
-    if to <= from || to - from > Duration::days(MAX_AUDIT_DAYS) {
-        return Err(ApiError::bad_request(format!(
-            "from must be before to, at most {MAX_AUDIT_DAYS} days apart"
-        )));
-    }
+    let (from, to) = period(app.now(), q.from, q.to, 30)?;
     let events = app.audit(from, to).await?;
+    let prompts = app.prompts(from, to).await?;
     let live = app.live_grants().await?;
     let mut break_glass_unreviewed = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
@@ -1041,12 +1095,7 @@ async fn report<A: Api>(
             }
         }
     }
-    Ok(Json(views::report(
-        from,
-        to,
-        &events,
-        &live,
-        break_glass_unreviewed,
-        app.now(),
-    )))
+    let mut report = views::report(from, to, &events, &live, break_glass_unreviewed, app.now());
+    report["prompts"] = views::prompt_figures(&prompts);
+    Ok(Json(report))
 }

@@ -227,6 +227,41 @@ pub fn report(
     })
 }
 
+/// One access-denied prompt as the API shows it (never its links).
+pub fn prompt_row(p: &jit_core::prompt::Prompt) -> Value {
+    json!({
+        "id": p.id,
+        "person": p.denied.person,
+        "action": p.denied.action,
+        "resource": p.denied.resource,
+        "account": p.denied.account,
+        "denied_at": p.denied.at,
+        "offered": p.offers.iter().map(|o| o.bundle.as_str()).collect::<Vec<_>>(),
+        "disabled_service": p.disabled_service,
+        "status": p.status.as_str(),
+        "request_id": p.request_id,
+        "sent_at": p.created_at,
+        "updated_at": p.updated_at,
+    })
+}
+
+/// How prompts fared: sent, turned into requests, dismissed, left unanswered.
+pub fn prompt_figures(prompts: &[jit_core::prompt::Prompt]) -> Value {
+    use jit_core::prompt::PromptStatus as S;
+    let count = |s: S| prompts.iter().filter(|p| p.status == s).count();
+    let offered = prompts.iter().filter(|p| !p.offers.is_empty()).count();
+    let requested = count(S::Requested);
+    json!({
+        "sent": prompts.len(),
+        "requested": requested,
+        "abandoned": count(S::Abandoned),
+        "abandoned_expired": count(S::AbandonedExpired),
+        "waiting": count(S::Prompted),
+        "service_disabled": count(S::Disabled),
+        "conversion_rate": if offered == 0 { Value::Null } else { json!((requested as f64) / (offered as f64)) },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -690,6 +690,43 @@ async fn a_prompt_link_opens_a_prefilled_form_and_requests_once() {
     assert_eq!(dismiss.status, StatusCode::BAD_REQUEST);
     let page = call(&app, Method::GET, &path, None, None, "text/html").await;
     assert!(page.text.contains("Already answered"), "{}", page.text);
+    let listed = call(
+        &app,
+        Method::GET,
+        "/v1/prompts",
+        Some("bob"),
+        None,
+        "application/json",
+    )
+    .await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.text);
+    let rows = listed.json()["prompts"].as_array().unwrap().clone();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["status"], "requested");
+    assert_eq!(rows[0]["action"], "logs:FilterLogEvents");
+    assert_eq!(rows[0]["request_id"], mine[0].id.as_str());
+    assert!(!listed.text.contains("/v1/prompts/"), "never the links");
+    let report = call(
+        &app,
+        Method::GET,
+        "/v1/report",
+        Some("bob"),
+        None,
+        "application/json",
+    )
+    .await;
+    assert_eq!(report.json()["prompts"]["requested"], 1);
+    assert_eq!(report.json()["prompts"]["conversion_rate"], 1.0);
+    let none = call(
+        &app,
+        Method::GET,
+        "/v1/prompts?user=bob@example.com",
+        Some("bob"),
+        None,
+        "application/json",
+    )
+    .await;
+    assert!(none.json()["prompts"].as_array().unwrap().is_empty());
     let unknown = post("action=request&reason=x&admin=true").await;
     assert_eq!(
         unknown.status,

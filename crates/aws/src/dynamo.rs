@@ -7,8 +7,8 @@
 //! - `REQ#<id>` / `AUDIT#<seq>`: one audit record, also indexed by day (gsi1 `AUDIT#<day>`).
 //! - `REQ#<id>` / `WAIT#<group>`: present while the request waits for `group` (gsi2 `WAIT#`).
 //! - `NONCE#<nonce>`: a used decision link, expiring with `expires_ttl`.
-//! - `PROMPT#<id>` / `PROMPT`: an access-denied prompt; while unanswered, indexed by its
-//!   answer-by time (gsi3 `DUE#PROMPT`).
+//! - `PROMPT#<id>` / `PROMPT`: an access-denied prompt, indexed by day (gsi1 `PROMPTS#<day>`);
+//!   while unanswered, also by its answer-by time (gsi3 `DUE#PROMPT`).
 //! - `QUIET#<email>#<action>` / `QUIET`: when that person may next be prompted for that action
 //!   (`until`), expiring with `expires_ttl`.
 //! - `LEASE#<key>`: a write lease (see [`Leases`]).
@@ -155,6 +155,14 @@ fn prompt_item(p: &Prompt) -> Result<Item, StoreError> {
     item.insert("data".into(), s(serde_json::to_string(p).map_err(unknown)?));
     item.insert("status".into(), s(p.status.as_str()));
     item.insert("version".into(), n(p.version));
+    item.insert(
+        "gsi1pk".into(),
+        s(format!("PROMPTS#{}", p.created_at.format("%Y-%m-%d"))),
+    );
+    item.insert(
+        "gsi1sk".into(),
+        s(format!("{}#{}", sortable(p.created_at), p.id)),
+    );
     if p.status == PromptStatus::Prompted {
         item.insert("gsi3pk".into(), s("DUE#PROMPT"));
         item.insert(
@@ -282,6 +290,51 @@ impl DynamoStore {
         }
         if let Some(l) = limit {
             out.truncate(l);
+        }
+        Ok(out)
+    }
+
+    /// Items indexed by day under gsi1 `<prefix>#<yyyy-mm-dd>` with `from <= at < to`, oldest
+    /// first: one query per day.
+    async fn by_day<T: serde::de::DeserializeOwned>(
+        &self,
+        prefix: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        at: impl Fn(&T) -> DateTime<Utc>,
+    ) -> Result<Vec<T>, StoreError> {
+        if to <= from {
+            return Ok(Vec::new());
+        }
+        if to - from > Duration::days(MAX_AUDIT_DAYS) {
+            return Err(unknown(anyhow::anyhow!(
+                "a query by day covers at most {MAX_AUDIT_DAYS} days"
+            )));
+        }
+        let mut out = Vec::new();
+        let mut day = from.date_naive();
+        while day <= to.date_naive() {
+            let items = self
+                .query(
+                    Some("gsi1"),
+                    "gsi1pk = :p AND gsi1sk BETWEEN :a AND :b",
+                    &[
+                        (":p", s(format!("{prefix}#{}", day.format("%Y-%m-%d")))),
+                        (":a", s(sortable(from))),
+                        (":b", s(format!("{}#~", sortable(to)))),
+                    ],
+                    true,
+                    None,
+                )
+                .await?;
+            for item in &items {
+                let v: T = parse(item)?;
+                let t = at(&v);
+                if t >= from && t < to {
+                    out.push(v);
+                }
+            }
+            day = day.succ_opt().expect("dates within range");
         }
         Ok(out)
     }
@@ -472,39 +525,7 @@ impl RequestStore for DynamoStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<AuditEvent>, StoreError> {
-        if to <= from {
-            return Ok(Vec::new());
-        }
-        if to - from > Duration::days(MAX_AUDIT_DAYS) {
-            return Err(unknown(anyhow::anyhow!(
-                "an audit query covers at most {MAX_AUDIT_DAYS} days"
-            )));
-        }
-        let mut out = Vec::new();
-        let mut day = from.date_naive();
-        while day <= to.date_naive() {
-            let items = self
-                .query(
-                    Some("gsi1"),
-                    "gsi1pk = :p AND gsi1sk BETWEEN :a AND :b",
-                    &[
-                        (":p", s(format!("AUDIT#{}", day.format("%Y-%m-%d")))),
-                        (":a", s(sortable(from))),
-                        (":b", s(format!("{}#~", sortable(to)))),
-                    ],
-                    true,
-                    None,
-                )
-                .await?;
-            for item in &items {
-                let e: AuditEvent = parse(item)?;
-                if e.at >= from && e.at < to {
-                    out.push(e);
-                }
-            }
-            day = day.succ_opt().expect("dates within range");
-        }
-        Ok(out)
+        self.by_day("AUDIT", from, to, |e: &AuditEvent| e.at).await
     }
 
     async fn use_nonce(&self, nonce: &str, expires: DateTime<Utc>) -> Result<(), StoreError> {
@@ -587,6 +608,15 @@ impl RequestStore for DynamoStore {
                 other => Err(store_fault(other)),
             },
         }
+    }
+
+    async fn prompts_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Prompt>, StoreError> {
+        self.by_day("PROMPTS", from, to, |p: &Prompt| p.created_at)
+            .await
     }
 
     async fn prompts_unanswered_before(&self, t: DateTime<Utc>) -> Result<Vec<Prompt>, StoreError> {

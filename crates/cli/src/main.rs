@@ -159,6 +159,18 @@ enum Command {
         #[arg(long)]
         csv: bool,
     },
+    /// Access-denied prompts and what became of them (everyone may read them).
+    Prompts {
+        /// Start (RFC 3339; default 7 days ago).
+        #[arg(long)]
+        from: Option<String>,
+        /// End (RFC 3339; default now).
+        #[arg(long)]
+        to: Option<String>,
+        /// Only those sent to this person.
+        #[arg(long)]
+        user: Option<String>,
+    },
     /// Metrics: time to access, auto-approval rate, active grants, break-glass reviews.
     Report,
     /// Local mode only: the test clock and the simulated AWS side.
@@ -294,6 +306,7 @@ fn main() -> ExitCode {
             csv,
         } => remote::audit(c, from, to, user, bundle, csv),
         Command::Report => remote::report(c),
+        Command::Prompts { from, to, user } => remote::prompts(c, from, to, user),
         Command::Local(LocalCommand::Advance { duration }) => remote::advance(c, &duration),
         Command::Local(LocalCommand::Identity) => remote::identity(c),
         Command::Local(LocalCommand::Link { email, prompt }) => remote::link(c, &email, prompt),

@@ -392,6 +392,11 @@ pub fn report(c: &Client) -> Outcome {
             "{} to {}\n  requests {}  auto-approved {} ({rate})  approved {}  denied {}  expired {}  failed {}\n  median time to access {median}\n  active grants {}  standing exceptions {}  break-glass awaiting review {}\n",
             time(&v["from"]), time(&v["to"]), v["requests"], v["auto_approved"], v["approved"], v["denied"], v["expired"], v["failed"],
             v["active_grants"], v["standing_exceptions"]["ids"].as_array().map_or(0, Vec::len), v["break_glass_awaiting_review"].as_array().map_or(0, Vec::len)
+        ) + &format!(
+            "  access-denied prompts {}  requested from {} ({})  dismissed {}  unanswered {}\n",
+            v["prompts"]["sent"], v["prompts"]["requested"],
+            v["prompts"]["conversion_rate"].as_f64().map_or("-".into(), |r| format!("{:.0}%", r * 100.0)),
+            v["prompts"]["abandoned"], v["prompts"]["abandoned_expired"]
         )
     });
     Ok(v)
@@ -497,6 +502,57 @@ pub fn link(c: &Client, email: &str, prompt: bool) -> Outcome {
             message: format!("no {what} link has been emailed to {email}"),
         }),
     }
+}
+
+/// `jit prompts`: access-denied prompts and what became of them.
+pub fn prompts(
+    c: &Client,
+    from: Option<String>,
+    to: Option<String>,
+    user: Option<String>,
+) -> Outcome {
+    let q: Vec<(&str, String)> = [("from", from), ("to", to), ("user", user)]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect();
+    let v = c.get("/v1/prompts", &q)?;
+    c.show(&v, |v| {
+        let rows = v["prompts"].as_array().cloned().unwrap_or_default();
+        if rows.is_empty() {
+            return "no prompts in this period\n".to_string();
+        }
+        let mut out = String::new();
+        for p in rows {
+            let offered: Vec<&str> = p["offered"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let outcome = match p["request_id"].as_str() {
+                Some(id) => format!("{} (request {id})", p["status"].as_str().unwrap_or("?")),
+                None => p["status"].as_str().unwrap_or("?").to_string(),
+            };
+            out.push_str(&format!(
+                "{}  {}  {} denied {}{}; offered {}: {outcome}\n",
+                time(&p["sent_at"]),
+                p["id"].as_str().unwrap_or("?"),
+                p["person"].as_str().unwrap_or("?"),
+                p["action"].as_str().unwrap_or("?"),
+                p["resource"]
+                    .as_str()
+                    .map(|r| format!(" on {r}"))
+                    .unwrap_or_default(),
+                if offered.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    offered.join(", ")
+                },
+            ));
+        }
+        out
+    });
+    Ok(v)
 }
 
 /// `jit local deny FILE`: hands jit-local a CloudTrail event, as EventBridge does the pod.

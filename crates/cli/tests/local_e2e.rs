@@ -316,6 +316,16 @@ fn quickstart(local: &Local) {
         .map(|r| r["id"].as_str().unwrap().to_string())
         .expect("the request made from the prompt");
     wait_until(local, "alice", &id, "active");
+    let prompts = local.ok(Some("bob"), &["prompts"]);
+    assert!(
+        prompts.contains("alice@example.com denied s3:GetObject on arn:aws:s3:::api-prod-assets/uploads/2026/report.csv; offered api-production: requested (request"),
+        "{prompts}"
+    );
+    let report = local.ok(Some("bob"), &["report"]);
+    assert!(
+        report.contains("access-denied prompts 1  requested from 1 (100%)"),
+        "{report}"
+    );
     let missing = local.jit(None, &["local", "link", "grace@example.com", "--prompt"]);
     assert_eq!(missing.status.code(), Some(1));
 }

@@ -130,6 +130,12 @@ pub trait RequestStore: Send + Sync {
         expected_version: u64,
         prompt: &Prompt,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Prompts sent with `from <= created_at < to`, oldest first.
+    fn prompts_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<Prompt>, StoreError>> + Send;
     /// Prompts still waiting for an answer whose answer-by time is at or before `t`.
     fn prompts_unanswered_before(
         &self,

@@ -305,6 +305,15 @@ where
         Ok(self.ports.store.audit_between(from, to).await?)
     }
 
+    /// Access-denied prompts sent in a time range, oldest first.
+    pub async fn prompts(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Prompt>, ServiceError> {
+        Ok(self.ports.store.prompts_between(from, to).await?)
+    }
+
     /// Every live (approved or active) grant, soonest expiry first.
     pub async fn live_grants(&self) -> Result<Vec<Request>, ServiceError> {
         let horizon = self.now() + chrono::Duration::days(GrantDuration::MAX_DAYS + 31);

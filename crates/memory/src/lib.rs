@@ -217,6 +217,21 @@ impl RequestStore for MemoryStore {
         }
     }
 
+    async fn prompts_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Prompt>, StoreError> {
+        let mut out: Vec<Prompt> = lock(&self.state)
+            .prompts
+            .values()
+            .filter(|p| p.created_at >= from && p.created_at < to)
+            .cloned()
+            .collect();
+        out.sort_by_key(|p| p.created_at);
+        Ok(out)
+    }
+
     async fn prompts_unanswered_before(&self, t: DateTime<Utc>) -> Result<Vec<Prompt>, StoreError> {
         Ok(lock(&self.state)
             .prompts

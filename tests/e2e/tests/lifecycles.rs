@@ -293,6 +293,14 @@ async fn prompts_are_quiet_for_an_hour_and_expire_unanswered_on_dynamodb() {
         "the second"
     );
     assert_eq!(w.svc.sweep().await.unwrap().prompts_expired, 0);
+    let now = w.svc.now();
+    let listed = w.svc.prompts(now - Duration::days(3), now).await.unwrap();
+    let statuses: Vec<&str> = listed.iter().map(|p| p.status.as_str()).collect();
+    assert_eq!(
+        statuses,
+        vec!["abandoned-expired", "abandoned-expired"],
+        "by day, on DynamoDB"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
