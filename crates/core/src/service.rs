@@ -972,7 +972,15 @@ where
             other => other?,
         };
         if changed {
-            self.forget_waiting_schedules(&req).await;
+            // Only escalations still to come: the time-to-live schedule is the one firing now
+            // (or, from the sweeper, due now and a no-op when it fires).
+            for tier in req.tier + 1..=req.plan.last_tier() {
+                self.forget(ScheduledAction::Escalate {
+                    request_id: req.id.clone(),
+                    tier,
+                })
+                .await;
+            }
             self.tell(notify::status_notice(
                 &req,
                 "Nobody decided your request in time; it has expired.",

@@ -62,6 +62,7 @@ const UNREACHED: &[(&[&str], &str, &str)] = &[
     (&["revoke"], "scheduler:DeleteSchedule", "the sweeper expiring a request whose time-to-live schedule was lost deletes its escalation schedules"),
     (&["approval"], "scheduler:CreateSchedule", "approving a request with a later start schedules the start"),
     (&["escalate"], "scheduler:CreateSchedule", "a chain of two or more escalation tiers schedules the next"),
+    (&["escalate"], "scheduler:DeleteSchedule", "expiring a request whose escalation tiers are still to come deletes their schedules"),
 ];
 
 /// The allowed actions of each function's role, by binary name.

@@ -411,3 +411,77 @@ async fn drift_repair_racing_grants_never_loses_one_and_puts_back_what_was_taken
     jit_e2e::report("sweep without drift", &w.step());
     assert_eq!((calm.drift(), calm.failed), (0, 0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_nobody_decides_is_escalated_then_expires() {
+    let w = world().await;
+    let mut steps = BTreeMap::new();
+    let resp = intake::route(
+        w.svc.clone(),
+        apigw("apigw-post-request.json", |v| {
+            as_user(v, "carol@example.com");
+            v["body"] = json!(json!({
+                "bundle": "rds-prod-pii", "duration": "1h",
+                "reason": "nobody answers", "ticket": "INC-9"
+            })
+            .to_string());
+        }),
+    )
+    .await;
+    let (status, text) = body(resp).await;
+    assert_eq!(status, 201, "{text}");
+    let id: RequestId = serde_json::from_str::<Value>(&text).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    steps.insert("1 intake POST /v1/requests", w.step());
+    w.svc.ports.clock.advance(Duration::minutes(61));
+    let out = escalate::handle(
+        &w.svc,
+        &json!({"action": "escalate", "request_id": id, "tier": 1}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["tier"], 1);
+    steps.insert("2 escalate (tier 1 asked)", w.step());
+    w.svc.ports.clock.advance(Duration::hours(23));
+    let out = escalate::handle(
+        &w.svc,
+        &json!({"action": "expire-request", "request_id": id}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["status"], "expired");
+    steps.insert("3 escalate (expired)", w.step());
+    let again = escalate::handle(
+        &w.svc,
+        &json!({"action": "expire-request", "request_id": id}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        again["status"], "expired",
+        "a late schedule changes nothing"
+    );
+    steps.insert("4 escalate (the same schedule again)", w.step());
+    let actions: Vec<Action> = w
+        .svc
+        .timeline(&id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            Action::Requested,
+            Action::AwaitingApproval,
+            Action::Escalated,
+            Action::Expired
+        ]
+    );
+    let total: usize = steps.iter().map(|(s, c)| report(s, c)).sum();
+    println!("expired lifecycle: {total} AWS calls in all");
+}
