@@ -122,6 +122,22 @@ fn link_post(path: &str, form: &str) -> lambda_http::Request {
     })
 }
 
+/// One API call through the intake handler, expecting `want`; the JSON it answers.
+async fn call_intake(
+    w: &World,
+    method: &str,
+    path: &str,
+    user: &str,
+    body: Option<Value>,
+    want: u16,
+) -> Value {
+    ok(
+        intake::route(w.svc.clone(), api(method, path, user, body)).await,
+        want,
+    )
+    .await
+}
+
 async fn ok(resp: axum::response::Response, want: u16) -> Value {
     let (status, text) = body(resp).await;
     assert_eq!(status, want, "{text}");
@@ -140,33 +156,23 @@ async fn each_role_allows_exactly_what_its_function_calls() {
     let svc = || w.svc.clone();
 
     // intake: auto and pending requests, reads, cancel.
-    let auto = ok(
-        intake::route(
-            svc(),
-            api(
-                "POST",
-                "/v1/requests",
-                "alice@example.com",
-                Some(json!({"bundle": "api-logs-read", "duration": "4h", "reason": "debug"})),
-            ),
-        )
-        .await,
+    let auto = call_intake(
+        &w,
+        "POST",
+        "/v1/requests",
+        "alice@example.com",
+        Some(json!({"bundle": "api-logs-read", "duration": "4h", "reason": "debug"})),
         201,
     )
     .await;
     let pii =
         json!({"bundle": "rds-prod-pii", "duration": "1h", "reason": "order 1", "ticket": "INC-1"});
-    let pending = ok(
-        intake::route(
-            svc(),
-            api(
-                "POST",
-                "/v1/requests",
-                "carol@example.com",
-                Some(pii.clone()),
-            ),
-        )
-        .await,
+    let pending = call_intake(
+        &w,
+        "POST",
+        "/v1/requests",
+        "carol@example.com",
+        Some(pii.clone()),
         201,
     )
     .await;
@@ -177,11 +183,7 @@ async fn each_role_allows_exactly_what_its_function_calls() {
         ("/v1/report", "bob@example.com"),
         ("/v1/requests?mine=true", "carol@example.com"),
     ] {
-        ok(
-            intake::route(svc(), api("GET", path, user, None)).await,
-            200,
-        )
-        .await;
+        call_intake(&w, "GET", path, user, None, 200).await;
     }
     note("intake", &w);
 
@@ -197,7 +199,7 @@ async fn each_role_allows_exactly_what_its_function_calls() {
         assert_eq!(status, 200, "{page}");
     }
     // A request denied through the link: the requester is told why.
-    let denied = ok(intake::route(svc(), api("POST", "/v1/requests", "carol@example.com", Some(json!({"bundle": "rds-prod-pii", "duration": "1h", "reason": "order 4", "ticket": "INC-4"})))).await, 201).await;
+    let denied = call_intake(&w, "POST", "/v1/requests", "carol@example.com", Some(json!({"bundle": "rds-prod-pii", "duration": "1h", "reason": "order 4", "ticket": "INC-4"})), 201).await;
     note("intake", &w);
     let path = link_in_mail("dave@example.com", "/v1/decisions/");
     let (status, page) = body(
@@ -215,31 +217,21 @@ async fn each_role_allows_exactly_what_its_function_calls() {
     );
     note("approval", &w);
     // intake: a request withdrawn while it waits.
-    let second = ok(
-        intake::route(
-            svc(),
-            api(
-                "POST",
-                "/v1/requests",
-                "carol@example.com",
-                Some(pii.clone()),
-            ),
-        )
-        .await,
+    let second = call_intake(
+        &w,
+        "POST",
+        "/v1/requests",
+        "carol@example.com",
+        Some(pii.clone()),
         201,
     )
     .await;
-    ok(
-        intake::route(
-            svc(),
-            api(
-                "POST",
-                &format!("/v1/requests/{}/cancel", id(&second)),
-                "carol@example.com",
-                Some(json!({})),
-            ),
-        )
-        .await,
+    call_intake(
+        &w,
+        "POST",
+        &format!("/v1/requests/{}/cancel", id(&second)),
+        "carol@example.com",
+        Some(json!({})),
         200,
     )
     .await;
@@ -248,48 +240,33 @@ async fn each_role_allows_exactly_what_its_function_calls() {
     note("grant", &w);
 
     // intake: extend, release, revoke; grant follows each from the stream.
-    ok(
-        intake::route(
-            svc(),
-            api(
-                "POST",
-                &format!("/v1/requests/{}/extend", id(&auto)),
-                "alice@example.com",
-                Some(json!({"duration": "1h", "reason": "more"})),
-            ),
-        )
-        .await,
+    call_intake(
+        &w,
+        "POST",
+        &format!("/v1/requests/{}/extend", id(&auto)),
+        "alice@example.com",
+        Some(json!({"duration": "1h", "reason": "more"})),
         200,
     )
     .await;
     note("intake", &w);
     w.run_grant().await;
     note("grant", &w);
-    ok(
-        intake::route(
-            svc(),
-            api(
-                "POST",
-                &format!("/v1/requests/{}/release", id(&auto)),
-                "alice@example.com",
-                Some(json!({})),
-            ),
-        )
-        .await,
+    call_intake(
+        &w,
+        "POST",
+        &format!("/v1/requests/{}/release", id(&auto)),
+        "alice@example.com",
+        Some(json!({})),
         200,
     )
     .await;
-    ok(
-        intake::route(
-            svc(),
-            api(
-                "POST",
-                &format!("/v1/requests/{}/revoke", id(&pending)),
-                "frank@example.com",
-                Some(json!({"message": "incident over"})),
-            ),
-        )
-        .await,
+    call_intake(
+        &w,
+        "POST",
+        &format!("/v1/requests/{}/revoke", id(&pending)),
+        "frank@example.com",
+        Some(json!({"message": "incident over"})),
         200,
     )
     .await;
@@ -298,7 +275,7 @@ async fn each_role_allows_exactly_what_its_function_calls() {
     note("grant", &w);
 
     // escalate: a silent tier is escalated, then the request expires.
-    let waiting = ok(intake::route(svc(), api("POST", "/v1/requests", "carol@example.com", Some(json!({"bundle": "rds-prod-pii", "duration": "1h", "reason": "order 3", "ticket": "INC-3"})))).await, 201).await;
+    let waiting = call_intake(&w, "POST", "/v1/requests", "carol@example.com", Some(json!({"bundle": "rds-prod-pii", "duration": "1h", "reason": "order 3", "ticket": "INC-3"})), 201).await;
     note("intake", &w);
     w.svc.ports.clock.advance(Duration::minutes(61));
     escalate::handle(
@@ -318,31 +295,21 @@ async fn each_role_allows_exactly_what_its_function_calls() {
     note("escalate", &w);
 
     // revoke: an expiry schedule and a sweep that repairs drift.
-    let live = ok(
-        intake::route(
-            svc(),
-            api(
-                "POST",
-                "/v1/requests",
-                "alice@example.com",
-                Some(json!({"bundle": "api-logs-read", "duration": "2h", "reason": "again"})),
-            ),
-        )
-        .await,
+    let live = call_intake(
+        &w,
+        "POST",
+        "/v1/requests",
+        "alice@example.com",
+        Some(json!({"bundle": "api-logs-read", "duration": "2h", "reason": "again"})),
         201,
     )
     .await;
-    let other = ok(
-        intake::route(
-            svc(),
-            api(
-                "POST",
-                "/v1/requests",
-                "alice@example.com",
-                Some(json!({"bundle": "api-deploy", "duration": "1h", "reason": "deploy"})),
-            ),
-        )
-        .await,
+    let other = call_intake(
+        &w,
+        "POST",
+        "/v1/requests",
+        "alice@example.com",
+        Some(json!({"bundle": "api-deploy", "duration": "1h", "reason": "deploy"})),
         201,
     )
     .await;

@@ -127,23 +127,27 @@ async fn an_auto_approved_request_is_granted_from_the_stream_and_ended_by_its_sc
     assert!(warm < total, "warm functions reuse what they know");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_two_group_request_is_decided_through_the_emailed_links() {
-    let w = world().await;
-    let mut steps = BTreeMap::new();
+/// carol asks for the two-group bundle through the intake handler.
+async fn carol_asks_for_pii(w: &World, reason: &str, ticket: &str) -> (u16, String) {
     let resp = intake::route(
         w.svc.clone(),
         apigw("apigw-post-request.json", |v| {
             as_user(v, "carol@example.com");
             v["body"] = json!(json!({
-                "bundle": "rds-prod-pii", "duration": "1h",
-                "reason": "investigate order 4411", "ticket": "INC-4411"
+                "bundle": "rds-prod-pii", "duration": "1h", "reason": reason, "ticket": ticket
             })
             .to_string());
         }),
     )
     .await;
-    let (status, text) = body(resp).await;
+    body(resp).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_group_request_is_decided_through_the_emailed_links() {
+    let w = world().await;
+    let mut steps = BTreeMap::new();
+    let (status, text) = carol_asks_for_pii(&w, "investigate order 4411", "INC-4411").await;
     assert_eq!(status, 201, "{text}");
     let created: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(created["status"], "pending");
@@ -416,19 +420,7 @@ async fn drift_repair_racing_grants_never_loses_one_and_puts_back_what_was_taken
 async fn a_request_nobody_decides_is_escalated_then_expires() {
     let w = world().await;
     let mut steps = BTreeMap::new();
-    let resp = intake::route(
-        w.svc.clone(),
-        apigw("apigw-post-request.json", |v| {
-            as_user(v, "carol@example.com");
-            v["body"] = json!(json!({
-                "bundle": "rds-prod-pii", "duration": "1h",
-                "reason": "nobody answers", "ticket": "INC-9"
-            })
-            .to_string());
-        }),
-    )
-    .await;
-    let (status, text) = body(resp).await;
+    let (status, text) = carol_asks_for_pii(&w, "nobody answers", "INC-9").await;
     assert_eq!(status, 201, "{text}");
     let id: RequestId = serde_json::from_str::<Value>(&text).unwrap()["id"]
         .as_str()
