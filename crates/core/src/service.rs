@@ -199,7 +199,15 @@ pub struct Service<S, G, Sc, M, D, C> {
     prompt_signer: LinkSigner,
     base_url: String,
     effects: Effects,
+    containers_per_sweep: usize,
 }
+
+/// How many containers one sweep reconciles at most, by default: with Identity Center's limit
+/// of about 20 calls a second shared by everything, 1,000 reads fit well inside a run.
+pub const CONTAINERS_PER_SWEEP: usize = 1_000;
+
+/// How often the sweeper runs (the template's `rate(5 minutes)`); sweeps take turns by it.
+pub const SWEEP_EVERY_SECS: i64 = 300;
 
 impl<S, G, Sc, M, D, C> Service<S, G, Sc, M, D, C>
 where
@@ -226,7 +234,14 @@ where
             signer,
             base_url: base_url.trim_end_matches('/').to_string(),
             effects: Effects::Inline,
+            containers_per_sweep: CONTAINERS_PER_SWEEP,
         }
+    }
+
+    /// The same service reconciling at most `n` containers a sweep (at least 1).
+    pub fn with_containers_per_sweep(mut self, n: usize) -> Self {
+        self.containers_per_sweep = n.max(1);
+        self
     }
 
     /// The same service with access changes left to the stream-fed function.
@@ -1035,8 +1050,16 @@ where
                 }
             }
         }
-        let people = self.ports.grantor.containers().await.map_err(grant_error)?;
-        for person in people {
+        // Past the per-sweep budget, containers take turns: the sorted list is split into as
+        // many slices as needed, and each run (by the clock, every SWEEP_EVERY_SECS) takes one.
+        let mut people = self.ports.grantor.containers().await.map_err(grant_error)?;
+        people.sort();
+        let slices = people.len().div_ceil(self.containers_per_sweep).max(1);
+        let turn = (now.timestamp().div_euclid(SWEEP_EVERY_SECS) as usize) % slices;
+        for (i, person) in people.into_iter().enumerate() {
+            if i % slices != turn {
+                continue;
+            }
             report.containers += 1;
             match self.reconcile_container(&person).await {
                 Ok(d) => {

@@ -524,3 +524,32 @@ async fn a_grant_being_applied_is_not_mistaken_for_drift() {
     svc.activate(&req.id).await.unwrap();
     assert_eq!(svc.get(&req.id).await.unwrap().status, Status::Active);
 }
+
+#[tokio::test]
+async fn past_its_budget_the_sweep_takes_containers_in_turns() {
+    let svc = service().with_containers_per_sweep(2);
+    let people: Vec<Email> = ["alice", "bob", "carol", "dave", "erin"]
+        .iter()
+        .map(|p| who(p))
+        .collect();
+    for p in &people {
+        svc.ports.grantor.tamper(p, |doc| {
+            doc.statements
+                .push(json!({"Sid": "Stray", "Effect": "Allow", "Action": "s3:*", "Resource": "*"}))
+        });
+    }
+    // Five containers, two a sweep: three turns, each at most two, every container once.
+    let mut checked = 0;
+    for _ in 0..3 {
+        let report = svc.sweep().await.unwrap();
+        assert!(report.containers <= 2, "{report:?}");
+        assert_eq!(report.drift_removed, report.containers);
+        checked += report.containers;
+        svc.ports.clock.advance(Duration::minutes(5));
+    }
+    assert_eq!(checked, 5);
+    let side = svc.ports.grantor.snapshot();
+    assert!(people
+        .iter()
+        .all(|p| side.containers[p].statements.is_empty()));
+}
