@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_ssoadmin::types::{PrincipalType, ProvisionTargetType, StatusValues, TargetType};
 use jit_core::catalog::Strategy;
 use jit_core::plan::{GrantSpec, PolicyDocument, TooLarge, POLICY_BUDGET};
-use jit_core::ports::{GrantError, Grantor};
+use jit_core::ports::{grant_of_role_policy, role_policy_name, GrantError, Grantor, RolePolicies};
 use jit_core::types::Email;
 use sha2::{Digest, Sha256};
 use tracing::instrument;
@@ -547,9 +547,89 @@ impl AwsGrantor {
         Ok(held)
     }
 
+    /// Remembers that `person`'s role carries grant policies (the drift sweep's list).
+    async fn record_role_holder(&self, person: &Email) -> Result<(), GrantError> {
+        self.dynamo
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("ROLEHOLDER#{person}")))
+            .item("sk", s("ROLEHOLDER"))
+            .item("gsi1pk", s("ROLEHOLDERS"))
+            .item("gsi1sk", s(person.as_str()))
+            .send()
+            .await
+            .map_err(|e| grant_fault(crate::error::fault(e)))?;
+        Ok(())
+    }
+
+    /// The people recorded under `key` in gsi1 (containers, role holders).
+    async fn people_under(&self, key: &str) -> Result<Vec<Email>, GrantError> {
+        let mut people = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .dynamo
+                .query()
+                .table_name(&self.table)
+                .index_name("gsi1")
+                .key_condition_expression("gsi1pk = :p")
+                .expression_attribute_values(":p", s(key))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| grant_fault(crate::error::fault(e)))?;
+            people.extend(page.items().iter().filter_map(|i| {
+                i.get("gsi1sk")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|e| Email::parse(e).ok())
+            }));
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(people);
+            }
+        }
+    }
+
+    /// The role's grant policies, read one by one; `None` when the role is gone.
+    async fn read_role_policies(&self, person: &Email) -> Result<Option<RolePolicies>, GrantError> {
+        let role = role_name(&self.config.role_name_template, person);
+        let names = match self
+            .iam
+            .list_role_policies()
+            .role_name(&role)
+            .send()
+            .await
+            .map_err(crate::error::fault)
+        {
+            Ok(out) => out.policy_names,
+            Err(Fault::NotFound(_)) => return Ok(None),
+            Err(f) => return Err(grant_fault(f)),
+        };
+        let mut out = RolePolicies::new();
+        for name in names
+            .into_iter()
+            .filter(|n| grant_of_role_policy(n).is_some())
+        {
+            let doc = self
+                .iam
+                .get_role_policy()
+                .role_name(&role)
+                .policy_name(&name)
+                .send()
+                .await
+                .map_err(|e| grant_fault(crate::error::fault(e)))?;
+            let text = percent_encoding::percent_decode_str(&doc.policy_document)
+                .decode_utf8_lossy()
+                .to_string();
+            let doc = PolicyDocument::parse(&text).map_err(|e| GrantError::Unknown(e.into()))?;
+            out.insert(name, doc);
+        }
+        Ok(Some(out))
+    }
+
     async fn role_apply(&self, person: &Email, grant: &GrantSpec) -> Result<(), GrantError> {
         let role = role_name(&self.config.role_name_template, person);
-        let name = format!("jit-{}", grant.id);
+        let name = role_policy_name(&grant.id);
         let listed = self
             .iam
             .list_role_policies()
@@ -597,7 +677,7 @@ impl AwsGrantor {
             .send()
             .await
             .map_err(|e| grant_fault(crate::error::fault(e)))?;
-        Ok(())
+        self.record_role_holder(person).await
     }
 
     async fn role_remove(&self, person: &Email, grant: &GrantSpec) -> Result<(), GrantError> {
@@ -606,7 +686,7 @@ impl AwsGrantor {
             .iam
             .delete_role_policy()
             .role_name(&role)
-            .policy_name(format!("jit-{}", grant.id))
+            .policy_name(role_policy_name(&grant.id))
             .send()
             .await
         {
@@ -735,30 +815,58 @@ impl Grantor for AwsGrantor {
     }
 
     async fn containers(&self) -> Result<Vec<Email>, GrantError> {
-        let mut people = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .dynamo
-                .query()
-                .table_name(&self.table)
-                .index_name("gsi1")
-                .key_condition_expression("gsi1pk = :p")
-                .expression_attribute_values(":p", s("CONTAINERS"))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| grant_fault(crate::error::fault(e)))?;
-            people.extend(page.items().iter().filter_map(|i| {
-                i.get("gsi1sk")
-                    .and_then(|v| v.as_s().ok())
-                    .and_then(|e| Email::parse(e).ok())
-            }));
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(people);
+        self.people_under("CONTAINERS").await
+    }
+
+    async fn role_holders(&self) -> Result<Vec<Email>, GrantError> {
+        self.people_under("ROLEHOLDERS").await
+    }
+
+    async fn role_policies(&self, person: &Email) -> Result<Option<RolePolicies>, GrantError> {
+        self.read_role_policies(person).await
+    }
+
+    #[instrument(skip(self, seen, next))]
+    async fn replace_role_policies(
+        &self,
+        person: &Email,
+        seen: &RolePolicies,
+        next: &RolePolicies,
+    ) -> Result<bool, GrantError> {
+        self.under_lease(person, async {
+            if self.read_role_policies(person).await?.as_ref() != Some(seen) {
+                return Ok(false);
             }
-        }
+            let role = role_name(&self.config.role_name_template, person);
+            for name in seen.keys().filter(|n| !next.contains_key(*n)) {
+                match self
+                    .iam
+                    .delete_role_policy()
+                    .role_name(&role)
+                    .policy_name(name)
+                    .send()
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(e) => match crate::error::fault(e) {
+                        Fault::NotFound(_) => {}
+                        f => return Err(grant_fault(f)),
+                    },
+                }
+            }
+            for (name, doc) in next.iter().filter(|(n, d)| seen.get(*n) != Some(*d)) {
+                self.iam
+                    .put_role_policy()
+                    .role_name(&role)
+                    .policy_name(name)
+                    .policy_document(doc.to_json())
+                    .send()
+                    .await
+                    .map_err(|e| grant_fault(crate::error::fault(e)))?;
+            }
+            Ok(true)
+        })
+        .await
     }
 
     async fn container_policy(&self, person: &Email) -> Result<Option<PolicyDocument>, GrantError> {

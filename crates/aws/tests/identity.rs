@@ -305,6 +305,34 @@ async fn iam_role_grants_are_per_grant_policies_within_the_role_budget() {
         "{doc}"
     );
 
+    // The drift sweep's view: dave holds role grants; his grant policies, and only those.
+    assert!(w.grantor.role_holders().await.unwrap().contains(&dave));
+    let seen = w.grantor.role_policies(&dave).await.unwrap().unwrap();
+    assert_eq!(seen.keys().cloned().collect::<Vec<_>>(), names);
+    // A stale view changes nothing; a current one is written (here: the grant policy removed,
+    // then put back).
+    let empty = jit_core::ports::RolePolicies::new();
+    assert!(!w
+        .grantor
+        .replace_role_policies(&dave, &empty, &empty)
+        .await
+        .unwrap());
+    assert!(w
+        .grantor
+        .replace_role_policies(&dave, &seen, &empty)
+        .await
+        .unwrap());
+    assert_eq!(
+        w.grantor.role_policies(&dave).await.unwrap(),
+        Some(empty.clone())
+    );
+    assert!(w
+        .grantor
+        .replace_role_policies(&dave, &empty, &seen)
+        .await
+        .unwrap());
+    assert_eq!(w.grantor.role_policies(&dave).await.unwrap(), Some(seen));
+
     // A big hand-written policy leaves too little room: refused, nothing written.
     let big: Vec<String> = (0..300)
         .map(|i| format!("\"arn:aws:s3:::legacy-bucket-{i:04}/*\""))

@@ -2,7 +2,7 @@
 //! (DynamoDB, Identity Center, IAM, Scheduler, SES, Identity Store, and their in-memory twins)
 //! implement them; the service depends only on these traits.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
@@ -193,6 +193,19 @@ impl GrantError {
     }
 }
 
+/// A role's grant policies by name (`jit-<grant>`).
+pub type RolePolicies = BTreeMap<String, PolicyDocument>;
+
+/// The name of a grant's policy on a role.
+pub fn role_policy_name(grant: &RequestId) -> String {
+    format!("jit-{grant}")
+}
+
+/// The grant a role policy name belongs to, if it is one of this product's.
+pub fn grant_of_role_policy(name: &str) -> Option<RequestId> {
+    RequestId::parse(name.strip_prefix("jit-")?).ok()
+}
+
 /// Puts grants in place in AWS and takes them away. Both are idempotent: applying a grant that
 /// is in place, or removing one that is gone, succeeds and changes nothing.
 pub trait Grantor: Send + Sync {
@@ -225,6 +238,23 @@ pub trait Grantor: Send + Sync {
         person: &Email,
         seen: &PolicyDocument,
         next: &PolicyDocument,
+    ) -> impl Future<Output = Result<bool, GrantError>> + Send;
+    /// The people whose IAM role this product has put grant policies on (`iam-role`).
+    fn role_holders(&self) -> impl Future<Output = Result<Vec<Email>, GrantError>> + Send;
+    /// The grant policies (`jit-<grant>`, by name) on `person`'s role now; the role's other
+    /// policies are not this product's and are not shown. `None` when the role is gone.
+    fn role_policies(
+        &self,
+        person: &Email,
+    ) -> impl Future<Output = Result<Option<RolePolicies>, GrantError>> + Send;
+    /// Makes `person`'s grant policies `next` if they are still `seen` (under the person's
+    /// lease): deletes those `next` lacks, puts those that differ. False, having changed
+    /// nothing, when they changed since they were read.
+    fn replace_role_policies(
+        &self,
+        person: &Email,
+        seen: &RolePolicies,
+        next: &RolePolicies,
     ) -> impl Future<Output = Result<bool, GrantError>> + Send;
 }
 

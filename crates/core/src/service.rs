@@ -124,6 +124,8 @@ pub struct SweepReport {
     pub prompts_expired: usize,
     /// Containers compared with the ledger.
     pub containers: usize,
+    /// People's IAM roles compared with the ledger (`iam-role` grants).
+    pub roles: usize,
     /// Statements in a container that no live grant explains, removed.
     pub drift_removed: usize,
     /// Live grants whose statements were missing or altered, put back.
@@ -139,10 +141,10 @@ impl SweepReport {
     }
 }
 
-/// What one container's reconciliation found and fixed.
+/// What one container's (or role's) reconciliation found and fixed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Drift {
-    /// Statements removed (their Sid, or `(no Sid)`).
+    /// Statements removed (their Sid, or `(no Sid)`), or role policies removed (their name).
     pub removed: Vec<String>,
     /// Grants whose statements were put back.
     pub restored: Vec<RequestId>,
@@ -1072,7 +1074,144 @@ where
                 }
             }
         }
+        let mut holders = self
+            .ports
+            .grantor
+            .role_holders()
+            .await
+            .map_err(grant_error)?;
+        holders.sort();
+        let slices = holders.len().div_ceil(self.containers_per_sweep).max(1);
+        let turn = (now.timestamp().div_euclid(SWEEP_EVERY_SECS) as usize) % slices;
+        for (i, person) in holders.into_iter().enumerate() {
+            if i % slices != turn {
+                continue;
+            }
+            report.roles += 1;
+            match self.reconcile_role(&person).await {
+                Ok(d) => {
+                    report.drift_removed += d.removed.len();
+                    report.drift_restored += d.restored.len();
+                }
+                Err(e) => {
+                    warn!(person = %person, error = %e, "sweeper could not reconcile role");
+                    report.failed += 1;
+                }
+            }
+        }
         Ok(report)
+    }
+
+    /// A person's live grants (approved or active) with bundles of `kind` (`container`,
+    /// `iam-role`), including any of `also` (grant ids found in AWS) that a direct read shows
+    /// live though the (eventually consistent) list missed them.
+    async fn live_of_kind(
+        &self,
+        person: &Email,
+        kind: &str,
+        also: impl IntoIterator<Item = RequestId>,
+    ) -> Result<Vec<(Request, Bundle)>, ServiceError> {
+        let mut live: Vec<Request> = self.ports.store.live_for(person).await?;
+        for id in also {
+            if !live.iter().any(|r| r.id == id) {
+                if let Some(r) = self.ports.store.get(&id).await? {
+                    if matches!(r.status, Status::Approved | Status::Active) {
+                        live.push(r);
+                    }
+                }
+            }
+        }
+        Ok(live
+            .into_iter()
+            .filter_map(|r| {
+                let b = self
+                    .catalog
+                    .bundle(&r.bundle)
+                    .filter(|b| b.strategy.as_str() == kind)?
+                    .clone();
+                Some((r, b))
+            })
+            .collect())
+    }
+
+    /// What the sweeper records on each grant whose access it put back.
+    async fn record_restored(&self, person: &Email, restored: &[RequestId]) {
+        for id in restored {
+            warn!(person = %person, request_id = %id, "drift: restored a live grant's access");
+            let detail =
+                "the grant's statements were missing or altered in AWS; the sweeper put them back"
+                    .to_string();
+            if let Err(e) = self
+                .transition(id, |_| {
+                    Ok(Command::RecordDrift {
+                        detail: detail.clone(),
+                    })
+                })
+                .await
+            {
+                warn!(request_id = %id, error = %e, "drift repaired but not recorded");
+            }
+        }
+    }
+
+    /// [`Self::reconcile_container`] for the `iam-role` strategy: the person's role holds
+    /// exactly one `jit-<grant>` policy per live grant, as the ledger has it. Policies on the
+    /// role that are not this product's are left alone.
+    pub async fn reconcile_role(&self, person: &Email) -> Result<Drift, ServiceError> {
+        let Some(seen) = self
+            .ports
+            .grantor
+            .role_policies(person)
+            .await
+            .map_err(grant_error)?
+        else {
+            return Ok(Drift::default());
+        };
+        let now = self.now();
+        let found: Vec<RequestId> = seen
+            .keys()
+            .filter_map(|n| grant_of_role_policy(n))
+            .collect();
+        let live = self.live_of_kind(person, "iam-role", found).await?;
+        let mut next = RolePolicies::new();
+        let mut restored = Vec::new();
+        for (r, b) in &live {
+            let name = role_policy_name(&r.id);
+            let running = r.status == Status::Active && r.expires_at.is_some_and(|e| e > now);
+            let wanted = spec(r, b).document();
+            match seen.get(&name) {
+                Some(doc) if !running || *doc == wanted => {
+                    next.insert(name, doc.clone());
+                }
+                _ if running => {
+                    next.insert(name, wanted);
+                    restored.push(r.id.clone());
+                }
+                _ => {}
+            }
+        }
+        let removed: Vec<String> = seen
+            .keys()
+            .filter(|n| !next.contains_key(*n))
+            .cloned()
+            .collect();
+        if removed.is_empty() && restored.is_empty() {
+            return Ok(Drift::default());
+        }
+        let written = self
+            .ports
+            .grantor
+            .replace_role_policies(person, &seen, &next)
+            .await
+            .map_err(grant_error)?;
+        if !written {
+            return Ok(Drift::default());
+        }
+        if !removed.is_empty() {
+            warn!(person = %person, policies = ?removed, "drift: removed role policies no live grant explains");
+        }
+        self.record_restored(person, &restored).await;
+        Ok(Drift { removed, restored })
     }
 
     /// Makes `person`'s container hold exactly what the ledger explains: statements of grants
@@ -1091,28 +1230,13 @@ where
             return Ok(Drift::default());
         };
         let now = self.now();
-        let mut live: Vec<Request> = self.ports.store.live_for(person).await?;
-        // A grant in the container but not in the (eventually consistent) list may have been
-        // approved since; read it directly before calling it unexplained.
-        for id in doc.grant_ids() {
-            if !live.iter().any(|r| r.id == id) {
-                if let Some(r) = self.ports.store.get(&id).await? {
-                    if matches!(r.status, Status::Approved | Status::Active) {
-                        live.push(r);
-                    }
-                }
-            }
-        }
+        // A grant in the container but not in the list may have been approved since.
+        let live = self
+            .live_of_kind(person, "container", doc.grant_ids())
+            .await?;
         let mut explained = BTreeSet::new();
         let mut restore = Vec::new();
-        for r in &live {
-            let Some(b) = self
-                .catalog
-                .bundle(&r.bundle)
-                .filter(|b| b.strategy == Strategy::Container)
-            else {
-                continue;
-            };
+        for (r, b) in &live {
             explained.insert(r.id.clone());
             let wanted = spec(r, b);
             let current: Vec<_> = doc
@@ -1162,22 +1286,7 @@ where
             warn!(person = %person, statements = ?removed, "drift: removed statements no live grant explains");
         }
         let restored: Vec<RequestId> = restore.into_iter().map(|g| g.id).collect();
-        for id in &restored {
-            warn!(person = %person, request_id = %id, "drift: restored a live grant's statements");
-            let detail =
-                "the grant's statements were missing or altered in AWS; the sweeper put them back"
-                    .to_string();
-            if let Err(e) = self
-                .transition(id, |_| {
-                    Ok(Command::RecordDrift {
-                        detail: detail.clone(),
-                    })
-                })
-                .await
-            {
-                warn!(request_id = %id, error = %e, "drift repaired but not recorded");
-            }
-        }
+        self.record_restored(person, &restored).await;
         Ok(Drift { removed, restored })
     }
 

@@ -324,6 +324,16 @@ impl MemoryGrantor {
         );
     }
 
+    /// Changes a person's role policies behind the product's back (tests of drift repair).
+    pub fn tamper_role(&self, person: &Email, change: impl FnOnce(&mut RolePolicies)) {
+        change(
+            lock(&self.side)
+                .role_policies
+                .entry(person.clone())
+                .or_default(),
+        );
+    }
+
     /// Makes the next calls fail with `fault`, in order.
     pub fn inject(&self, faults: &[Fault]) {
         lock(&self.faults).extend(faults.iter().copied());
@@ -381,7 +391,7 @@ impl Grantor for MemoryGrantor {
                 }
             }
             Strategy::IamRole => {
-                let name = format!("jit-{}", grant.id);
+                let name = role_policy_name(&grant.id);
                 let policies = side.role_policies.entry(person.clone()).or_default();
                 let doc = grant.document();
                 let others: usize = policies
@@ -432,11 +442,51 @@ impl Grantor for MemoryGrantor {
             }
             Strategy::IamRole => {
                 if let Some(p) = side.role_policies.get_mut(person) {
-                    p.remove(&format!("jit-{}", grant.id));
+                    p.remove(&role_policy_name(&grant.id));
                 }
             }
         }
         Ok(())
+    }
+
+    async fn role_holders(&self) -> Result<Vec<Email>, GrantError> {
+        Ok(lock(&self.side).role_policies.keys().cloned().collect())
+    }
+
+    async fn role_policies(&self, person: &Email) -> Result<Option<RolePolicies>, GrantError> {
+        self.fault(person)?;
+        Ok(lock(&self.side).role_policies.get(person).map(|p| {
+            p.iter()
+                .filter(|(n, _)| grant_of_role_policy(n).is_some())
+                .map(|(n, d)| (n.clone(), d.clone()))
+                .collect()
+        }))
+    }
+
+    async fn replace_role_policies(
+        &self,
+        person: &Email,
+        seen: &RolePolicies,
+        next: &RolePolicies,
+    ) -> Result<bool, GrantError> {
+        self.fault(person)?;
+        let mut side = lock(&self.side);
+        let Some(policies) = side.role_policies.get_mut(person) else {
+            return Ok(false);
+        };
+        let ours: RolePolicies = policies
+            .iter()
+            .filter(|(n, _)| grant_of_role_policy(n).is_some())
+            .map(|(n, d)| (n.clone(), d.clone()))
+            .collect();
+        if ours != *seen {
+            return Ok(false);
+        }
+        policies.retain(|n, _| grant_of_role_policy(n).is_none() || next.contains_key(n));
+        for (n, d) in next {
+            policies.insert(n.clone(), d.clone());
+        }
+        Ok(true)
     }
 
     async fn containers(&self) -> Result<Vec<Email>, GrantError> {

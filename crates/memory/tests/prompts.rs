@@ -553,3 +553,86 @@ async fn past_its_budget_the_sweep_takes_containers_in_turns() {
         .iter()
         .all(|p| side.containers[p].statements.is_empty()));
 }
+
+const ROLE_CATALOG: &str = r#"
+[settings]
+platform_group = "platform"
+
+[[bundle]]
+name = "queue-read"
+description = "Read the orders queue"
+owner_team = "queues"
+risk = "low"
+strategy = "iam-role"
+accounts = ["111111111111"]
+statements = [ { actions = ["sqs:ReceiveMessage"], resources = ["arn:aws:sqs:eu-west-1:111111111111:orders"] } ]
+
+[[flow]]
+name = "queues"
+requesters = ["queues"]
+bundles = ["queue-read"]
+approval = "auto"
+"#;
+
+#[tokio::test]
+async fn the_sweeper_keeps_a_role_to_its_grant_policies_and_leaves_the_rest_alone() {
+    let catalog: Catalog = catalog::parse_files(&[("c.toml".into(), ROLE_CATALOG.into())]).unwrap();
+    let directory = MemoryDirectory::from_toml(
+        "directory.toml",
+        "[[group]]\nname = \"queues\"\nmembers = [\"quinn@example.com\"]\n[[group]]\nname = \"platform\"\nmembers = [\"pat@example.com\"]\n",
+    )
+    .unwrap();
+    let svc = memory_service(
+        Arc::new(catalog),
+        directory,
+        start(),
+        KEY,
+        "https://jit.example.com",
+    )
+    .unwrap();
+    let quinn = who("quinn");
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let r = svc.submit(&quinn, ask("queue-read", "2h")).await.unwrap();
+        svc.activate(&r.id).await.unwrap();
+        ids.push(r.id);
+    }
+    let before = svc.ports.grantor.snapshot().role_policies[&quinn].clone();
+    assert_eq!(before.len(), 2);
+    assert_eq!(svc.sweep().await.unwrap().drift(), 0);
+
+    // By hand: one grant's policy deleted, the other's time condition dropped, a stale grant
+    // policy added, and a policy of the role's own that is not ours.
+    svc.ports.grantor.tamper_role(&quinn, |p| {
+        p.remove(&jit_core::ports::role_policy_name(&ids[0]));
+        let doc = p
+            .get_mut(&jit_core::ports::role_policy_name(&ids[1]))
+            .unwrap();
+        for s in &mut doc.statements {
+            s.as_object_mut().unwrap().remove("Condition");
+        }
+        p.insert(
+            "jit-deadbeef00000000".into(),
+            jit_core::plan::PolicyDocument::default(),
+        );
+        p.insert("Baseline".into(), jit_core::plan::PolicyDocument::default());
+    });
+    let report = svc.sweep().await.unwrap();
+    assert_eq!(report.roles, 1);
+    assert_eq!(
+        (report.drift_removed, report.drift_restored),
+        (1, 2),
+        "{report:?}"
+    );
+    let after = svc.ports.grantor.snapshot().role_policies[&quinn].clone();
+    for (name, doc) in &before {
+        assert_eq!(after.get(name), Some(doc), "{name} as the ledger has it");
+    }
+    assert!(after.contains_key("Baseline"), "not ours: left alone");
+    assert!(!after.contains_key("jit-deadbeef00000000"));
+    for id in &ids {
+        let timeline = svc.timeline(id).await.unwrap();
+        assert_eq!(timeline.last().unwrap().action, Action::DriftRepaired);
+    }
+    assert_eq!(svc.sweep().await.unwrap().drift(), 0);
+}
