@@ -1330,10 +1330,22 @@ where
                 email: person.clone(),
                 groups: groups.clone(),
             };
-            for b in prompt::matching_bundles(&self.catalog, &denied) {
-                let membership = self
-                    .membership(&policy::groups_needed(&self.catalog, &b.name))
-                    .await?;
+            // Only bundles a flow (not break-glass) would let this person ask for; the groups
+            // deciding any of them are read once.
+            let candidates: Vec<&Bundle> = prompt::matching_bundles(&self.catalog, &denied)
+                .into_iter()
+                .filter(|b| {
+                    self.catalog
+                        .flows_for(&b.name)
+                        .any(|f| !f.break_glass && f.admits(&groups))
+                })
+                .collect();
+            let needed: BTreeSet<GroupName> = candidates
+                .iter()
+                .flat_map(|b| policy::groups_needed(&self.catalog, &b.name))
+                .collect();
+            let membership = self.membership(&needed).await?;
+            for b in candidates {
                 let input = RequestInput {
                     bundle: Some(b.name.clone()),
                     reason: Some(p.reason()),
@@ -1484,17 +1496,21 @@ where
                     ..RequestInput::default()
                 };
                 let mut req = self.submit_as(&person, input, request_id).await?;
-                if req.status == Status::Pending {
-                    let groups = self.ports.directory.groups_of(&person).await?;
-                    if !req.plan.counts_for(req.tier, &person, &groups).is_empty() {
-                        req = self
-                            .approve(
-                                &person,
-                                &req.id,
-                                "approved by the requester, an approver of this bundle, from an access-denied prompt",
-                                None,
-                            )
-                            .await?;
+                // The offer said whether their own approval counts; `approve` checks again
+                // against the directory and refuses if it no longer does.
+                if req.status == Status::Pending && offer.self_approve {
+                    match self
+                        .approve(
+                            &person,
+                            &req.id,
+                            "approved by the requester, an approver of this bundle, from an access-denied prompt",
+                            None,
+                        )
+                        .await
+                    {
+                        Ok(approved) => req = approved,
+                        Err(ServiceError::Lifecycle(LifecycleError::NotAllowed(_))) => {}
+                        Err(e) => return Err(e),
                     }
                 }
                 (PromptStatus::Requested, Some(req))
