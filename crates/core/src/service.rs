@@ -7,7 +7,7 @@
 //! Email and schedule failures after a commit are logged, not returned: the IAM time condition
 //! and the sweeper are the backstops, and failing the call would invite a duplicate request.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -139,6 +139,15 @@ impl SweepReport {
     pub fn drift(&self) -> usize {
         self.drift_removed + self.drift_restored
     }
+}
+
+/// What the sweeper keeps to the ledger.
+#[derive(Debug, Clone, Copy)]
+enum Holding {
+    /// A person's permission set.
+    Container,
+    /// The grant policies on a person's IAM role.
+    Role,
 }
 
 /// What one container's (or role's) reconciliation found and fixed.
@@ -1024,7 +1033,13 @@ where
     pub async fn sweep(&self) -> Result<SweepReport, ServiceError> {
         let now = self.now();
         let mut report = SweepReport::default();
-        for r in self.ports.store.expiring_before(now).await? {
+        // Every live grant, read once: those past expiry are ended, and the rest are what the
+        // containers and roles are kept to.
+        let all_live = self.live_grants().await?;
+        let overdue = all_live
+            .iter()
+            .filter(|r| r.expires_at.is_some_and(|e| e <= now));
+        for r in overdue {
             match self.end(&r.id).await {
                 Ok(_) => report.ended += 1,
                 Err(e) => {
@@ -1052,66 +1067,83 @@ where
                 }
             }
         }
-        // Past the per-sweep budget, containers take turns: the sorted list is split into as
-        // many slices as needed, and each run (by the clock, every SWEEP_EVERY_SECS) takes one.
-        let mut people = self.ports.grantor.containers().await.map_err(grant_error)?;
-        people.sort();
-        let slices = people.len().div_ceil(self.containers_per_sweep).max(1);
-        let turn = (now.timestamp().div_euclid(SWEEP_EVERY_SECS) as usize) % slices;
-        for (i, person) in people.into_iter().enumerate() {
-            if i % slices != turn {
-                continue;
-            }
-            report.containers += 1;
-            match self.reconcile_container(&person).await {
-                Ok(d) => {
-                    report.drift_removed += d.removed.len();
-                    report.drift_restored += d.restored.len();
-                }
-                Err(e) => {
-                    warn!(person = %person, error = %e, "sweeper could not reconcile container");
-                    report.failed += 1;
-                }
-            }
-        }
-        let mut holders = self
+        // Grants just ended above are still listed, but not running: nothing is put back for
+        // them, and their statements are gone already.
+        let containers = self.ports.grantor.containers().await.map_err(grant_error)?;
+        let holders = self
             .ports
             .grantor
             .role_holders()
             .await
             .map_err(grant_error)?;
-        holders.sort();
-        let slices = holders.len().div_ceil(self.containers_per_sweep).max(1);
-        let turn = (now.timestamp().div_euclid(SWEEP_EVERY_SECS) as usize) % slices;
-        for (i, person) in holders.into_iter().enumerate() {
-            if i % slices != turn {
-                continue;
-            }
-            report.roles += 1;
-            match self.reconcile_role(&person).await {
-                Ok(d) => {
-                    report.drift_removed += d.removed.len();
-                    report.drift_restored += d.restored.len();
-                }
-                Err(e) => {
-                    warn!(person = %person, error = %e, "sweeper could not reconcile role");
-                    report.failed += 1;
+        let mut live: BTreeMap<Email, Vec<Request>> = BTreeMap::new();
+        for r in all_live {
+            live.entry(r.requester.clone()).or_default().push(r);
+        }
+        for (kind, people) in [(Holding::Container, containers), (Holding::Role, holders)] {
+            for person in self.my_turn(people, now) {
+                let listed = live.get(&person).cloned().unwrap_or_default();
+                let result = match kind {
+                    Holding::Container => {
+                        report.containers += 1;
+                        self.reconcile_container_from(&person, listed).await
+                    }
+                    Holding::Role => {
+                        report.roles += 1;
+                        self.reconcile_role_from(&person, listed).await
+                    }
+                };
+                match result {
+                    Ok(d) => {
+                        report.drift_removed += d.removed.len();
+                        report.drift_restored += d.restored.len();
+                    }
+                    Err(e) => {
+                        warn!(person = %person, error = %e, kind = ?kind, "sweeper could not reconcile");
+                        report.failed += 1;
+                    }
                 }
             }
         }
         Ok(report)
     }
 
-    /// A person's live grants (approved or active) with bundles of `kind` (`container`,
-    /// `iam-role`), including any of `also` (grant ids found in AWS) that a direct read shows
-    /// live though the (eventually consistent) list missed them.
+    /// This run's share of `people`: past the per-sweep budget they take turns, the sorted list
+    /// split into as many slices as needed and each run (every SWEEP_EVERY_SECS) taking one.
+    fn my_turn(&self, mut people: Vec<Email>, now: DateTime<Utc>) -> Vec<Email> {
+        people.sort();
+        let slices = people.len().div_ceil(self.containers_per_sweep).max(1);
+        let turn = (now.timestamp().div_euclid(SWEEP_EVERY_SECS) as usize) % slices;
+        people
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % slices == turn)
+            .map(|(_, p)| p)
+            .collect()
+    }
+
+    /// Whether a grant is active and unexpired by a direct read of the ledger, not a list
+    /// that may lag: nothing is put back for a grant released a moment ago.
+    async fn still_running(&self, id: &RequestId) -> Result<bool, ServiceError> {
+        let now = self.now();
+        Ok(self
+            .ports
+            .store
+            .get(id)
+            .await?
+            .is_some_and(|r| r.status == Status::Active && r.expires_at.is_some_and(|e| e > now)))
+    }
+
+    /// The `listed` live grants (approved or active) with bundles of `kind` (`container`,
+    /// `iam-role`), plus any of `also` (grant ids found in AWS) that a direct read shows live
+    /// though the (eventually consistent) list missed them.
     async fn live_of_kind(
         &self,
-        person: &Email,
+        listed: Vec<Request>,
         kind: &str,
         also: impl IntoIterator<Item = RequestId>,
     ) -> Result<Vec<(Request, Bundle)>, ServiceError> {
-        let mut live: Vec<Request> = self.ports.store.live_for(person).await?;
+        let mut live = listed;
         for id in also {
             if !live.iter().any(|r| r.id == id) {
                 if let Some(r) = self.ports.store.get(&id).await? {
@@ -1158,6 +1190,15 @@ where
     /// exactly one `jit-<grant>` policy per live grant, as the ledger has it. Policies on the
     /// role that are not this product's are left alone.
     pub async fn reconcile_role(&self, person: &Email) -> Result<Drift, ServiceError> {
+        let listed = self.ports.store.live_for(person).await?;
+        self.reconcile_role_from(person, listed).await
+    }
+
+    async fn reconcile_role_from(
+        &self,
+        person: &Email,
+        listed: Vec<Request>,
+    ) -> Result<Drift, ServiceError> {
         let Some(seen) = self
             .ports
             .grantor
@@ -1172,22 +1213,19 @@ where
             .keys()
             .filter_map(|n| grant_of_role_policy(n))
             .collect();
-        let live = self.live_of_kind(person, "iam-role", found).await?;
+        let live = self.live_of_kind(listed, "iam-role", found).await?;
         let mut next = RolePolicies::new();
         let mut restored = Vec::new();
         for (r, b) in &live {
             let name = role_policy_name(&r.id);
             let running = r.status == Status::Active && r.expires_at.is_some_and(|e| e > now);
             let wanted = spec(r, b).document();
-            match seen.get(&name) {
-                Some(doc) if !running || *doc == wanted => {
-                    next.insert(name, doc.clone());
-                }
-                _ if running => {
-                    next.insert(name, wanted);
-                    restored.push(r.id.clone());
-                }
-                _ => {}
+            let current = seen.get(&name);
+            if running && current != Some(&wanted) && self.still_running(&r.id).await? {
+                next.insert(name, wanted);
+                restored.push(r.id.clone());
+            } else if let Some(doc) = current {
+                next.insert(name, doc.clone());
             }
         }
         let removed: Vec<String> = seen
@@ -1220,6 +1258,15 @@ where
     /// are put back. Grants being applied right now are left as they are. The write happens only
     /// if the container still holds what was read, so a concurrent grant is never lost.
     pub async fn reconcile_container(&self, person: &Email) -> Result<Drift, ServiceError> {
+        let listed = self.ports.store.live_for(person).await?;
+        self.reconcile_container_from(person, listed).await
+    }
+
+    async fn reconcile_container_from(
+        &self,
+        person: &Email,
+        listed: Vec<Request>,
+    ) -> Result<Drift, ServiceError> {
         let Some(doc) = self
             .ports
             .grantor
@@ -1232,7 +1279,7 @@ where
         let now = self.now();
         // A grant in the container but not in the list may have been approved since.
         let live = self
-            .live_of_kind(person, "container", doc.grant_ids())
+            .live_of_kind(listed, "container", doc.grant_ids())
             .await?;
         let mut explained = BTreeSet::new();
         let mut restore = Vec::new();
@@ -1246,7 +1293,7 @@ where
                 .cloned()
                 .collect();
             let running = r.status == Status::Active && r.expires_at.is_some_and(|e| e > now);
-            if running && current != wanted.statements() {
+            if running && current != wanted.statements() && self.still_running(&r.id).await? {
                 restore.push(wanted);
             }
         }
