@@ -674,20 +674,26 @@ async fn deny<A: Api>(
     Path(id): Path<String>,
     b: Result<Json<Decision>, JsonRejection>,
 ) -> ApiResult<Json<RequestView>> {
-    let me = caller(c)?;
-    let (id, b) = (parse(&id)?, body(b)?);
-    no_duration(&b)?;
+    let (me, id, message) = with_message(c, &id, b)?;
     Ok(Json(RequestView::of(
-        &app.deny(&me, &id, &b.message).await?,
+        &app.deny(&me, &id, &message).await?,
         None,
     )))
 }
 
-fn no_duration(b: &Decision) -> ApiResult<()> {
-    match b.duration {
-        Some(_) => Err(ApiError::bad_request("duration only applies to approvals")),
-        None => Ok(()),
+/// The caller, the request and the message of deny, revoke and review (which take no
+/// duration).
+fn with_message(
+    c: Option<Extension<Caller>>,
+    id: &str,
+    b: Result<Json<Decision>, JsonRejection>,
+) -> ApiResult<(Email, RequestId, String)> {
+    let me = caller(c)?;
+    let (id, b) = (parse(id)?, body(b)?);
+    if b.duration.is_some() {
+        return Err(ApiError::bad_request("duration only applies to approvals"));
     }
+    Ok((me, id, b.message))
 }
 
 async fn cancel<A: Api>(
@@ -720,11 +726,9 @@ async fn revoke<A: Api>(
     Path(id): Path<String>,
     b: Result<Json<Decision>, JsonRejection>,
 ) -> ApiResult<Json<RequestView>> {
-    let me = caller(c)?;
-    let (id, b) = (parse(&id)?, body(b)?);
-    no_duration(&b)?;
+    let (me, id, message) = with_message(c, &id, b)?;
     Ok(Json(RequestView::of(
-        &app.revoke(&me, &id, &b.message).await?,
+        &app.revoke(&me, &id, &message).await?,
         None,
     )))
 }
@@ -735,11 +739,9 @@ async fn review<A: Api>(
     Path(id): Path<String>,
     b: Result<Json<Decision>, JsonRejection>,
 ) -> ApiResult<Json<RequestView>> {
-    let me = caller(c)?;
-    let (id, b) = (parse(&id)?, body(b)?);
-    no_duration(&b)?;
+    let (me, id, message) = with_message(c, &id, b)?;
     Ok(Json(RequestView::of(
-        &app.review(&me, &id, &b.message).await?,
+        &app.review(&me, &id, &message).await?,
         None,
     )))
 }
