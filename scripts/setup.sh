@@ -13,6 +13,14 @@ need python3 "install Python 3.9 or newer (the AWS emulator used by the tests is
 cargo fmt --version >/dev/null 2>&1 || { echo "setup: rustfmt is missing: rustup component add rustfmt" >&2; exit 1; }
 cargo clippy --version >/dev/null 2>&1 || { echo "setup: clippy is missing: rustup component add clippy" >&2; exit 1; }
 
+# A cold build and the Python tools take about 8 GB; say so now rather than fail half-way.
+free_kb=$(df -Pk . | awk 'NR==2 {print $4}')
+if [ "${free_kb:-0}" -lt $((8 * 1024 * 1024)) ]; then
+  echo "setup: only $((free_kb / 1024)) MB free on $(df -P . | awk 'NR==2 {print $6}');" \
+    "the build and test tools need about 8 GB. Free some space (cargo clean in old checkouts) and run again." >&2
+  exit 1
+fi
+
 echo "setup: fetching crates (Cargo.lock pins every version)"
 cargo fetch --locked
 
@@ -21,13 +29,13 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 echo "setup: installing test tools from tests/requirements.txt"
-.venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+.venv/bin/pip install --quiet --disable-pip-version-check --no-cache-dir -r tests/requirements.txt
 # checkov and the SAM CLI pin their own boto3 versions: each gets its own virtualenv.
 for tool in checkov sam; do
   if [ ! -x ".venv/$tool/bin/python" ]; then
     python3 -m venv ".venv/$tool"
   fi
   echo "setup: installing $tool from tests/requirements-$tool.txt into .venv/$tool"
-  ".venv/$tool/bin/pip" install --quiet --disable-pip-version-check -r "tests/requirements-$tool.txt"
+  ".venv/$tool/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir -r "tests/requirements-$tool.txt"
 done
 echo "setup: done. Build with: cargo build --workspace --all-targets"
