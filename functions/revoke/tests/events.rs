@@ -109,3 +109,48 @@ async fn the_sweeper_repairs_drift_and_reports_it_as_a_metric() {
     assert_eq!(emf["DriftFindings"], 3);
     assert_eq!(emf["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Jit");
 }
+
+#[tokio::test]
+async fn the_start_schedule_applies_a_later_grant_once_and_not_before_its_start() {
+    let start: DateTime<Utc> = "2026-11-23T09:00:00Z".parse().unwrap();
+    let svc = demo(&root().join("catalog/examples"), start);
+    let input = RequestInput {
+        bundle: Some(BundleName::parse("api-logs-read").unwrap()),
+        duration: Some(GrantDuration::parse("1h").unwrap()),
+        reason: Some("night deploy".into()),
+        start_at: Some(start + Duration::hours(3)),
+        ..RequestInput::default()
+    };
+    let alice = Email::parse("alice@example.com").unwrap();
+    let req = svc.submit(&alice, input).await.unwrap();
+    assert_eq!(req.status, Status::Approved);
+    let holds = |svc: &MemoryService| {
+        svc.ports
+            .grantor
+            .snapshot()
+            .containers
+            .get(&alice)
+            .is_some_and(|d| d.grant_ids().contains(&req.id))
+    };
+    let early = revoke::handle(&svc, &event("scheduler-start-grant.json", &req.id))
+        .await
+        .unwrap();
+    assert_eq!(early["status"], "approved", "an early firing waits");
+    assert!(!holds(&svc));
+    svc.ports.clock.advance(Duration::hours(3));
+    for _ in 0..2 {
+        let fired = revoke::handle(&svc, &event("scheduler-start-grant.json", &req.id))
+            .await
+            .unwrap();
+        assert_eq!(fired["status"], "active");
+        assert!(holds(&svc));
+    }
+    let activations = svc
+        .timeline(&req.id)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.action == jit_core::audit::Action::Activated)
+        .count();
+    assert_eq!(activations, 1, "a replayed start records nothing");
+}
