@@ -31,6 +31,14 @@ impl Clock for SystemClock {
     }
 }
 
+/// One clock shared by several services (tests that run each function's service on one
+/// test clock).
+impl<C: Clock + ?Sized> Clock for std::sync::Arc<C> {
+    fn now(&self) -> DateTime<Utc> {
+        (**self).now()
+    }
+}
+
 /// A store operation that did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -256,6 +264,59 @@ pub trait Grantor: Send + Sync {
         seen: &RolePolicies,
         next: &RolePolicies,
     ) -> impl Future<Output = Result<bool, GrantError>> + Send;
+}
+
+/// The grantor of a function that writes only the ledger ([`crate::service::Effects::Stream`]):
+/// the stream-fed grant function changes access for it. Such a function then links no Identity
+/// Center or IAM client (a shorter cold start) and its role allows none of their actions. The
+/// service never calls a grantor under `Effects::Stream`; if a bug made it, the call fails as
+/// retryable, so nothing is marked failed and the event is retried where it shows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LedgerOnly;
+
+impl LedgerOnly {
+    fn refuse<T>() -> Result<T, GrantError> {
+        Err(GrantError::Retryable(
+            "this function writes only the ledger; the grant function changes access".into(),
+        ))
+    }
+}
+
+impl Grantor for LedgerOnly {
+    async fn apply(&self, _: &Email, _: &Strategy, _: &GrantSpec) -> Result<(), GrantError> {
+        Self::refuse()
+    }
+    async fn remove(&self, _: &Email, _: &Strategy, _: &GrantSpec) -> Result<(), GrantError> {
+        Self::refuse()
+    }
+    async fn containers(&self) -> Result<Vec<Email>, GrantError> {
+        Self::refuse()
+    }
+    async fn container_policy(&self, _: &Email) -> Result<Option<PolicyDocument>, GrantError> {
+        Self::refuse()
+    }
+    async fn replace_container_policy(
+        &self,
+        _: &Email,
+        _: &PolicyDocument,
+        _: &PolicyDocument,
+    ) -> Result<bool, GrantError> {
+        Self::refuse()
+    }
+    async fn role_holders(&self) -> Result<Vec<Email>, GrantError> {
+        Self::refuse()
+    }
+    async fn role_policies(&self, _: &Email) -> Result<Option<RolePolicies>, GrantError> {
+        Self::refuse()
+    }
+    async fn replace_role_policies(
+        &self,
+        _: &Email,
+        _: &RolePolicies,
+        _: &RolePolicies,
+    ) -> Result<bool, GrantError> {
+        Self::refuse()
+    }
 }
 
 /// What a one-shot schedule does when it fires.

@@ -2,7 +2,8 @@
 //! naming every missing variable), the AWS-backed service, and JSON logs.
 //!
 //! Nothing is loaded at init that can wait: the SDK configuration is read once, the catalog on
-//! first use. The catalog in force is the one published with `jit catalog push` (the table's
+//! first use. What a function may do to access in AWS is fixed by its type ([`Access`]): only
+//! the grant and revoke functions link the Identity Center and IAM clients. The catalog in force is the one published with `jit catalog push` (the table's
 //! `CATALOG`/`CURRENT` item); it is looked at again at most once a minute, so a push takes
 //! effect within a minute without a redeploy.
 
@@ -16,13 +17,92 @@ use jit_aws::{
 };
 use jit_core::catalog::{self, Catalog};
 use jit_core::link::LinkSigner;
-use jit_core::ports::{CatalogStore, SystemClock};
+use jit_core::ports::{CatalogStore, Grantor, LedgerOnly, SystemClock};
 use jit_core::service::{Effects, Ports, Service};
 use tokio::sync::Mutex;
 
-/// The service on the AWS adapters.
-pub type AwsService =
-    Service<DynamoStore, AwsGrantor, AwsScheduler, SesMailer, IdentityStoreDirectory, SystemClock>;
+/// The service on the AWS adapters, with the grantor of the function's [`Access`].
+pub type AwsService<G = AwsGrantor> =
+    Service<DynamoStore, G, AwsScheduler, SesMailer, IdentityStoreDirectory, SystemClock>;
+
+/// What a function may do to access in AWS. It decides the grantor and the [`Effects`]
+/// together, so a function cannot be wired to change access inline without the clients to do
+/// it, nor link clients it never calls.
+pub trait Access: Send + Sync + 'static {
+    /// The grantor the function's service holds.
+    type Grantor: Grantor + 'static;
+    /// What the grantor needs, built once per process.
+    type Clients: Send + Sync + 'static;
+    /// Whether the function's operations change access themselves.
+    const EFFECTS: Effects;
+    /// Builds the clients (at start).
+    fn clients(sdk: &aws_config::SdkConfig) -> Self::Clients;
+    /// The grantor for a service (on each catalog change).
+    fn grantor(
+        clients: &Self::Clients,
+        env: &Env,
+        dynamo: &aws_sdk_dynamodb::Client,
+        directory: &IdentityStoreDirectory,
+    ) -> Self::Grantor;
+}
+
+/// The grant and revoke functions: they apply and remove grants through Identity Center and
+/// IAM ([`Effects::Inline`]).
+pub struct ChangesAccess;
+
+impl Access for ChangesAccess {
+    type Grantor = AwsGrantor;
+    type Clients = (aws_sdk_ssoadmin::Client, aws_sdk_iam::Client);
+    const EFFECTS: Effects = Effects::Inline;
+
+    fn clients(sdk: &aws_config::SdkConfig) -> Self::Clients {
+        (
+            aws_sdk_ssoadmin::Client::new(sdk),
+            aws_sdk_iam::Client::new(sdk),
+        )
+    }
+
+    fn grantor(
+        (sso, iam): &Self::Clients,
+        env: &Env,
+        dynamo: &aws_sdk_dynamodb::Client,
+        directory: &IdentityStoreDirectory,
+    ) -> AwsGrantor {
+        let mut identity = IdentityConfig::new(&env.instance_arn);
+        if let Some(t) = &env.role_name_template {
+            identity.role_name_template = t.clone();
+        }
+        AwsGrantor::new(
+            sso.clone(),
+            iam.clone(),
+            dynamo.clone(),
+            &env.table,
+            directory.clone(),
+            identity,
+        )
+    }
+}
+
+/// The API, link, escalate and pod functions: they write only the ledger, and the stream-fed
+/// grant function changes access ([`Effects::Stream`]).
+pub struct WritesLedgerOnly;
+
+impl Access for WritesLedgerOnly {
+    type Grantor = LedgerOnly;
+    type Clients = ();
+    const EFFECTS: Effects = Effects::Stream;
+
+    fn clients(_: &aws_config::SdkConfig) {}
+
+    fn grantor(
+        _: &(),
+        _: &Env,
+        _: &aws_sdk_dynamodb::Client,
+        _: &IdentityStoreDirectory,
+    ) -> LedgerOnly {
+        LedgerOnly
+    }
+}
 
 /// How often the published catalog is looked at again.
 pub const CATALOG_REFRESH: Duration = Duration::from_secs(60);
@@ -102,50 +182,47 @@ impl Env {
     }
 }
 
-struct Cached {
+struct Cached<G> {
     checked: Instant,
     version: String,
-    service: Arc<AwsService>,
+    service: Arc<AwsService<G>>,
 }
 
 /// One per process: the SDK configuration, the environment, and the service built on the
 /// catalog in force.
-pub struct App {
+pub struct App<K: Access> {
     env: Env,
-    effects: Effects,
-    clients: Clients,
+    clients: Clients<K>,
     catalogs: DynamoCatalogs,
-    cache: Mutex<Option<Cached>>,
+    cache: Mutex<Option<Cached<K::Grantor>>>,
 }
 
-/// Every SDK client, built once per process (clones share the connection pool).
-struct Clients {
+/// The SDK clients the function uses, built once per process (clones share the connection
+/// pool).
+struct Clients<K: Access> {
     dynamo: aws_sdk_dynamodb::Client,
     identitystore: aws_sdk_identitystore::Client,
-    ssoadmin: aws_sdk_ssoadmin::Client,
-    iam: aws_sdk_iam::Client,
     scheduler: aws_sdk_scheduler::Client,
     ses: aws_sdk_sesv2::Client,
+    access: K::Clients,
 }
 
-impl App {
+impl<K: Access> App<K> {
     /// Reads the environment and the SDK configuration.
-    pub async fn from_env(effects: Effects) -> anyhow::Result<Self> {
+    pub async fn from_env() -> anyhow::Result<Self> {
         let env = Env::from_env()?;
         LinkSigner::new(env.link_key.as_bytes()).map_err(|e| anyhow!("LINK_SIGNING_KEY: {e}"))?;
         let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let clients = Clients {
+        let clients = Clients::<K> {
             dynamo: aws_sdk_dynamodb::Client::new(&sdk),
             identitystore: aws_sdk_identitystore::Client::new(&sdk),
-            ssoadmin: aws_sdk_ssoadmin::Client::new(&sdk),
-            iam: aws_sdk_iam::Client::new(&sdk),
             scheduler: aws_sdk_scheduler::Client::new(&sdk),
             ses: aws_sdk_sesv2::Client::new(&sdk),
+            access: K::clients(&sdk),
         };
         let catalogs = DynamoCatalogs::new(clients.dynamo.clone(), &env.table);
         Ok(Self {
             env,
-            effects,
             clients,
             catalogs,
             cache: Mutex::new(None),
@@ -153,7 +230,7 @@ impl App {
     }
 
     /// The service on the catalog in force.
-    pub async fn service(&self) -> anyhow::Result<Arc<AwsService>> {
+    pub async fn service(&self) -> anyhow::Result<Arc<AwsService<K::Grantor>>> {
         let mut cache = self.cache.lock().await;
         if let Some(c) = cache
             .as_ref()
@@ -195,24 +272,13 @@ impl App {
         Ok(service)
     }
 
-    fn build(&self, catalog: Catalog) -> AwsService {
+    fn build(&self, catalog: Catalog) -> AwsService<K::Grantor> {
         let env = &self.env;
         let c = &self.clients;
         let dynamo = c.dynamo.clone();
         let directory =
             IdentityStoreDirectory::new(c.identitystore.clone(), &env.identity_store_id);
-        let mut identity = IdentityConfig::new(&env.instance_arn);
-        if let Some(t) = &env.role_name_template {
-            identity.role_name_template = t.clone();
-        }
-        let grantor = AwsGrantor::new(
-            c.ssoadmin.clone(),
-            c.iam.clone(),
-            dynamo.clone(),
-            &env.table,
-            directory.clone(),
-            identity,
-        );
+        let grantor = K::grantor(&c.access, env, &dynamo, &directory);
         let scheduler = AwsScheduler::new(
             c.scheduler.clone(),
             SchedulerConfig {
@@ -235,7 +301,7 @@ impl App {
             clock: SystemClock,
         };
         let signer = LinkSigner::new(env.link_key.as_bytes()).expect("checked at start");
-        Service::new(Arc::new(catalog), ports, signer, &env.base_url).with_effects(self.effects)
+        Service::new(Arc::new(catalog), ports, signer, &env.base_url).with_effects(K::EFFECTS)
     }
 }
 
@@ -253,15 +319,16 @@ pub fn init_tracing() {
 /// Runs a function whose events are JSON: starts logs, reads the configuration, and hands each
 /// event to `handle` with the service on the catalog in force. An `Err` fails the invocation
 /// (so the event source retries it).
-pub async fn run<E, R, F, Fut>(effects: Effects, handle: F) -> Result<(), lambda_runtime::Error>
+pub async fn run<K, E, R, F, Fut>(_access: K, handle: F) -> Result<(), lambda_runtime::Error>
 where
+    K: Access,
     E: serde::de::DeserializeOwned + Send + 'static,
     R: serde::Serialize + Send + 'static,
-    F: Fn(Arc<AwsService>, E) -> Fut + Send + Sync + 'static,
+    F: Fn(Arc<AwsService<K::Grantor>>, E) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<R, String>> + Send,
 {
     init_tracing();
-    let app = Arc::new(App::from_env(effects).await?);
+    let app = Arc::new(App::<K>::from_env().await?);
     let handle = Arc::new(handle);
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<E>| {
@@ -282,13 +349,14 @@ where
 
 /// Runs an API Gateway function: each request goes to `route` with the service on the catalog
 /// in force, or gets a JSON 503 (cause logged, not shown) when the service cannot be built.
-pub async fn serve_http<F, Fut>(effects: Effects, route: F) -> Result<(), lambda_http::Error>
+pub async fn serve_http<K, F, Fut>(_access: K, route: F) -> Result<(), lambda_http::Error>
 where
-    F: Fn(Arc<AwsService>, lambda_http::Request) -> Fut + Send + Sync + 'static,
+    K: Access,
+    F: Fn(Arc<AwsService<K::Grantor>>, lambda_http::Request) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = axum::response::Response> + Send,
 {
     init_tracing();
-    let app = Arc::new(App::from_env(effects).await?);
+    let app = Arc::new(App::<K>::from_env().await?);
     let route = Arc::new(route);
     lambda_http::run(lambda_http::service_fn(move |req: lambda_http::Request| {
         let (app, route) = (app.clone(), route.clone());

@@ -3,5 +3,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    jit_lambda::serve_http(jit_core::service::Effects::Stream, approval::route).await
+    jit_lambda::serve_http(jit_lambda::WritesLedgerOnly, approval::route).await
 }

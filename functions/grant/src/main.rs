@@ -4,9 +4,8 @@ use aws_lambda_events::event::dynamodb::Event;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    jit_lambda::run(
-        jit_core::service::Effects::Inline,
-        |svc, event: Event| async move { Ok(grant::handle(&svc, event).await) },
-    )
+    jit_lambda::run(jit_lambda::ChangesAccess, |svc, event: Event| async move {
+        Ok(grant::handle(&svc, event).await)
+    })
     .await
 }

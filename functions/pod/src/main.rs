@@ -3,7 +3,7 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     jit_lambda::run(
-        jit_core::service::Effects::Stream,
+        jit_lambda::WritesLedgerOnly,
         |svc, event: serde_json::Value| async move {
             pod::handle(&svc, &event).await.map_err(|e| e.to_string())
         },

@@ -4,7 +4,7 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     jit_lambda::run(
-        jit_core::service::Effects::Inline,
+        jit_lambda::ChangesAccess,
         |svc, event: serde_json::Value| async move {
             revoke::handle(&svc, &event)
                 .await

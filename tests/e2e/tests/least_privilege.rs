@@ -132,7 +132,7 @@ async fn call_intake(
     want: u16,
 ) -> Value {
     ok(
-        intake::route(w.svc.clone(), api(method, path, user, body)).await,
+        intake::route(w.api.clone(), api(method, path, user, body)).await,
         want,
     )
     .await
@@ -153,7 +153,7 @@ async fn each_role_allows_exactly_what_its_function_calls() {
         used.entry(f).or_default().extend(w.step_actions());
     };
     let id = |v: &Value| -> RequestId { v["id"].as_str().unwrap().parse().unwrap() };
-    let svc = || w.svc.clone();
+    let api = || w.api.clone();
 
     // intake: auto and pending requests, reads, cancel.
     let auto = call_intake(
@@ -195,7 +195,7 @@ async fn each_role_allows_exactly_what_its_function_calls() {
     for approver in ["dave@example.com", "erin@example.com"] {
         let path = link_in_mail(approver, "/v1/decisions/");
         let (status, page) =
-            body(approval::route(svc(), link_post(&path, "action=approve&message=ok")).await).await;
+            body(approval::route(api(), link_post(&path, "action=approve&message=ok")).await).await;
         assert_eq!(status, 200, "{page}");
     }
     // A request denied through the link: the requester is told why.
@@ -204,7 +204,7 @@ async fn each_role_allows_exactly_what_its_function_calls() {
     let path = link_in_mail("dave@example.com", "/v1/decisions/");
     let (status, page) = body(
         approval::route(
-            svc(),
+            api(),
             link_post(&path, "action=deny&message=use+the+replica"),
         )
         .await,
@@ -279,14 +279,14 @@ async fn each_role_allows_exactly_what_its_function_calls() {
     note("intake", &w);
     w.svc.ports.clock.advance(Duration::minutes(61));
     escalate::handle(
-        &w.svc,
+        &w.api,
         &json!({"action": "escalate", "request_id": id(&waiting), "tier": 1}),
     )
     .await
     .unwrap();
     w.svc.ports.clock.advance(Duration::hours(24));
     let out = escalate::handle(
-        &w.svc,
+        &w.api,
         &json!({"action": "expire-request", "request_id": id(&waiting)}),
     )
     .await
@@ -372,13 +372,13 @@ async fn each_role_allows_exactly_what_its_function_calls() {
     let mut event = event;
     event["detail"]["eventTime"] = json!(w.svc.now().to_rfc3339());
     assert_eq!(
-        pod::handle(&w.svc, &event).await.unwrap()["outcome"],
+        pod::handle(&w.api, &event).await.unwrap()["outcome"],
         "prompted"
     );
     note("pod", &w);
     let path = link_in_mail("alice@example.com", "/v1/prompts/");
     let (status, page) =
-        body(approval::route(svc(), link_post(&path, "action=request&reason=read+it")).await).await;
+        body(approval::route(api(), link_post(&path, "action=request&reason=read+it")).await).await;
     assert_eq!(status, 200, "{page}");
     note("approval", &w);
 

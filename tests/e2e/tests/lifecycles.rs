@@ -23,7 +23,7 @@ async fn an_auto_approved_request_is_granted_from_the_stream_and_ended_by_its_sc
     let w = world().await;
     let mut steps = BTreeMap::new();
 
-    let resp = intake::route(w.svc.clone(), apigw("apigw-post-request.json", |_| {})).await;
+    let resp = intake::route(w.api.clone(), apigw("apigw-post-request.json", |_| {})).await;
     let (status, text) = body(resp).await;
     assert_eq!(status, 201, "{text}");
     let created: Value = serde_json::from_str(&text).unwrap();
@@ -105,7 +105,7 @@ async fn an_auto_approved_request_is_granted_from_the_stream_and_ended_by_its_sc
     // ids and of the person's container is reused).
     w.step();
     let mut warm = 0;
-    let resp = intake::route(w.svc.clone(), apigw("apigw-post-request.json", |_| {})).await;
+    let resp = intake::route(w.api.clone(), apigw("apigw-post-request.json", |_| {})).await;
     let (status, text) = body(resp).await;
     assert_eq!(status, 201, "{text}");
     let id: RequestId = serde_json::from_str::<Value>(&text).unwrap()["id"]
@@ -130,7 +130,7 @@ async fn an_auto_approved_request_is_granted_from_the_stream_and_ended_by_its_sc
 /// carol asks for the two-group bundle through the intake handler.
 async fn carol_asks_for_pii(w: &World, reason: &str, ticket: &str) -> (u16, String) {
     let resp = intake::route(
-        w.svc.clone(),
+        w.api.clone(),
         apigw("apigw-post-request.json", |v| {
             as_user(v, "carol@example.com");
             v["body"] = json!(json!({
@@ -157,7 +157,7 @@ async fn a_two_group_request_is_decided_through_the_emailed_links() {
     for (n, approver) in ["dave@example.com", "erin@example.com"].iter().enumerate() {
         let path = link_in_mail(approver, "/v1/decisions/");
         let resp = approval::route(
-            w.svc.clone(),
+            w.api.clone(),
             apigw("apigw-post-decision.json", |v| {
                 let raw = v.to_string().replace("/v1/decisions/{{TOKEN}}", &path);
                 *v = serde_json::from_str(&raw).unwrap();
@@ -215,10 +215,10 @@ async fn a_cloudtrail_denial_ends_in_a_granted_request() {
         &std::fs::read_to_string(root().join("events/cloudtrail-s3-access-denied.json")).unwrap(),
     )
     .unwrap();
-    let out = pod::handle(&w.svc, &event).await.unwrap();
+    let out = pod::handle(&w.api, &event).await.unwrap();
     assert_eq!(out["outcome"], "prompted", "{out}");
     steps.insert("1 pod (CloudTrail event)", w.step());
-    let again = pod::handle(&w.svc, &event).await.unwrap();
+    let again = pod::handle(&w.api, &event).await.unwrap();
     assert_eq!(
         again["outcome"], "quiet",
         "a redelivered event sends nothing"
@@ -227,7 +227,7 @@ async fn a_cloudtrail_denial_ends_in_a_granted_request() {
 
     let path = link_in_mail("alice@example.com", "/v1/prompts/");
     let resp = approval::route(
-        w.svc.clone(),
+        w.api.clone(),
         apigw("apigw-post-decision.json", |v| {
             let raw = v.to_string().replace("/v1/decisions/{{TOKEN}}", &path);
             *v = serde_json::from_str(&raw).unwrap();
@@ -269,19 +269,19 @@ async fn prompts_are_quiet_for_an_hour_and_expire_unanswered_on_dynamodb() {
     )
     .unwrap();
     assert_eq!(
-        pod::handle(&w.svc, &event).await.unwrap()["outcome"],
+        pod::handle(&w.api, &event).await.unwrap()["outcome"],
         "prompted"
     );
     event["detail"]["eventID"] = json!("second-denial-same-action");
     assert_eq!(
-        pod::handle(&w.svc, &event).await.unwrap()["outcome"],
+        pod::handle(&w.api, &event).await.unwrap()["outcome"],
         "quiet",
         "the quiet key's condition holds on DynamoDB"
     );
     w.svc.ports.clock.advance(Duration::minutes(61));
     event["detail"]["eventID"] = json!("third-denial-an-hour-later");
     assert_eq!(
-        pod::handle(&w.svc, &event).await.unwrap()["outcome"],
+        pod::handle(&w.api, &event).await.unwrap()["outcome"],
         "prompted"
     );
     w.svc.ports.clock.advance(Duration::hours(23));
@@ -430,7 +430,7 @@ async fn a_request_nobody_decides_is_escalated_then_expires() {
     steps.insert("1 intake POST /v1/requests", w.step());
     w.svc.ports.clock.advance(Duration::minutes(61));
     let out = escalate::handle(
-        &w.svc,
+        &w.api,
         &json!({"action": "escalate", "request_id": id, "tier": 1}),
     )
     .await
@@ -439,7 +439,7 @@ async fn a_request_nobody_decides_is_escalated_then_expires() {
     steps.insert("2 escalate (tier 1 asked)", w.step());
     w.svc.ports.clock.advance(Duration::hours(23));
     let out = escalate::handle(
-        &w.svc,
+        &w.api,
         &json!({"action": "expire-request", "request_id": id}),
     )
     .await
@@ -447,7 +447,7 @@ async fn a_request_nobody_decides_is_escalated_then_expires() {
     assert_eq!(out["status"], "expired");
     steps.insert("3 escalate (expired)", w.step());
     let again = escalate::handle(
-        &w.svc,
+        &w.api,
         &json!({"action": "expire-request", "request_id": id}),
     )
     .await

@@ -19,15 +19,34 @@ use jit_aws::{
     SesMailer,
 };
 use jit_core::link::LinkSigner;
-use jit_core::ports::Grantor;
+use jit_core::ports::{Grantor, LedgerOnly};
 use jit_core::service::{Effects, Ports, Service};
 use jit_core::types::{Email, RequestId};
 use jit_e2e::CallCounter;
 use jit_memory::{FakeClock, MemoryDirectory};
 use serde_json::{json, Map, Value};
 
-pub type Svc =
-    Service<DynamoStore, AwsGrantor, AwsScheduler, SesMailer, IdentityStoreDirectory, FakeClock>;
+/// The grant and revoke functions' service: it changes access in AWS.
+pub type Svc = Service<
+    DynamoStore,
+    AwsGrantor,
+    AwsScheduler,
+    SesMailer,
+    IdentityStoreDirectory,
+    Arc<FakeClock>,
+>;
+
+/// The other functions' service, wired as they are deployed (`jit_lambda::WritesLedgerOnly`):
+/// it writes only the ledger and has no grantor, so a path that tried to change access would
+/// fail here.
+pub type LedgerSvc = Service<
+    DynamoStore,
+    LedgerOnly,
+    AwsScheduler,
+    SesMailer,
+    IdentityStoreDirectory,
+    Arc<FakeClock>,
+>;
 
 pub const BASE: &str = "https://jit.example.com";
 
@@ -49,9 +68,14 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", &jit_core::link::nonce()[..10])
 }
 
-/// What the service runs on, and plain clients for the test to look with (not counted).
+/// What the services run on, and plain clients for the test to look with (not counted).
 pub struct World {
+    /// The grant and revoke functions' service (ledger writes made through it directly by a
+    /// test are left to the stream, as the API's are).
     pub svc: Arc<Svc>,
+    /// The intake, approval, escalate and pod functions' service (same table, clients and
+    /// clock).
+    pub api: Arc<LedgerSvc>,
     pub calls: CallCounter,
     pub sdk: SdkConfig,
     stream_arn: String,
@@ -165,24 +189,41 @@ pub async fn world() -> World {
         .send()
         .await
         .unwrap();
-    let catalog = jit_core::catalog::load_dir(&root().join("catalog/examples")).unwrap();
+    let catalog = Arc::new(jit_core::catalog::load_dir(&root().join("catalog/examples")).unwrap());
+    let clock = Arc::new(FakeClock::running_from(Utc::now()));
+    let signer = || LinkSigner::new(b"e2e-test-signing-key-at-least-32-bytes").unwrap();
+    let api = Service::new(
+        catalog.clone(),
+        Ports {
+            store: DynamoStore::new(dynamo.clone(), &table),
+            grantor: LedgerOnly,
+            scheduler: schedules.clone(),
+            mailer: SesMailer::new(ses.clone(), from),
+            directory: directory.clone(),
+            clock: clock.clone(),
+        },
+        signer(),
+        BASE,
+    )
+    .with_effects(Effects::Stream);
     let svc = Service::new(
-        Arc::new(catalog),
+        catalog,
         Ports {
             store: DynamoStore::new(dynamo, &table),
             grantor,
             scheduler: schedules,
             mailer: SesMailer::new(ses, from),
             directory,
-            clock: FakeClock::running_from(Utc::now()),
+            clock,
         },
-        LinkSigner::new(b"e2e-test-signing-key-at-least-32-bytes").unwrap(),
+        signer(),
         BASE,
     )
     .with_effects(Effects::Stream);
     calls.take();
     World {
         svc: Arc::new(svc),
+        api: Arc::new(api),
         calls,
         sdk,
         stream_arn,
