@@ -37,4 +37,6 @@ SAM_CLI_TELEMETRY=0 .venv/sam/bin/sam validate --lint -t infra/template.yaml --r
 
 # The end-to-end tests run the jit and jit-local binaries as processes: build them first.
 cargo build --workspace --bins --locked
-cargo test --workspace --locked --no-fail-fast "$@"
+# The root manifest is a virtual workspace: with no -p, every member is tested; with -p (from
+# "$@"), only those named.
+cargo test --locked --no-fail-fast "$@"
