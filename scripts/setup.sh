@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-time set-up on a fresh machine: checks the Rust toolchain, fetches every crate, and
-# installs the Python test tools (moto server and cfn-lint in .venv; checkov and the SAM CLI
-# in virtualenvs of their own under .venv). Safe to run again.
+# installs the Python test tools (moto server and cfn-lint in .venv; checkov, and the SAM CLI
+# with cargo-lambda, in virtualenvs of their own under .venv). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,11 +13,12 @@ need python3 "install Python 3.9 or newer (the AWS emulator used by the tests is
 cargo fmt --version >/dev/null 2>&1 || { echo "setup: rustfmt is missing: rustup component add rustfmt" >&2; exit 1; }
 cargo clippy --version >/dev/null 2>&1 || { echo "setup: clippy is missing: rustup component add clippy" >&2; exit 1; }
 
-# A cold build and the Python tools take about 8 GB; say so now rather than fail half-way.
+# A cold build, the deployment build (scripts/package.sh) and the Python tools take about
+# 10 GB; say so now rather than fail half-way.
 free_kb=$(df -Pk . | awk 'NR==2 {print $4}')
-if [ "${free_kb:-0}" -lt $((8 * 1024 * 1024)) ]; then
+if [ "${free_kb:-0}" -lt $((12 * 1024 * 1024)) ]; then
   echo "setup: only $((free_kb / 1024)) MB free on $(df -P . | awk 'NR==2 {print $6}');" \
-    "the build and test tools need about 8 GB. Free some space (cargo clean in old checkouts) and run again." >&2
+    "the builds and test tools need about 10 GB (12 GB free to be safe). Free some space (cargo clean in old checkouts) and run again." >&2
   exit 1
 fi
 
