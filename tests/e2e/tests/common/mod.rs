@@ -26,7 +26,10 @@ use jit_e2e::CallCounter;
 use jit_memory::{FakeClock, MemoryDirectory};
 use serde_json::{json, Map, Value};
 
-/// The grant and revoke functions' service: it changes access in AWS.
+/// The grant and revoke functions' service: it holds the AWS grantor. Its effects are
+/// `Stream` (deployed, `Inline`) so that requests a test makes through it directly are applied
+/// from the stream as the API's are; the grant and revoke handlers' paths (reconcile, fire,
+/// sweep) do not depend on the effects.
 pub type Svc = Service<
     DynamoStore,
     AwsGrantor,
