@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-time set-up on a fresh machine: checks the Rust toolchain, fetches every crate, and
-# installs the Python test tools (moto server and cfn-lint in .venv; checkov, and the SAM CLI
-# with cargo-lambda, in virtualenvs of their own under .venv). Safe to run again.
+# installs the Python test tools (moto server and cfn-lint in .venv; checkov, schemathesis, and
+# the SAM CLI with cargo-lambda, in virtualenvs of their own under .venv). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,8 +31,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "setup: installing test tools from tests/requirements.txt"
 .venv/bin/pip install --quiet --disable-pip-version-check --no-cache-dir -r tests/requirements.txt
-# checkov and the SAM CLI pin their own boto3 versions: each gets its own virtualenv.
-for tool in checkov sam; do
+# checkov and the SAM CLI pin their own boto3 versions, schemathesis its own hypothesis and
+# jsonschema: each gets its own virtualenv.
+for tool in checkov sam schemathesis; do
   if [ ! -x ".venv/$tool/bin/python" ]; then
     python3 -m venv ".venv/$tool"
   fi

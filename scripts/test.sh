@@ -40,3 +40,10 @@ cargo build --workspace --bins --locked
 # The root manifest is a virtual workspace: with no -p, every member is tested; with -p (from
 # "$@"), only those named.
 cargo test --locked --no-fail-fast "$@"
+# The API contract: schemathesis against a jit-local of its own, as the right people and with
+# no identity (bounded: fixed examples per operation, fixed seed). Skipped only with -p, which
+# names crates to test.
+if [ "$#" -eq 0 ]; then
+  echo "test: the API contract (schemathesis against jit-local)"
+  .venv/schemathesis/bin/python tests/contract/schemathesis.py
+fi

@@ -10,6 +10,7 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 use http_body_util::BodyExt;
 use jit_api::{router, Caller, ROUTES};
+use jit_contract::ClientConfig;
 use jit_core::catalog;
 use jit_core::types::Email;
 use jit_memory::{memory_service, MemoryDirectory, MemoryService};
@@ -34,7 +35,7 @@ fn app() -> (Arc<MemoryService>, Router) {
         )
         .unwrap(),
     );
-    (svc.clone(), router(svc))
+    (svc.clone(), router(svc, Arc::new(ClientConfig::default())))
 }
 
 struct Reply {
@@ -98,20 +99,41 @@ async fn post(app: &Router, uri: &str, user: &str, body: Value) -> Reply {
     .await
 }
 
+/// The committed copy of the document (for reviewers and client generators) is the one the
+/// API serves. After changing the API, refresh it with:
+/// `JIT_BLESS=1 cargo test -p jit-api --test http committed_openapi`.
+#[test]
+fn the_committed_openapi_document_is_the_generated_one() {
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json");
+    let generated = jit_api::openapi::document_json();
+    if std::env::var_os("JIT_BLESS").is_some() {
+        std::fs::write(&committed, generated).unwrap();
+    }
+    let on_disk = std::fs::read_to_string(&committed).unwrap_or_default();
+    assert!(
+        on_disk == generated,
+        "crates/api/openapi.json is not the document the API serves; refresh it with: \
+         JIT_BLESS=1 cargo test -p jit-api --test http committed_openapi"
+    );
+}
+
 #[tokio::test]
 async fn the_openapi_document_and_the_router_agree() {
-    let doc: serde_norway::Value = serde_norway::from_str(
-        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.yaml"))
-            .unwrap(),
-    )
-    .unwrap();
+    let doc: Value = serde_json::from_str(jit_api::openapi::document_json()).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
     let mut documented = BTreeSet::new();
-    for (path, item) in doc["paths"].as_mapping().unwrap() {
-        for (method, _) in item.as_mapping().unwrap() {
-            documented.insert((
-                method.as_str().unwrap().to_uppercase(),
-                path.as_str().unwrap().to_string(),
-            ));
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            documented.insert((method.to_uppercase(), path.to_string()));
+            // Every route that takes input says what its errors look like.
+            let responses = op["responses"].as_object().unwrap();
+            let takes_input = op.get("parameters").is_some()
+                || op.get("requestBody").is_some()
+                || op.get("security").is_some_and(|s| s != &json!([{}]));
+            assert!(
+                !takes_input || responses.keys().any(|s| s.starts_with('4')),
+                "{method} {path} documents no 4xx"
+            );
         }
     }
     let served: BTreeSet<(String, String)> = ROUTES
@@ -120,7 +142,48 @@ async fn the_openapi_document_and_the_router_agree() {
         .collect();
     assert_eq!(
         documented, served,
-        "openapi.yaml lists exactly the routes the router serves"
+        "the document lists exactly the routes the router serves"
+    );
+    // Both ways of saying who calls are declared, and every non-public route takes either.
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["jwt"]["scheme"], "bearer");
+    assert_eq!(schemes["local_user"]["name"], "X-Jit-User");
+    for (method, path) in &served {
+        let op = &doc["paths"][path][method.to_lowercase()];
+        let public = jit_api::openapi::PUBLIC.contains(&path.as_str());
+        assert_eq!(
+            op["responses"].get("401").is_some(),
+            !public,
+            "{method} {path}: 401 documented exactly where a caller is needed"
+        );
+    }
+    // The published patterns are the ones the server checks.
+    let schemas = &doc["components"]["schemas"];
+    for (name, pattern) in [
+        ("Name", jit_contract::patterns::SLUG),
+        ("RequestId", jit_contract::patterns::REQUEST_ID),
+        ("AccountId", jit_contract::patterns::ACCOUNT),
+        ("Email", jit_contract::patterns::EMAIL),
+        ("Duration", jit_contract::patterns::DURATION),
+        ("LinkToken", jit_contract::patterns::TOKEN),
+    ] {
+        assert_eq!(schemas[name]["pattern"], pattern, "{name}");
+    }
+    assert_eq!(
+        schemas["FormDuration"]["pattern"],
+        jit_contract::patterns::DURATION
+    );
+    let mut ids = BTreeSet::new();
+    for (method, path) in &served {
+        let id = doc["paths"][path][method.to_lowercase()]["operationId"].as_str();
+        assert!(
+            ids.insert(id),
+            "{method} {path}: operationId {id:?} is not unique"
+        );
+    }
+    assert_eq!(
+        schemas["ExtendBody"]["properties"]["reason"]["pattern"],
+        jit_contract::patterns::SOME_TEXT
     );
 
     // And the router really serves each of them (not the fallback's 404 "no_route").
@@ -244,9 +307,10 @@ async fn bad_input_gets_a_json_error_that_says_what_to_fix() {
             "does not match [A-Z]+-[0-9]+",
         ),
         (
+            // Longer than the document's maxLength: malformed, so 400.
             json!({"bundle": "api-logs-read", "reason": "x".repeat(2000)}),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "refused",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
             "at most 1000",
         ),
     ];
@@ -529,7 +593,8 @@ async fn decision_links_show_a_page_on_get_and_act_once_on_post() {
         "text/html",
     )
     .await;
-    assert_eq!(junk.status, StatusCode::FORBIDDEN);
+    // Over the token's published length: damaged, not forged.
+    assert_eq!(junk.status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
@@ -591,7 +656,12 @@ async fn audit_and_report_are_readable_by_everyone_as_json_and_csv() {
         "bob",
     )
     .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "ranges are bounded");
+    // Two valid times whose span breaks the rule: refused (422), not malformed.
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "ranges are bounded"
+    );
     assert!(
         !get(&app, "/v1/audit", "bob")
             .await
@@ -687,7 +757,7 @@ async fn a_prompt_link_opens_a_prefilled_form_and_requests_once() {
         "a double click shows the same request"
     );
     let dismiss = post("action=dismiss").await;
-    assert_eq!(dismiss.status, StatusCode::BAD_REQUEST);
+    assert_eq!(dismiss.status, StatusCode::UNPROCESSABLE_ENTITY);
     let page = call(&app, Method::GET, &path, None, None, "text/html").await;
     assert!(page.text.contains("Already answered"), "{}", page.text);
     let listed = call(

@@ -13,7 +13,19 @@ use crate::policy::{ApprovalPlan, Decision, Vote};
 use crate::types::{AccountId, BundleName, Email, FlowName, GrantDuration, GroupName, RequestId};
 
 /// Where a request is; what a person sees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     /// Just asked (only ever seen in the first audit record).

@@ -334,7 +334,7 @@ pub fn matching_bundles<'a>(catalog: &'a Catalog, denied: &AccessDenied) -> Vec<
 }
 
 /// Where a prompt stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum PromptStatus {
     /// Sent; waiting for the person.

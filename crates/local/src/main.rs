@@ -24,7 +24,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use clap::Parser;
-use jit_api::Caller;
+use jit_api::{Caller, Unidentified};
 use jit_core::catalog::{self, LoadError};
 use jit_core::types::{Email, GrantDuration};
 use jit_memory::{
@@ -209,9 +209,15 @@ async fn serve(args: Args, catalog: catalog::Catalog, directory: MemoryDirectory
         backend,
         printed: AtomicUsize::new(0),
     });
+    let config = Arc::new(jit_contract::ClientConfig {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        portal_url: Some(base.clone()),
+        auth: "local-header".to_string(),
+        ..Default::default()
+    });
     let api = match &local.backend {
-        Backend::Memory(s) => jit_api::router(s.clone()),
-        Backend::Aws(a) => jit_api::router(a.svc.clone()),
+        Backend::Memory(s) => jit_api::router(s.clone(), config),
+        Backend::Aws(a) => jit_api::router(a.svc.clone(), config),
     };
     let app = api
         .merge(
@@ -283,9 +289,11 @@ async fn dev_identity(mut req: Request, next: Next) -> Response {
             Some(email) => {
                 req.extensions_mut().insert(Caller(email));
             }
+            // Not a caller: routes that need one answer 401 and say why; public ones serve.
             None => {
-                let body = json!({ "error": { "code": "bad_request", "message": "X-Jit-User must be an email address" } });
-                return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+                req.extensions_mut().insert(Unidentified(
+                    "X-Jit-User must be an email address such as alice@example.com".to_string(),
+                ));
             }
         }
     }

@@ -2,10 +2,11 @@
 //! authorizer). The caller is the JWT's `email` claim, put in the request as a [`Caller`];
 //! no header can stand in for it here.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use axum::response::Response;
 use jit_api::{Api, Caller};
+use jit_contract::ClientConfig;
 use jit_core::types::Email;
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
@@ -22,12 +23,33 @@ pub fn caller(req: &Request) -> Option<Email> {
     }
 }
 
+/// What `GET /v1/config` tells clients, from the function's environment (set by the template
+/// from its parameters): the JWT authorizer's issuer, audience and scope, the portal and the
+/// access portal. Read once, when first asked.
+pub fn client_config(env: impl Fn(&str) -> Option<String>) -> ClientConfig {
+    let set = |k: &str| env(k).filter(|v| !v.is_empty());
+    let mut scopes = vec!["openid".to_string(), "email".to_string()];
+    scopes.extend(set("JWT_SCOPE"));
+    ClientConfig {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        oidc_issuer: set("JWT_ISSUER"),
+        oidc_client_id: set("JWT_AUDIENCE"),
+        oidc_scopes: scopes,
+        portal_url: set("PORTAL_URL"),
+        access_portal_url: set("ACCESS_PORTAL_URL"),
+        auth: "jwt".to_string(),
+    }
+}
+
+static CONFIG: LazyLock<Arc<ClientConfig>> =
+    LazyLock::new(|| Arc::new(client_config(|k| std::env::var(k).ok())));
+
 /// Serves one API Gateway request with the API router.
 pub async fn route<A: Api>(app: Arc<A>, mut req: Request) -> Response {
     if let Some(email) = caller(&req) {
         req.extensions_mut().insert(Caller(email));
     }
-    jit_api::router(app)
+    jit_api::router(app, CONFIG.clone())
         .oneshot(req)
         .await
         .unwrap_or_else(|never| match never {})

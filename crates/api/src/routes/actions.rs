@@ -1,0 +1,179 @@
+//! What people do to a request: approve, deny, cancel, release, revoke, review, extend. Each
+//! takes its own body, so deny, revoke and review take no duration.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::Json;
+use jit_contract::{
+    ApproveBody, ErrorBody, ExtendBody, IdPath, MessageBody, RequestView, MAX_TEXT_CHARS,
+};
+use jit_core::types::RequestId;
+
+use crate::error::{body, bounded, field, path, ApiResult, Me};
+use crate::Api;
+
+fn id(p: Result<Path<IdPath>, PathRejection>) -> ApiResult<RequestId> {
+    field("id", &path(p)?.id)
+}
+
+fn message(b: Result<Json<MessageBody>, JsonRejection>) -> ApiResult<String> {
+    let b = body(b)?;
+    bounded("message", &b.message, MAX_TEXT_CHARS)?;
+    Ok(b.message)
+}
+
+/// Approve, optionally for less time than was asked.
+#[utoipa::path(post, operation_id = "approve", path = "/v1/requests/{id}/approve", tag = "approvals", params(IdPath), request_body = ApproveBody,
+    responses(
+        (status = 200, description = "The request afterwards (approved, or still pending for other groups)", body = RequestView),
+        (status = 403, description = "The caller may not decide this request", body = ErrorBody),
+        (status = 404, description = "No such request", body = ErrorBody),
+        (status = 409, description = "Already decided, or not pending", body = ErrorBody),
+        (status = 422, description = "Refused: the duration is longer than asked or out of range", body = ErrorBody)))]
+pub async fn approve<A: Api>(
+    State(app): State<Arc<A>>,
+    Me(me): Me,
+    p: Result<Path<IdPath>, PathRejection>,
+    b: Result<Json<ApproveBody>, JsonRejection>,
+) -> ApiResult<Json<RequestView>> {
+    let (id, b) = (id(p)?, body(b)?);
+    bounded("message", &b.message, MAX_TEXT_CHARS)?;
+    let duration = b
+        .duration
+        .as_ref()
+        .map(|d| field("duration", d))
+        .transpose()?;
+    let req = app.approve(&me, &id, &b.message, duration).await?;
+    Ok(Json(RequestView::of(&req, None)))
+}
+
+/// Deny, with a message.
+#[utoipa::path(post, operation_id = "deny", path = "/v1/requests/{id}/deny", tag = "approvals", params(IdPath), request_body = MessageBody,
+    responses(
+        (status = 200, description = "The request, denied", body = RequestView),
+        (status = 403, description = "The caller may not decide this request", body = ErrorBody),
+        (status = 404, description = "No such request", body = ErrorBody),
+        (status = 409, description = "Already decided", body = ErrorBody),
+        (status = 422, description = "Refused: a denial needs a message", body = ErrorBody)))]
+pub async fn deny<A: Api>(
+    State(app): State<Arc<A>>,
+    Me(me): Me,
+    p: Result<Path<IdPath>, PathRejection>,
+    b: Result<Json<MessageBody>, JsonRejection>,
+) -> ApiResult<Json<RequestView>> {
+    let (id, message) = (id(p)?, message(b)?);
+    Ok(Json(RequestView::of(
+        &app.deny(&me, &id, &message).await?,
+        None,
+    )))
+}
+
+/// Withdraw a request before it is active (the requester).
+#[utoipa::path(post, operation_id = "cancel", path = "/v1/requests/{id}/cancel", tag = "requests", params(IdPath),
+    responses(
+        (status = 200, description = "The request, cancelled", body = RequestView),
+        (status = 403, description = "Only the requester may cancel", body = ErrorBody),
+        (status = 404, description = "No such request", body = ErrorBody),
+        (status = 409, description = "Not pending or approved any more", body = ErrorBody)))]
+pub async fn cancel<A: Api>(
+    State(app): State<Arc<A>>,
+    Me(me): Me,
+    p: Result<Path<IdPath>, PathRejection>,
+) -> ApiResult<Json<RequestView>> {
+    Ok(Json(RequestView::of(
+        &app.cancel(&me, &id(p)?).await?,
+        None,
+    )))
+}
+
+/// End an active grant early (the requester).
+#[utoipa::path(post, operation_id = "release", path = "/v1/requests/{id}/release", tag = "requests", params(IdPath),
+    responses(
+        (status = 200, description = "The request, released", body = RequestView),
+        (status = 403, description = "Only the requester may release", body = ErrorBody),
+        (status = 404, description = "No such request", body = ErrorBody),
+        (status = 409, description = "Not active", body = ErrorBody)))]
+pub async fn release<A: Api>(
+    State(app): State<Arc<A>>,
+    Me(me): Me,
+    p: Result<Path<IdPath>, PathRejection>,
+) -> ApiResult<Json<RequestView>> {
+    Ok(Json(RequestView::of(
+        &app.release(&me, &id(p)?).await?,
+        None,
+    )))
+}
+
+/// End someone's grant (an admin), with a message.
+#[utoipa::path(post, operation_id = "revoke", path = "/v1/requests/{id}/revoke", tag = "admin", params(IdPath), request_body = MessageBody,
+    responses(
+        (status = 200, description = "The request, revoked", body = RequestView),
+        (status = 403, description = "Only admins may revoke", body = ErrorBody),
+        (status = 404, description = "No such request", body = ErrorBody),
+        (status = 409, description = "Not live", body = ErrorBody),
+        (status = 422, description = "Refused: a revocation needs a message", body = ErrorBody)))]
+pub async fn revoke<A: Api>(
+    State(app): State<Arc<A>>,
+    Me(me): Me,
+    p: Result<Path<IdPath>, PathRejection>,
+    b: Result<Json<MessageBody>, JsonRejection>,
+) -> ApiResult<Json<RequestView>> {
+    let (id, message) = (id(p)?, message(b)?);
+    Ok(Json(RequestView::of(
+        &app.revoke(&me, &id, &message).await?,
+        None,
+    )))
+}
+
+/// Record the review of a break-glass grant (an admin).
+#[utoipa::path(post, operation_id = "review", path = "/v1/requests/{id}/review", tag = "admin", params(IdPath), request_body = MessageBody,
+    responses(
+        (status = 200, description = "The request, reviewed", body = RequestView),
+        (status = 403, description = "Only admins may review", body = ErrorBody),
+        (status = 404, description = "No such request", body = ErrorBody),
+        (status = 409, description = "Already reviewed", body = ErrorBody),
+        (status = 422, description = "Refused: not a break-glass grant", body = ErrorBody)))]
+pub async fn review<A: Api>(
+    State(app): State<Arc<A>>,
+    Me(me): Me,
+    p: Result<Path<IdPath>, PathRejection>,
+    b: Result<Json<MessageBody>, JsonRejection>,
+) -> ApiResult<Json<RequestView>> {
+    let (id, message) = (id(p)?, message(b)?);
+    Ok(Json(RequestView::of(
+        &app.review(&me, &id, &message).await?,
+        None,
+    )))
+}
+
+/// Lengthen an active grant (the requester), under the same approval rule as asking.
+#[utoipa::path(post, operation_id = "extend", path = "/v1/requests/{id}/extend", tag = "requests", params(IdPath), request_body = ExtendBody,
+    responses(
+        (status = 200, description = "The request, extended", body = RequestView),
+        (status = 403, description = "Only the requester may extend", body = ErrorBody),
+        (status = 404, description = "No such request", body = ErrorBody),
+        (status = 409, description = "Not active, or changed meanwhile", body = ErrorBody),
+        (status = 422, description = "Refused: the flow does not allow it, the total is over the maximum, or it needs approval", body = ErrorBody)))]
+pub async fn extend<A: Api>(
+    State(app): State<Arc<A>>,
+    Me(me): Me,
+    p: Result<Path<IdPath>, PathRejection>,
+    b: Result<Json<ExtendBody>, JsonRejection>,
+) -> ApiResult<Json<RequestView>> {
+    let (id, b) = (id(p)?, body(b)?);
+    let some_text = jit_contract::patterns::Syntax::SomeText {
+        max: MAX_TEXT_CHARS,
+    };
+    if !some_text.matches(&b.reason) {
+        return Err(crate::error::ApiError::bad_request(format!(
+            "reason: say why, in at most {MAX_TEXT_CHARS} characters"
+        )));
+    }
+    let by = field("duration", &b.duration)?;
+    Ok(Json(RequestView::of(
+        &app.extend(&me, &id, by, &b.reason).await?,
+        None,
+    )))
+}

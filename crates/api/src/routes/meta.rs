@@ -1,0 +1,27 @@
+//! What a client reads before signing in: `GET /v1/config` and `GET /v1/openapi.json`. Public.
+
+use std::sync::Arc;
+
+use axum::extract::Extension;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::Json;
+use jit_contract::ClientConfig;
+
+/// How to sign in and where things are: the OIDC issuer, client id and scopes, the portal and
+/// the Identity Center access portal, the version.
+#[utoipa::path(get, operation_id = "config", path = "/v1/config", tag = "meta", security(()),
+    responses((status = 200, description = "The client configuration", body = ClientConfig)))]
+pub async fn config(Extension(config): Extension<Arc<ClientConfig>>) -> Json<ClientConfig> {
+    Json((*config).clone())
+}
+
+/// This document: OpenAPI 3.1, generated from the typed handlers.
+#[utoipa::path(get, operation_id = "openapi", path = "/v1/openapi.json", tag = "meta", security(()),
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object)))]
+pub async fn openapi() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::openapi::document_json(),
+    )
+}
