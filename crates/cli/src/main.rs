@@ -8,6 +8,7 @@
 
 mod remote;
 
+use jit_contract::{ApproveBody, ExtendBody, MessageBody, NewRequest};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -260,9 +261,33 @@ fn main() -> ExitCode {
             start,
             flow,
             no_wait,
-        } => remote::request(
-            c, &bundle, duration, reason, ticket, accounts, start, flow, !no_wait,
-        ),
+        } => match start
+            .as_deref()
+            .map(chrono::DateTime::parse_from_rfc3339)
+            .transpose()
+        {
+            Err(_) => Err(remote::Failure {
+                code: remote::exit::USAGE,
+                message: format!(
+                    "--start {:?}: write a time such as 2026-12-03T09:00:00Z (RFC 3339)",
+                    start.unwrap_or_default()
+                ),
+            }),
+            Ok(start_at) => remote::request(
+                c,
+                NewRequest {
+                    bundle: bundle.as_str().into(),
+                    duration: duration.as_deref().map(Into::into),
+                    reason,
+                    ticket,
+                    accounts: (!accounts.is_empty())
+                        .then(|| accounts.iter().map(|a| a.as_str().into()).collect()),
+                    start_at: start_at.map(|t| t.with_timezone(&chrono::Utc)),
+                    flow: flow.as_deref().map(Into::into),
+                },
+                !no_wait,
+            ),
+        },
         Command::Status { id } => remote::status(c, id.as_deref()),
         Command::List { mine: _, status } => remote::list(c, status),
         Command::Approvals => remote::approvals(c),
@@ -270,18 +295,18 @@ fn main() -> ExitCode {
             id,
             message,
             duration,
-        } => {
-            let mut body = serde_json::json!({ "message": message });
-            if let Some(d) = duration {
-                body["duration"] = serde_json::json!(d);
-            }
-            remote::act(c, &id, "approve", body)
-        }
-        Command::Deny { id, message } => {
-            remote::act(c, &id, "deny", serde_json::json!({ "message": message }))
-        }
-        Command::Cancel { id } => remote::act(c, &id, "cancel", serde_json::json!({})),
-        Command::Release { id } => remote::act(c, &id, "release", serde_json::json!({})),
+        } => remote::act(
+            c,
+            &id,
+            "approve",
+            &ApproveBody {
+                message,
+                duration: duration.as_deref().map(Into::into),
+            },
+        ),
+        Command::Deny { id, message } => remote::act(c, &id, "deny", &MessageBody { message }),
+        Command::Cancel { id } => remote::act(c, &id, "cancel", &serde_json::json!({})),
+        Command::Release { id } => remote::act(c, &id, "release", &serde_json::json!({})),
         Command::Extend {
             id,
             duration,
@@ -290,14 +315,13 @@ fn main() -> ExitCode {
             c,
             &id,
             "extend",
-            serde_json::json!({ "duration": duration, "reason": reason }),
+            &ExtendBody {
+                duration: duration.as_str().into(),
+                reason,
+            },
         ),
-        Command::Revoke { id, message } => {
-            remote::act(c, &id, "revoke", serde_json::json!({ "message": message }))
-        }
-        Command::Review { id, message } => {
-            remote::act(c, &id, "review", serde_json::json!({ "message": message }))
-        }
+        Command::Revoke { id, message } => remote::act(c, &id, "revoke", &MessageBody { message }),
+        Command::Review { id, message } => remote::act(c, &id, "review", &MessageBody { message }),
         Command::Audit {
             from,
             to,

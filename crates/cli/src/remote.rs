@@ -4,6 +4,12 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use jit_contract::{
+    ApprovalList, AuditPage, NewRequest, PromptsPage, Report, RequestList, RequestView,
+};
+use jit_core::lifecycle::Status;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::{json, Value};
 
 /// Exit codes that tell scripts what happened.
@@ -24,6 +30,23 @@ pub struct Client {
     token: Option<String>,
     /// Print JSON instead of text.
     pub json: bool,
+}
+
+/// An answer read as the contract type it should be. A field the API renamed or dropped fails
+/// here, saying so, rather than printing as "?".
+fn typed<T: DeserializeOwned>(path: &str, v: Value) -> Result<T, Failure> {
+    serde_json::from_value(v).map_err(|e| Failure {
+        code: exit::FAILED,
+        message: format!(
+            "the API's answer to {path} is not what this jit ({}) understands: {e}; \
+             is jit older or newer than the API (see GET /v1/config)?",
+            env!("CARGO_PKG_VERSION")
+        ),
+    })
+}
+
+fn as_value<T: Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
 /// A failed call, with the exit code it deserves.
@@ -121,7 +144,25 @@ impl Client {
         self.call("POST", path, &[], Some(body))
     }
 
-    fn show(&self, v: &Value, text: impl FnOnce(&Value) -> String) {
+    /// GET an API v1 answer as its contract type.
+    fn get_as<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, Failure> {
+        typed(path, self.get(path, query)?)
+    }
+
+    /// POST a contract body; the answer as its contract type.
+    fn post_as<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, Failure> {
+        typed(path, self.post(path, as_value(body))?)
+    }
+
+    fn show<T: Serialize>(&self, v: &T, text: impl FnOnce(&T) -> String) {
         if self.json {
             println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
         } else {
@@ -141,142 +182,116 @@ fn time(v: &Value) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
+/// A time from the API, for people.
+fn at(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+fn at_opt(t: Option<DateTime<Utc>>) -> String {
+    t.map_or_else(|| "-".to_string(), at)
+}
+
 /// One request in a few lines: what it is, where it is, what is next.
-pub fn describe(r: &Value) -> String {
-    let id = r["id"].as_str().unwrap_or("?");
+pub fn describe(r: &RequestView) -> String {
+    let id = &r.id;
     let mut out = format!(
         "{id}  {} for {} ({}) by {}\n",
-        r["bundle"].as_str().unwrap_or("?"),
-        r["duration"].as_str().unwrap_or("?"),
-        r["flow"].as_str().unwrap_or("?"),
-        r["requester"].as_str().unwrap_or("?")
+        r.bundle, r.duration, r.flow, r.requester
     );
-    let status = r["status"].as_str().unwrap_or("?");
-    let line = match status {
-        "pending" => {
+    let line = match r.status {
+        Status::Pending => {
             let mut s = format!(
                 "pending: waiting for {}",
-                r["approval"]["waiting_for"].as_str().unwrap_or("approval")
+                r.approval.waiting_for.as_deref().unwrap_or("approval")
             );
-            if let (Some(to), Some(_)) = (
-                r["approval"]["escalates_to"].as_str(),
-                r["approval"]["escalates_at"].as_str(),
-            ) {
-                s.push_str(&format!(
-                    "; escalates to {to} at {}",
-                    time(&r["approval"]["escalates_at"])
-                ));
+            if let (Some(to), Some(when)) = (&r.approval.escalates_to, r.approval.escalates_at) {
+                s.push_str(&format!("; escalates to {to} at {}", at(when)));
             }
             s.push_str(&format!(
                 "; expires unanswered at {}",
-                time(&r["approval"]["decide_by"])
+                at(r.approval.decide_by)
             ));
             s
         }
-        "approved" => format!(
+        Status::Approved => format!(
             "approved ({}); the grant is being applied, until {}",
-            r["approval"]["basis"].as_str().unwrap_or(""),
-            time(&r["expires_at"])
+            r.approval.basis,
+            at_opt(r.expires_at)
         ),
-        "active" => format!(
+        Status::Active => format!(
             "active until {}; end it early with: jit release {id}",
-            time(&r["expires_at"])
+            at_opt(r.expires_at)
         ),
-        "failed" | "denied" | "revoked" => format!(
-            "{status}: {}",
-            r["status_reason"].as_str().unwrap_or("no reason given")
+        Status::Failed | Status::Denied | Status::Revoked => format!(
+            "{}: {}",
+            r.status.as_str(),
+            r.status_reason.as_deref().unwrap_or("no reason given")
         ),
-        other => other.to_string(),
+        other => other.as_str().to_string(),
     };
     out.push_str(&format!("  {line}\n"));
     out
 }
 
-fn timeline(r: &Value) -> String {
+fn timeline(r: &RequestView) -> String {
     let mut out = String::new();
-    for e in r["timeline"].as_array().into_iter().flatten() {
-        let msg = e["message"]
-            .as_str()
+    for e in r.timeline.iter().flatten() {
+        let msg = e
+            .message
+            .as_deref()
             .map(|m| format!(": {m}"))
             .unwrap_or_default();
         out.push_str(&format!(
             "  {}  {:<18} {}{msg}\n",
-            time(&e["at"]),
-            e["action"].as_str().unwrap_or("?"),
-            e["actor"].as_str().unwrap_or("?")
+            at(e.at),
+            e.action.as_str(),
+            e.actor
         ));
     }
     out
 }
 
 /// `jit request`: asks, then waits (up to 30 s) while the grant is applied.
-#[allow(clippy::too_many_arguments)]
-pub fn request(
-    c: &Client,
-    bundle: &str,
-    duration: Option<String>,
-    reason: Option<String>,
-    ticket: Option<String>,
-    accounts: Vec<String>,
-    start: Option<String>,
-    flow: Option<String>,
-    wait: bool,
-) -> Outcome {
-    let scheduled = start.is_some();
-    let mut body = json!({ "bundle": bundle });
-    for (k, v) in [
-        ("duration", duration),
-        ("reason", reason),
-        ("ticket", ticket),
-        ("start_at", start),
-        ("flow", flow),
-    ] {
-        if let Some(v) = v {
-            body[k] = json!(v);
-        }
-    }
-    if !accounts.is_empty() {
-        body["accounts"] = json!(accounts);
-    }
-    let mut r = c.post("/v1/requests", body)?;
-    let id = r["id"].as_str().unwrap_or_default().to_string();
+pub fn request(c: &Client, ask: NewRequest, wait: bool) -> Outcome {
+    let scheduled = ask.start_at.is_some();
+    let mut r: RequestView = c.post_as("/v1/requests", &ask)?;
     // A grant with a later start is applied then; anything else is applied within seconds.
-    if wait && !scheduled && r["status"] == "approved" {
+    if wait && !scheduled && r.status == Status::Approved {
         if !c.json {
             eprint!("applying");
         }
         let started = Instant::now();
-        while r["status"] == "approved" && started.elapsed() < Duration::from_secs(30) {
+        while r.status == Status::Approved && started.elapsed() < Duration::from_secs(30) {
             std::thread::sleep(Duration::from_millis(300));
             if !c.json {
                 eprint!(".");
             }
-            r = c.get(&format!("/v1/requests/{id}"), &[])?;
+            r = c.get_as(&format!("/v1/requests/{}", r.id), &[])?;
         }
         if !c.json {
             eprintln!();
         }
     }
     c.show(&r, describe);
-    if r["status"] == "failed" {
+    if r.status == Status::Failed {
         return Err(Failure {
             code: exit::FAILED,
             message: format!(
                 "the grant could not be applied: {}",
-                r["status_reason"].as_str().unwrap_or("")
+                r.status_reason.as_deref().unwrap_or("")
             ),
         });
     }
-    Ok(r)
+    Ok(as_value(&r))
 }
 
 /// `jit status [id]`.
 pub fn status(c: &Client, id: Option<&str>) -> Outcome {
     match id {
         Some(id) => {
-            let r = c.get(&format!("/v1/requests/{id}"), &[])?;
+            let r: RequestView = c.get_as(&format!("/v1/requests/{id}"), &[])?;
             c.show(&r, |r| format!("{}{}", describe(r), timeline(r)));
-            Ok(r)
+            Ok(as_value(&r))
         }
         None => list(c, None),
     }
@@ -288,44 +303,46 @@ pub fn list(c: &Client, status: Option<String>) -> Outcome {
     if let Some(s) = status {
         q.push(("status", s));
     }
-    let v = c.get("/v1/requests", &q)?;
+    let v: RequestList = c.get_as("/v1/requests", &q)?;
     c.show(&v, |v| {
-        let items = v["requests"].as_array().cloned().unwrap_or_default();
-        if items.is_empty() {
+        if v.requests.is_empty() {
             "no requests\n".into()
         } else {
-            items.iter().map(describe).collect()
+            v.requests.iter().map(describe).collect()
         }
     });
-    Ok(v)
+    Ok(as_value(&v))
 }
 
 /// `jit approvals`.
 pub fn approvals(c: &Client) -> Outcome {
-    let v = c.get("/v1/approvals", &[])?;
+    let v: ApprovalList = c.get_as("/v1/approvals", &[])?;
     c.show(&v, |v| {
-        let items = v["approvals"].as_array().cloned().unwrap_or_default();
-        if items.is_empty() {
+        if v.approvals.is_empty() {
             "nothing waits for you\n".into()
         } else {
-            items
+            v.approvals
                 .iter()
                 .map(|r| {
-                    let id = r["id"].as_str().unwrap_or("");
-                    let reason = r["reason"].as_str().unwrap_or("");
-                    format!("{}  reason: {reason}\n  decide: jit approve {id} -m \"…\"  |  jit deny {id} -m \"…\"\n", describe(r))
+                    format!(
+                        "{}  reason: {}\n  decide: jit approve {id} -m \"…\"  |  jit deny {id} -m \"…\"\n",
+                        describe(r),
+                        r.reason,
+                        id = r.id
+                    )
                 })
                 .collect()
         }
     });
-    Ok(v)
+    Ok(as_value(&v))
 }
 
-/// approve, deny, cancel, release, revoke, review, extend: one POST and the request afterwards.
-pub fn act(c: &Client, id: &str, verb: &str, body: Value) -> Outcome {
-    let r = c.post(&format!("/v1/requests/{id}/{verb}"), body)?;
+/// approve, deny, cancel, release, revoke, review, extend: one POST of that operation's own
+/// body, and the request afterwards.
+pub fn act<B: Serialize>(c: &Client, id: &str, verb: &str, body: &B) -> Outcome {
+    let r: RequestView = c.post_as(&format!("/v1/requests/{id}/{verb}"), body)?;
     c.show(&r, describe);
-    Ok(r)
+    Ok(as_value(&r))
 }
 
 /// `jit audit`.
@@ -354,23 +371,24 @@ pub fn audit(
         print!("{}", v.as_str().unwrap_or_default());
         return Ok(v);
     }
-    let v = c.get("/v1/audit", &q)?;
+    let v: AuditPage = c.get_as("/v1/audit", &q)?;
     c.show(&v, |v| {
         let mut out = String::new();
-        for e in v["records"].as_array().into_iter().flatten() {
-            let msg = e["message"]
-                .as_str()
+        for e in &v.records {
+            let msg = e
+                .message
+                .as_deref()
                 .map(|m| format!(": {m}"))
                 .unwrap_or_default();
             out.push_str(&format!(
                 "{}  {}  {:<18} {:<8} {} ({} for {}){msg}\n",
-                time(&e["at"]),
-                e["request_id"].as_str().unwrap_or("?"),
-                e["action"].as_str().unwrap_or("?"),
-                e["status"].as_str().unwrap_or("?"),
-                e["actor"].as_str().unwrap_or("?"),
-                e["bundle"].as_str().unwrap_or("?"),
-                e["requester"].as_str().unwrap_or("?"),
+                at(e.at),
+                e.request_id,
+                e.action.as_str(),
+                e.status.as_str(),
+                e.actor,
+                e.bundle,
+                e.requester,
             ));
         }
         if out.is_empty() {
@@ -379,27 +397,31 @@ pub fn audit(
             out
         }
     });
-    Ok(v)
+    Ok(as_value(&v))
+}
+
+fn percent(r: Option<f64>) -> String {
+    r.map_or("-".into(), |r| format!("{:.0}%", r * 100.0))
 }
 
 /// `jit report`.
 pub fn report(c: &Client) -> Outcome {
-    let v = c.get("/v1/report", &[])?;
+    let v: Report = c.get_as("/v1/report", &[])?;
     c.show(&v, |v| {
-        let rate = v["auto_approval_rate"].as_f64().map_or("-".into(), |r| format!("{:.0}%", r * 100.0));
-        let median = v["median_seconds_to_access"].as_f64().map_or("-".into(), |s| format!("{s:.1}s"));
+        let median = v
+            .median_seconds_to_access
+            .map_or("-".into(), |s| format!("{s:.1}s"));
         format!(
-            "{} to {}\n  requests {}  auto-approved {} ({rate})  approved {}  denied {}  expired {}  failed {}\n  median time to access {median}\n  active grants {}  standing exceptions {}  break-glass awaiting review {}\n",
-            time(&v["from"]), time(&v["to"]), v["requests"], v["auto_approved"], v["approved"], v["denied"], v["expired"], v["failed"],
-            v["active_grants"], v["standing_exceptions"]["ids"].as_array().map_or(0, Vec::len), v["break_glass_awaiting_review"].as_array().map_or(0, Vec::len)
+            "{} to {}\n  requests {}  auto-approved {} ({})  approved {}  denied {}  expired {}  failed {}\n  median time to access {median}\n  active grants {}  standing exceptions {}  break-glass awaiting review {}\n",
+            at(v.from), at(v.to), v.requests, v.auto_approved, percent(v.auto_approval_rate), v.approved, v.denied, v.expired, v.failed,
+            v.active_grants, v.standing_exceptions.ids.len(), v.break_glass_awaiting_review.len()
         ) + &format!(
             "  access-denied prompts {}  requested from {} ({})  dismissed {}  unanswered {}\n",
-            v["prompts"]["sent"], v["prompts"]["requested"],
-            v["prompts"]["conversion_rate"].as_f64().map_or("-".into(), |r| format!("{:.0}%", r * 100.0)),
-            v["prompts"]["abandoned"], v["prompts"]["abandoned_expired"]
+            v.prompts.sent, v.prompts.requested, percent(v.prompts.conversion_rate),
+            v.prompts.abandoned, v.prompts.abandoned_expired
         )
     });
-    Ok(v)
+    Ok(as_value(&v))
 }
 
 /// `jit local advance`.
@@ -515,44 +537,37 @@ pub fn prompts(
         .into_iter()
         .filter_map(|(k, v)| v.map(|v| (k, v)))
         .collect();
-    let v = c.get("/v1/prompts", &q)?;
+    let v: PromptsPage = c.get_as("/v1/prompts", &q)?;
     c.show(&v, |v| {
-        let rows = v["prompts"].as_array().cloned().unwrap_or_default();
-        if rows.is_empty() {
+        if v.prompts.is_empty() {
             return "no prompts in this period\n".to_string();
         }
         let mut out = String::new();
-        for p in rows {
-            let offered: Vec<&str> = p["offered"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            let outcome = match p["request_id"].as_str() {
-                Some(id) => format!("{} (request {id})", p["status"].as_str().unwrap_or("?")),
-                None => p["status"].as_str().unwrap_or("?").to_string(),
+        for p in &v.prompts {
+            let outcome = match &p.request_id {
+                Some(id) => format!("{} (request {id})", p.status.as_str()),
+                None => p.status.as_str().to_string(),
             };
             out.push_str(&format!(
                 "{}  {}  {} denied {}{}; offered {}: {outcome}\n",
-                time(&p["sent_at"]),
-                p["id"].as_str().unwrap_or("?"),
-                p["person"].as_str().unwrap_or("?"),
-                p["action"].as_str().unwrap_or("?"),
-                p["resource"]
-                    .as_str()
+                at(p.sent_at),
+                p.id,
+                p.person,
+                p.action,
+                p.resource
+                    .as_deref()
                     .map(|r| format!(" on {r}"))
                     .unwrap_or_default(),
-                if offered.is_empty() {
+                if p.offered.is_empty() {
                     "nothing".to_string()
                 } else {
-                    offered.join(", ")
+                    p.offered.join(", ")
                 },
             ));
         }
         out
     });
-    Ok(v)
+    Ok(as_value(&v))
 }
 
 /// `jit local deny FILE`: hands jit-local a CloudTrail event, as EventBridge does the pod.
