@@ -804,3 +804,65 @@ async fn a_prompt_link_opens_a_prefilled_form_and_requests_once() {
         "unknown fields are refused"
     );
 }
+
+#[tokio::test]
+async fn config_and_the_document_are_public_and_everything_else_needs_a_caller() {
+    let (_, app) = app();
+    let config = call(&app, Method::GET, "/v1/config", None, None, "").await;
+    assert_eq!(config.status, StatusCode::OK);
+    let parsed: ClientConfig = serde_json::from_str(&config.text).unwrap();
+    assert_eq!(parsed, ClientConfig::default());
+    let doc = call(&app, Method::GET, "/v1/openapi.json", None, None, "").await;
+    assert_eq!(doc.status, StatusCode::OK);
+    assert_eq!(doc.headers[header::CONTENT_TYPE], "application/json");
+    assert_eq!(doc.text, jit_api::openapi::document_json());
+    let anonymous = call(&app, Method::GET, "/v1/catalog", None, None, "").await;
+    assert_eq!(
+        (anonymous.status, anonymous.error_code().as_str()),
+        (StatusCode::UNAUTHORIZED, "unauthenticated")
+    );
+}
+
+#[tokio::test]
+async fn each_operation_takes_its_own_body() {
+    let (_, app) = app();
+    let id = post(
+        &app,
+        "/v1/requests",
+        "carol",
+        json!({"bundle": "rds-prod-pii", "duration": "1h", "reason": "INC-7", "ticket": "INC-7"}),
+    )
+    .await
+    .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Deny takes no duration: the document says so, and the server agrees.
+    let deny = post(
+        &app,
+        &format!("/v1/requests/{id}/deny"),
+        "dave",
+        json!({"message": "no", "duration": "1h"}),
+    )
+    .await;
+    assert_eq!(deny.status, StatusCode::BAD_REQUEST, "{}", deny.text);
+    assert!(deny.text.contains("duration"), "{}", deny.text);
+    // A well-formed duration out of range is a rule (422), a malformed one is syntax (400).
+    let far = post(
+        &app,
+        &format!("/v1/requests/{id}/approve"),
+        "dave",
+        json!({"duration": "999999w"}),
+    )
+    .await;
+    assert_eq!(far.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", far.text);
+    let garbled = post(
+        &app,
+        &format!("/v1/requests/{id}/approve"),
+        "dave",
+        json!({"duration": "an hour"}),
+    )
+    .await;
+    assert_eq!(garbled.status, StatusCode::BAD_REQUEST, "{}", garbled.text);
+    assert!(garbled.text.contains("duration:"), "{}", garbled.text);
+}

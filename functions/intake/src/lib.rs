@@ -54,3 +54,36 @@ pub async fn route<A: Api>(app: Arc<A>, mut req: Request) -> Response {
         .await
         .unwrap_or_else(|never| match never {})
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_config_is_the_authorizer_s_own_settings() {
+        let env = |k: &str| {
+            match k {
+                "JWT_ISSUER" => Some("https://idp.example.com/oauth2/default"),
+                "JWT_AUDIENCE" => Some("jit-cli"),
+                "JWT_SCOPE" => Some("jit/use"),
+                "PORTAL_URL" => Some(""),
+                "ACCESS_PORTAL_URL" => Some("https://d-1234567890.awsapps.com/start"),
+                _ => None,
+            }
+            .map(str::to_string)
+        };
+        let c = client_config(env);
+        assert_eq!(
+            c.oidc_issuer.as_deref(),
+            Some("https://idp.example.com/oauth2/default")
+        );
+        assert_eq!(c.oidc_client_id.as_deref(), Some("jit-cli"));
+        assert_eq!(c.oidc_scopes, ["openid", "email", "jit/use"]);
+        assert_eq!(c.portal_url, None, "an empty parameter means none");
+        assert_eq!(
+            c.access_portal_url.as_deref(),
+            Some("https://d-1234567890.awsapps.com/start")
+        );
+        assert_eq!(c.auth, "jwt");
+    }
+}

@@ -1,0 +1,331 @@
+//! Ends: release, revoke, break-glass review, expiry, escalation, schedules firing, and the sweep that backs them up.
+
+use super::*;
+
+impl<S, G, Sc, M, D, C> Service<S, G, Sc, M, D, C>
+where
+    S: RequestStore,
+    G: Grantor,
+    Sc: Scheduler,
+    M: Mailer,
+    D: Directory,
+    C: Clock,
+{
+    /// The requester ends their grant early.
+    #[instrument(skip(self), fields(request_id = %id))]
+    pub async fn release(&self, caller: &Email, id: &RequestId) -> Result<Request, ServiceError> {
+        let (req, changed) = self
+            .transition(id, |_| {
+                Ok(Command::Release {
+                    actor: caller.clone(),
+                })
+            })
+            .await?;
+        if self.effects == Effects::Inline {
+            self.take_away(&req).await?;
+        }
+        if changed {
+            self.tell(notify::status_notice(
+                &req,
+                "You released your grant; the access is gone.",
+            ))
+            .await;
+        }
+        Ok(req)
+    }
+
+    /// An admin ends a grant.
+    #[instrument(skip(self, message), fields(request_id = %id, admin = %caller))]
+    pub async fn revoke(
+        &self,
+        caller: &Email,
+        id: &RequestId,
+        message: &str,
+    ) -> Result<Request, ServiceError> {
+        let message = bounded_text(message, "message", true)?;
+        let is_admin = self.is_admin(caller).await?;
+        let (req, changed) = self
+            .transition(id, |_| {
+                Ok(Command::Revoke {
+                    actor: caller.clone(),
+                    is_admin,
+                    message: message.clone(),
+                })
+            })
+            .await?;
+        if self.effects == Effects::Inline {
+            self.take_away(&req).await?;
+        }
+        if changed {
+            self.tell(notify::status_notice(
+                &req,
+                &format!("{caller} revoked your grant: {message}"),
+            ))
+            .await;
+        }
+        Ok(req)
+    }
+
+    /// An admin records the review of a break-glass grant.
+    pub async fn review(
+        &self,
+        caller: &Email,
+        id: &RequestId,
+        message: &str,
+    ) -> Result<Request, ServiceError> {
+        let message = bounded_text(message, "message", true)?;
+        let is_admin = self.is_admin(caller).await?;
+        let (req, _) = self
+            .transition(id, |_| {
+                Ok(Command::Review {
+                    actor: caller.clone(),
+                    is_admin,
+                    message: message.clone(),
+                })
+            })
+            .await?;
+        Ok(req)
+    }
+
+    pub(super) async fn is_admin(&self, person: &Email) -> Result<bool, ServiceError> {
+        Ok(self
+            .ports
+            .directory
+            .groups_of(person)
+            .await?
+            .contains(&self.catalog.settings.admin_group))
+    }
+
+    /// Ends a grant at its expiry (the revoke function's job). Early or stale calls do nothing.
+    #[instrument(skip(self), fields(request_id = %id))]
+    pub async fn end(&self, id: &RequestId) -> Result<Request, ServiceError> {
+        let (req, changed) = match self.transition(id, |_| Ok(Command::EndAtExpiry)).await {
+            Err(ServiceError::Lifecycle(LifecycleError::NotYet(_))) => return self.get(id).await,
+            other => other?,
+        };
+        self.take_away(&req).await?;
+        if changed {
+            self.tell(notify::status_notice(
+                &req,
+                &format!("Your access to {} has ended.", req.bundle),
+            ))
+            .await;
+        }
+        Ok(req)
+    }
+
+    /// Removes an ended grant's access; safe to repeat.
+    pub(super) async fn take_away(&self, req: &Request) -> Result<(), ServiceError> {
+        if !matches!(
+            req.status,
+            Status::Released | Status::Revoked | Status::Ended
+        ) || req.expires_at.is_none()
+        {
+            return Ok(());
+        }
+        let bundle = self.bundle_of(req)?;
+        self.ports
+            .grantor
+            .remove(&req.requester, &bundle.strategy, &spec(req, bundle))
+            .await
+            .map_err(grant_error)
+    }
+
+    /// Asks the next tier when a tier stayed silent (the escalate function's job).
+    #[instrument(skip(self), fields(request_id = %id))]
+    pub async fn escalate(&self, id: &RequestId, tier: usize) -> Result<Request, ServiceError> {
+        let (req, changed) = self
+            .transition(id, |_| Ok(Command::Escalate { to_tier: tier }))
+            .await?;
+        if changed {
+            self.ask_approvers(&req, req.tier).await;
+            if let Some((next, at)) = req.next_escalation() {
+                self.schedule(
+                    ScheduledAction::Escalate {
+                        request_id: req.id.clone(),
+                        tier: next,
+                    },
+                    at,
+                )
+                .await;
+            }
+        }
+        Ok(req)
+    }
+
+    /// Expires a request nobody decided.
+    #[instrument(skip(self), fields(request_id = %id))]
+    pub async fn expire_request(&self, id: &RequestId) -> Result<Request, ServiceError> {
+        let (req, changed) = match self.transition(id, |_| Ok(Command::ExpireUnanswered)).await {
+            Err(ServiceError::Lifecycle(LifecycleError::NotYet(_))) => return self.get(id).await,
+            other => other?,
+        };
+        if changed {
+            // Only escalations still to come: the time-to-live schedule is the one firing now
+            // (or, from the sweeper, due now and a no-op when it fires).
+            for tier in req.tier + 1..=req.plan.last_tier() {
+                self.forget(ScheduledAction::Escalate {
+                    request_id: req.id.clone(),
+                    tier,
+                })
+                .await;
+            }
+            self.tell(notify::status_notice(
+                &req,
+                "Nobody decided your request in time; it has expired.",
+            ))
+            .await;
+        }
+        Ok(req)
+    }
+
+    /// Runs what a fired schedule asks for.
+    pub async fn fire(&self, action: &ScheduledAction) -> Result<Request, ServiceError> {
+        match action {
+            ScheduledAction::StartGrant { request_id } => self.activate(request_id).await,
+            ScheduledAction::EndGrant { request_id } => self.end(request_id).await,
+            ScheduledAction::Escalate { request_id, tier } => {
+                self.escalate(request_id, *tier).await
+            }
+            ScheduledAction::ExpireRequest { request_id } => self.expire_request(request_id).await,
+        }
+    }
+
+    /// The periodic backstop: ends grants past expiry and expires undecided requests whose
+    /// schedules were lost. One failure does not stop the rest.
+    pub async fn sweep(&self) -> Result<SweepReport, ServiceError> {
+        let now = self.now();
+        let mut report = SweepReport::default();
+        // Every live grant, read once: those past expiry are ended, and the rest are what the
+        // containers and roles are kept to.
+        let all_live = self.live_grants().await?;
+        let overdue = all_live
+            .iter()
+            .filter(|r| r.expires_at.is_some_and(|e| e <= now));
+        for r in overdue {
+            match self.end(&r.id).await {
+                Ok(_) => report.ended += 1,
+                Err(e) => {
+                    warn!(request_id = %r.id, error = %e, "sweeper could not end grant");
+                    report.failed += 1;
+                }
+            }
+        }
+        for r in self.ports.store.undecided_before(now).await? {
+            match self.expire_request(&r.id).await {
+                Ok(_) => report.expired += 1,
+                Err(e) => {
+                    warn!(request_id = %r.id, error = %e, "sweeper could not expire request");
+                    report.failed += 1;
+                }
+            }
+        }
+        for p in self.ports.store.prompts_unanswered_before(now).await? {
+            match self.expire_prompt(p).await {
+                Ok(true) => report.prompts_expired += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    warn!(error = %e, "sweeper could not expire prompt");
+                    report.failed += 1;
+                }
+            }
+        }
+        // Grants just ended above are still listed, but not running: nothing is put back for
+        // them, and their statements are gone already.
+        let containers = self.ports.grantor.containers().await.map_err(grant_error)?;
+        let holders = self
+            .ports
+            .grantor
+            .role_holders()
+            .await
+            .map_err(grant_error)?;
+        let mut live: BTreeMap<Email, Vec<Request>> = BTreeMap::new();
+        for r in all_live {
+            live.entry(r.requester.clone()).or_default().push(r);
+        }
+        for (kind, people) in [(Holding::Container, containers), (Holding::Role, holders)] {
+            for person in self.my_turn(people, now) {
+                let listed = live.get(&person).cloned().unwrap_or_default();
+                let result = match kind {
+                    Holding::Container => {
+                        report.containers += 1;
+                        self.reconcile_container_from(&person, listed).await
+                    }
+                    Holding::Role => {
+                        report.roles += 1;
+                        self.reconcile_role_from(&person, listed).await
+                    }
+                };
+                match result {
+                    Ok(d) => {
+                        report.drift_removed += d.removed.len();
+                        report.drift_restored += d.restored.len();
+                    }
+                    Err(e) => {
+                        warn!(person = %person, error = %e, kind = ?kind, "sweeper could not reconcile");
+                        report.failed += 1;
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// This run's share of `people`: past the per-sweep budget they take turns, the sorted list
+    /// split into as many slices as needed and each run (every SWEEP_EVERY_SECS) taking one.
+    pub(super) fn my_turn(&self, mut people: Vec<Email>, now: DateTime<Utc>) -> Vec<Email> {
+        people.sort();
+        let slices = people.len().div_ceil(self.containers_per_sweep).max(1);
+        let turn = (now.timestamp().div_euclid(SWEEP_EVERY_SECS) as usize) % slices;
+        people
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % slices == turn)
+            .map(|(_, p)| p)
+            .collect()
+    }
+
+    /// Whether a grant is active and unexpired by a direct read of the ledger, not a list
+    /// that may lag: nothing is put back for a grant released a moment ago.
+    pub(super) async fn still_running(&self, id: &RequestId) -> Result<bool, ServiceError> {
+        let now = self.now();
+        Ok(self
+            .ports
+            .store
+            .get(id)
+            .await?
+            .is_some_and(|r| r.status == Status::Active && r.expires_at.is_some_and(|e| e > now)))
+    }
+
+    /// The `listed` live grants (approved or active) with bundles of `kind` (`container`,
+    /// `iam-role`), plus any of `also` (grant ids found in AWS) that a direct read shows live
+    /// though the (eventually consistent) list missed them.
+    pub(super) async fn live_of_kind(
+        &self,
+        listed: Vec<Request>,
+        kind: &str,
+        also: impl IntoIterator<Item = RequestId>,
+    ) -> Result<Vec<(Request, Bundle)>, ServiceError> {
+        let mut live = listed;
+        for id in also {
+            if !live.iter().any(|r| r.id == id) {
+                if let Some(r) = self.ports.store.get(&id).await? {
+                    if matches!(r.status, Status::Approved | Status::Active) {
+                        live.push(r);
+                    }
+                }
+            }
+        }
+        Ok(live
+            .into_iter()
+            .filter_map(|r| {
+                let b = self
+                    .catalog
+                    .bundle(&r.bundle)
+                    .filter(|b| b.strategy.as_str() == kind)?
+                    .clone();
+                Some((r, b))
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,431 @@
+//! Asking and deciding: submit (with the room check), approve, deny, decide by link, cancel, extend, and the conditional-write transitions they share.
+
+use super::*;
+
+impl<S, G, Sc, M, D, C> Service<S, G, Sc, M, D, C>
+where
+    S: RequestStore,
+    G: Grantor,
+    Sc: Scheduler,
+    M: Mailer,
+    D: Directory,
+    C: Clock,
+{
+    /// Requests `person` can decide now and has not voted on.
+    pub async fn approvals_for(&self, person: &Email) -> Result<Vec<Request>, ServiceError> {
+        let groups = self.ports.directory.groups_of(person).await?;
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        for g in &groups {
+            for r in self.ports.store.pending_for_group(g).await? {
+                let may = !r.plan.counts_for(r.tier, person, &groups).is_empty();
+                let voted = r.votes.iter().any(|v| v.approver == *person);
+                if may && !voted && seen.insert(r.id.clone()) {
+                    out.push(r);
+                }
+            }
+        }
+        out.sort_by_key(|r| r.created_at);
+        Ok(out)
+    }
+
+    pub(super) async fn membership(
+        &self,
+        groups: &BTreeSet<GroupName>,
+    ) -> Result<Membership, ServiceError> {
+        let mut m = Membership::new();
+        for g in groups {
+            m.insert(g.clone(), self.ports.directory.members(g).await?);
+        }
+        Ok(m)
+    }
+
+    /// Asks for a bundle. Returns the stored request: approved (auto) or pending.
+    #[instrument(skip(self, input), fields(requester = %caller))]
+    pub async fn submit(
+        &self,
+        caller: &Email,
+        input: RequestInput,
+    ) -> Result<Request, ServiceError> {
+        self.submit_as(caller, input, RequestId::generate(self.now()))
+            .await
+    }
+
+    /// [`Self::submit`] under a given id: a second submission under the same id returns the
+    /// first request unchanged (how a prompt's form stays single-use under double clicks).
+    pub(super) async fn submit_as(
+        &self,
+        caller: &Email,
+        input: RequestInput,
+        id: RequestId,
+    ) -> Result<Request, ServiceError> {
+        if let Some(existing) = self.ports.store.get(&id).await? {
+            return Ok(existing);
+        }
+        let now = self.now();
+        let bundle = input.bundle.clone().ok_or(Refusal::NoBundle)?;
+        let groups = self.ports.directory.groups_of(caller).await?;
+        let membership = self
+            .membership(&policy::groups_needed(&self.catalog, &bundle))
+            .await?;
+        let requester = Requester {
+            email: caller.clone(),
+            groups,
+        };
+        let decision = policy::decide(&self.catalog, &requester, &membership, &input, now)?;
+        let b = self
+            .catalog
+            .bundle(&decision.bundle)
+            .expect("a decided bundle exists");
+        if b.strategy == Strategy::Container {
+            let expires = input.start_at.unwrap_or(now).max(now) + decision.duration.as_chrono();
+            let spec = GrantSpec {
+                id: RequestId::generate(now),
+                statements: b.statements.clone(),
+                accounts: decision.accounts.clone(),
+                starts_at: input.start_at.filter(|s| *s > now),
+                expires_at: expires,
+            };
+            self.check_room(caller, &spec).await?;
+        }
+        let sub = Submission {
+            requester: caller.clone(),
+            reason: input.reason.clone().unwrap_or_default().trim().to_string(),
+            ticket: input
+                .ticket
+                .clone()
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty()),
+            start_at: input.start_at,
+            catalog_version: self.catalog_version.clone(),
+        };
+        let t = Request::submit(id.clone(), &decision, sub, now);
+        match self.ports.store.create(&t).await {
+            Ok(()) => {}
+            Err(StoreError::AlreadyExists) => return self.get(&id).await,
+            Err(e) => return Err(e.into()),
+        }
+        let req = t.request;
+        match req.status {
+            Status::Pending => {
+                self.ask_approvers(&req, req.tier).await;
+                if let Some((tier, at)) = req.next_escalation() {
+                    self.schedule(
+                        ScheduledAction::Escalate {
+                            request_id: req.id.clone(),
+                            tier,
+                        },
+                        at,
+                    )
+                    .await;
+                }
+                self.schedule(
+                    ScheduledAction::ExpireRequest {
+                        request_id: req.id.clone(),
+                    },
+                    req.decision_deadline(),
+                )
+                .await;
+            }
+            Status::Approved => self.on_approved(&req).await,
+            _ => {}
+        }
+        Ok(req)
+    }
+
+    /// Refuses a grant that would not fit next to the person's live container grants.
+    pub(super) async fn check_room(
+        &self,
+        person: &Email,
+        new: &GrantSpec,
+    ) -> Result<(), ServiceError> {
+        let live: Vec<GrantSpec> = self
+            .ports
+            .store
+            .live_for(person)
+            .await?
+            .iter()
+            .filter_map(|r| {
+                self.catalog
+                    .bundle(&r.bundle)
+                    .filter(|b| b.strategy == Strategy::Container)
+                    .map(|b| spec(r, b))
+            })
+            .collect();
+        PolicyDocument::default()
+            .rebuilt(&live, POLICY_BUDGET)?
+            .with(new, POLICY_BUDGET)?;
+        Ok(())
+    }
+
+    /// Reads, applies `command` and writes conditionally, retrying on conflict. Returns the
+    /// request afterwards and whether this call changed it.
+    pub(super) async fn transition(
+        &self,
+        id: &RequestId,
+        command: impl Fn(&Request) -> Result<Command, ServiceError>,
+    ) -> Result<(Request, bool), ServiceError> {
+        self.transition_from(id, None, command).await
+    }
+
+    /// [`Self::transition`], trying first from `known` (a copy just read) to save a read; the
+    /// write is conditional on its version, so a stale copy only costs a retry.
+    pub(super) async fn transition_from(
+        &self,
+        id: &RequestId,
+        mut known: Option<Request>,
+        command: impl Fn(&Request) -> Result<Command, ServiceError>,
+    ) -> Result<(Request, bool), ServiceError> {
+        for _ in 0..MAX_ATTEMPTS {
+            let current = match known.take() {
+                Some(r) => r,
+                None => self.get(id).await?,
+            };
+            let cmd = command(&current)?;
+            let Some(t) = current.apply(&cmd, self.now())? else {
+                return Ok((current, false));
+            };
+            match self
+                .ports
+                .store
+                .update(current.version, current.status, &t)
+                .await
+            {
+                Ok(()) => return Ok((t.request, true)),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ServiceError::Busy(id.clone()))
+    }
+
+    /// An approver says yes, optionally for a shorter time.
+    #[instrument(skip(self, message), fields(request_id = %id, approver = %caller))]
+    pub async fn approve(
+        &self,
+        caller: &Email,
+        id: &RequestId,
+        message: &str,
+        duration: Option<GrantDuration>,
+    ) -> Result<Request, ServiceError> {
+        let message = bounded_text(message, "message", false)?;
+        let groups = self.ports.directory.groups_of(caller).await?;
+        let (req, changed) = self
+            .transition(id, |_| {
+                Ok(Command::Approve {
+                    approver: caller.clone(),
+                    groups: groups.clone(),
+                    message: message.clone(),
+                    duration,
+                })
+            })
+            .await?;
+        if changed && req.status == Status::Approved {
+            self.forget_waiting_schedules(&req).await;
+            self.on_approved(&req).await;
+        }
+        Ok(req)
+    }
+
+    /// An approver says no; a message is required so the requester knows why.
+    #[instrument(skip(self, message), fields(request_id = %id, approver = %caller))]
+    pub async fn deny(
+        &self,
+        caller: &Email,
+        id: &RequestId,
+        message: &str,
+    ) -> Result<Request, ServiceError> {
+        let message = bounded_text(message, "message", true)?;
+        let groups = self.ports.directory.groups_of(caller).await?;
+        let (req, changed) = self
+            .transition(id, |_| {
+                Ok(Command::Deny {
+                    approver: caller.clone(),
+                    groups: groups.clone(),
+                    message: message.clone(),
+                })
+            })
+            .await?;
+        if changed {
+            self.forget_waiting_schedules(&req).await;
+            self.tell(notify::status_notice(
+                &req,
+                &format!("{caller} denied your request: {message}"),
+            ))
+            .await;
+        }
+        Ok(req)
+    }
+
+    /// Checks a decision link without using it (for the confirmation page).
+    pub async fn inspect_link(&self, token: &str) -> Result<(LinkClaims, Request), ServiceError> {
+        let claims = self.signer.verify(token, self.now(), None)?;
+        let req = self.get(&claims.request_id).await?;
+        Ok((claims, req))
+    }
+
+    /// Acts on a decision link, once: the nonce is recorded before the decision, and the
+    /// approver's right to decide is checked again against the directory now.
+    #[instrument(skip(self, token, message))]
+    pub async fn decide_by_link(
+        &self,
+        token: &str,
+        verdict: Verdict,
+        message: &str,
+        duration: Option<GrantDuration>,
+    ) -> Result<Request, ServiceError> {
+        let claims = self.signer.verify(token, self.now(), None)?;
+        bounded_text(message, "message", verdict == Verdict::Deny)?;
+        let expires = DateTime::from_timestamp(claims.expires, 0).unwrap_or_else(|| self.now());
+        match self.ports.store.use_nonce(&claims.nonce, expires).await {
+            Ok(()) => {}
+            Err(StoreError::AlreadyExists) => return Err(ServiceError::LinkUsed),
+            Err(e) => return Err(e.into()),
+        }
+        match verdict {
+            Verdict::Approve => {
+                self.approve(&claims.approver, &claims.request_id, message, duration)
+                    .await
+            }
+            Verdict::Deny => {
+                self.deny(&claims.approver, &claims.request_id, message)
+                    .await
+            }
+        }
+    }
+
+    /// The requester withdraws a pending (or not yet started) request.
+    #[instrument(skip(self), fields(request_id = %id))]
+    pub async fn cancel(&self, caller: &Email, id: &RequestId) -> Result<Request, ServiceError> {
+        let (req, changed) = self
+            .transition(id, |_| {
+                Ok(Command::Cancel {
+                    actor: caller.clone(),
+                })
+            })
+            .await?;
+        if changed {
+            self.forget_waiting_schedules(&req).await;
+            self.forget(ScheduledAction::StartGrant {
+                request_id: req.id.clone(),
+            })
+            .await;
+        }
+        Ok(req)
+    }
+
+    /// The requester lengthens an active grant, within the flow's maximum and only as far as
+    /// the flow would grant without approval.
+    #[instrument(skip(self, reason), fields(request_id = %id))]
+    pub async fn extend(
+        &self,
+        caller: &Email,
+        id: &RequestId,
+        by: GrantDuration,
+        reason: &str,
+    ) -> Result<Request, ServiceError> {
+        let reason = bounded_text(reason, "reason", true)?;
+        let current = self.get(id).await?;
+        let flow = self.catalog.flows.get(&current.flow).ok_or_else(|| {
+            ServiceError::Invalid(format!(
+                "flow {} is no longer in the catalog; ask for a new grant",
+                current.flow
+            ))
+        })?;
+        if !flow.extendable {
+            return Err(ServiceError::Invalid(format!(
+                "flow {} does not allow extensions; ask for a new grant",
+                flow.name
+            )));
+        }
+        let bundle = self.bundle_of(&current)?;
+        let max_total = bundle
+            .max_duration
+            .map_or(flow.max_duration, |m| m.min(flow.max_duration));
+        if let (Some(start), Some(end)) = (current.starts_at, current.expires_at) {
+            if let Some(total) =
+                GrantDuration::from_secs((end - start).num_seconds() + by.as_secs())
+            {
+                if total <= max_total {
+                    self.extension_is_auto(caller, &current, total).await?;
+                }
+            }
+        }
+        let (req, changed) = self
+            .transition(id, |r| {
+                Ok(Command::Extend {
+                    actor: caller.clone(),
+                    from: r.expires_at.unwrap_or(r.created_at),
+                    by,
+                    reason: reason.clone(),
+                    max_total,
+                })
+            })
+            .await?;
+        if changed {
+            // The new expiry must reach the IAM condition, or the grant stops at the old one.
+            if self.effects == Effects::Inline {
+                let b = self.bundle_of(&req)?;
+                self.ports
+                    .grantor
+                    .apply(&req.requester, &b.strategy, &spec(&req, b))
+                    .await
+                    .map_err(grant_error)?;
+            }
+            let end = req.expires_at.expect("active grants have a window");
+            self.schedule(
+                ScheduledAction::EndGrant {
+                    request_id: req.id.clone(),
+                },
+                end,
+            )
+            .await;
+            self.tell(notify::status_notice(
+                &req,
+                &format!("Your grant was extended until {end}."),
+            ))
+            .await;
+        }
+        Ok(req)
+    }
+
+    pub(super) async fn extension_is_auto(
+        &self,
+        caller: &Email,
+        req: &Request,
+        total: GrantDuration,
+    ) -> Result<(), ServiceError> {
+        let groups = self.ports.directory.groups_of(caller).await?;
+        let membership = self
+            .membership(&policy::groups_needed(&self.catalog, &req.bundle))
+            .await?;
+        let input = RequestInput {
+            bundle: Some(req.bundle.clone()),
+            duration: Some(total),
+            reason: Some(req.reason.clone())
+                .filter(|r| !r.is_empty())
+                .or(Some("extension".into())),
+            ticket: req.ticket.clone(),
+            accounts: Some(req.accounts.clone()),
+            start_at: None,
+            flow: Some(req.flow.clone()),
+        };
+        let decision = policy::decide(
+            &self.catalog,
+            &Requester {
+                email: caller.clone(),
+                groups,
+            },
+            &membership,
+            &input,
+            self.now(),
+        )?;
+        if !decision.plan.auto {
+            return Err(ServiceError::Invalid(format!(
+                "a {total} grant of {} needs approval ({}); ask for a new grant instead of extending",
+                req.bundle, decision.plan.basis
+            )));
+        }
+        Ok(())
+    }
+}
