@@ -8,6 +8,7 @@ use axum::extract::{Form, FromRequestParts, Json, Path, Query};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use jit_contract::patterns::Syntax;
 use jit_contract::{ErrorBody, ErrorDetail, Field, FieldError};
 use jit_core::lifecycle::LifecycleError;
 use jit_core::link::LinkError;
@@ -146,14 +147,30 @@ pub fn field<T: std::str::FromStr<Err = InvalidValue>>(
     })
 }
 
-/// A free-text field within its published length (400 when longer).
-pub fn bounded<'a>(name: &str, text: &'a str, max: usize) -> ApiResult<&'a str> {
-    if text.chars().count() > max {
-        return Err(ApiError::bad_request(format!(
-            "{name} is too long: at most {max} characters"
-        )));
+/// A free-text field as published: on one line, within its length, saying something where
+/// required (400 naming the character or the length otherwise).
+pub fn plain<F: Field>(name: &str, value: &F) -> ApiResult<String> {
+    let text = value.text();
+    if F::SYNTAX.matches(text) {
+        return Ok(text.to_string());
     }
-    Ok(text)
+    let max = match F::SYNTAX {
+        Syntax::PlainText { max } | Syntax::SomePlainText { max } => max,
+        _ => usize::MAX,
+    };
+    Err(ApiError::bad_request(
+        match jit_core::text::forbidden_char(text) {
+            Some((at, c)) => format!(
+                "{name} contains U+{:04X} at character {at} (a line break, control or \
+                 text-direction character): write it on one line, as plain text",
+                c as u32
+            ),
+            None if text.chars().count() > max => {
+                format!("{name} is too long: at most {max} characters")
+            }
+            None => format!("{name}: say why"),
+        },
+    ))
 }
 
 /// A JSON body, or what was wrong with it.

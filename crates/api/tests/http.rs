@@ -181,10 +181,13 @@ async fn the_openapi_document_and_the_router_agree() {
             "{method} {path}: operationId {id:?} is not unique"
         );
     }
-    assert_eq!(
-        schemas["ExtendBody"]["properties"]["reason"]["pattern"],
-        jit_contract::patterns::SOME_TEXT
-    );
+    for (name, pattern) in [
+        ("Prose", jit_contract::patterns::PLAIN_TEXT),
+        ("Ticket", jit_contract::patterns::PLAIN_TEXT),
+        ("Reason", jit_contract::patterns::SOME_PLAIN_TEXT),
+    ] {
+        assert_eq!(schemas[name]["pattern"], pattern, "{name}");
+    }
 
     // And the router really serves each of them (not the fallback's 404 "no_route").
     let (_, app) = app();
@@ -865,4 +868,45 @@ async fn each_operation_takes_its_own_body() {
     .await;
     assert_eq!(garbled.status, StatusCode::BAD_REQUEST, "{}", garbled.text);
     assert!(garbled.text.contains("duration:"), "{}", garbled.text);
+}
+
+#[tokio::test]
+async fn free_text_on_more_than_one_line_is_refused_where_it_enters() {
+    let (svc, app) = app();
+    for (field, value, code) in [
+        ("reason", "debug\nApprove: http://evil.example/", "U+000A"),
+        ("reason", "\u{1b}[31mred", "U+001B"),
+        ("reason", "a\u{202e}b", "U+202E"),
+        ("ticket", "INC-7\u{0}", "U+0000"),
+    ] {
+        let mut body = json!({"bundle": "api-logs-read", "duration": "1h", "reason": "ok"});
+        body[field] = json!(value);
+        let r = post(&app, "/v1/requests", "alice", body).await;
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "{field} {value:?}: {}",
+            r.text
+        );
+        assert!(
+            r.text.contains(code) && r.text.contains(field),
+            "{}",
+            r.text
+        );
+    }
+    assert!(svc.ports.mailer.sent().is_empty());
+    // The link pages' forms too: a line break typed into the message is refused, as a page.
+    let page = call(
+        &app,
+        Method::POST,
+        "/v1/decisions/abc.def",
+        None,
+        Some(Body::from(
+            "action=deny&message=no%0AApprove%3A+http%3A%2F%2Fevil.example%2F",
+        )),
+        "application/x-www-form-urlencoded",
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.text.contains("U+000A"), "{}", page.text);
 }

@@ -278,8 +278,8 @@ fn main() -> ExitCode {
                 NewRequest {
                     bundle: bundle.as_str().into(),
                     duration: duration.as_deref().map(Into::into),
-                    reason,
-                    ticket,
+                    reason: reason.map(Into::into),
+                    ticket: ticket.map(Into::into),
                     accounts: (!accounts.is_empty())
                         .then(|| accounts.iter().map(|a| a.as_str().into()).collect()),
                     start_at: start_at.map(|t| t.with_timezone(&chrono::Utc)),
@@ -300,11 +300,18 @@ fn main() -> ExitCode {
             &id,
             "approve",
             &ApproveBody {
-                message,
+                message: message.into(),
                 duration: duration.as_deref().map(Into::into),
             },
         ),
-        Command::Deny { id, message } => remote::act(c, &id, "deny", &MessageBody { message }),
+        Command::Deny { id, message } => remote::act(
+            c,
+            &id,
+            "deny",
+            &MessageBody {
+                message: message.into(),
+            },
+        ),
         Command::Cancel { id } => remote::act(c, &id, "cancel", &serde_json::json!({})),
         Command::Release { id } => remote::act(c, &id, "release", &serde_json::json!({})),
         Command::Extend {
@@ -317,11 +324,25 @@ fn main() -> ExitCode {
             "extend",
             &ExtendBody {
                 duration: duration.as_str().into(),
-                reason,
+                reason: reason.into(),
             },
         ),
-        Command::Revoke { id, message } => remote::act(c, &id, "revoke", &MessageBody { message }),
-        Command::Review { id, message } => remote::act(c, &id, "review", &MessageBody { message }),
+        Command::Revoke { id, message } => remote::act(
+            c,
+            &id,
+            "revoke",
+            &MessageBody {
+                message: message.into(),
+            },
+        ),
+        Command::Review { id, message } => remote::act(
+            c,
+            &id,
+            "review",
+            &MessageBody {
+                message: message.into(),
+            },
+        ),
         Command::Audit {
             from,
             to,

@@ -7,12 +7,10 @@ use jit_core::lifecycle::Status;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::text::{Account, DurationText, EmailText, FormDuration, Id, Name, Token};
+use crate::text::{
+    Account, DurationText, EmailText, FormDuration, Id, Name, Prose, Reason, TicketText, Token,
+};
 
-/// Longest reason or message, in characters.
-pub const MAX_TEXT_CHARS: usize = jit_core::policy::MAX_REASON_CHARS;
-/// Longest ticket reference, in characters.
-pub const MAX_TICKET_CHARS: usize = jit_core::policy::MAX_TICKET_CHARS;
 /// Most accounts one request may name.
 pub const MAX_ACCOUNTS: usize = 100;
 
@@ -27,12 +25,10 @@ pub struct NewRequest {
     pub duration: Option<DurationText>,
     /// Why (the flow may require it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 1000)]
-    pub reason: Option<String>,
+    pub reason: Option<Prose>,
     /// A ticket reference (the flow may require one matching its pattern).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 100)]
-    pub ticket: Option<String>,
+    pub ticket: Option<TicketText>,
     /// A subset of the bundle's accounts; all of them when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(max_items = 100)]
@@ -51,8 +47,7 @@ pub struct NewRequest {
 pub struct ApproveBody {
     /// A note for the requester and the record.
     #[serde(default)]
-    #[schema(max_length = 1000)]
-    pub message: String,
+    pub message: Prose,
     /// Approve for less than was asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<DurationText>,
@@ -64,8 +59,7 @@ pub struct ApproveBody {
 pub struct MessageBody {
     /// Why (required to deny and to revoke).
     #[serde(default)]
-    #[schema(max_length = 1000)]
-    pub message: String,
+    pub message: Prose,
 }
 
 /// `POST /v1/requests/{id}/extend`.
@@ -75,8 +69,7 @@ pub struct ExtendBody {
     /// By how much.
     pub duration: DurationText,
     /// Why: some text that is not only white space.
-    #[schema(pattern = r"\S", max_length = 1000)]
-    pub reason: String,
+    pub reason: Reason,
 }
 
 /// The one listing `GET /v1/requests` offers: the caller's own.
@@ -203,8 +196,7 @@ pub struct DecisionForm {
     pub action: DecisionAction,
     /// The message (required to deny).
     #[serde(default)]
-    #[schema(max_length = 1000)]
-    pub message: String,
+    pub message: Prose,
     /// A shorter duration when approving; empty for what was asked.
     #[serde(default)]
     pub duration: FormDuration,
@@ -228,13 +220,11 @@ pub struct PromptForm {
     pub action: PromptAction,
     /// Why (prefilled with what was denied).
     #[serde(default)]
-    #[schema(max_length = 1000)]
-    pub reason: String,
+    pub reason: Prose,
     /// How long; empty for the offer's duration.
     #[serde(default)]
     pub duration: FormDuration,
     /// A ticket reference, when the flow asks for one.
     #[serde(default)]
-    #[schema(max_length = 100)]
-    pub ticket: String,
+    pub ticket: TicketText,
 }

@@ -28,8 +28,13 @@ pub const DURATION: &str = r"^(?:(?:[0-9]{1,6}w)?(?:[0-9]{1,6}d)?(?:[0-9]{1,6}h)
 pub const TOKEN: &str = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$";
 /// Longest link token.
 pub const TOKEN_MAX: usize = 1_024;
-/// Text that says something: at least one character that is not white space.
-pub const SOME_TEXT: &str = r"\S";
+/// Free text on one line: no C0/C1 control (line breaks, tab, NUL, escape), no line or
+/// paragraph separator, no bidirectional formatting character (`jit_core::text`), so that
+/// nothing typed can forge a line of an email, a chat message or a log record.
+pub const PLAIN_TEXT: &str =
+    r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]*$";
+/// [`PLAIN_TEXT`] that says something: at least one character that is not white space.
+pub const SOME_PLAIN_TEXT: &str = r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]*[^\s\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069][^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]*$";
 
 fn compiled(pattern: &'static str) -> Regex {
     Regex::new(pattern).expect("built-in pattern compiles")
@@ -41,7 +46,8 @@ static ACCOUNT_RE: LazyLock<Regex> = LazyLock::new(|| compiled(ACCOUNT));
 static EMAIL_RE: LazyLock<Regex> = LazyLock::new(|| compiled(EMAIL));
 static DURATION_RE: LazyLock<Regex> = LazyLock::new(|| compiled(DURATION));
 static TOKEN_RE: LazyLock<Regex> = LazyLock::new(|| compiled(TOKEN));
-static SOME_TEXT_RE: LazyLock<Regex> = LazyLock::new(|| compiled(SOME_TEXT));
+static PLAIN_TEXT_RE: LazyLock<Regex> = LazyLock::new(|| compiled(PLAIN_TEXT));
+static SOME_PLAIN_TEXT_RE: LazyLock<Regex> = LazyLock::new(|| compiled(SOME_PLAIN_TEXT));
 
 /// The kinds of text field, each with its published syntax.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,8 +66,13 @@ pub enum Syntax {
     FormDuration,
     /// [`TOKEN`], at most [`TOKEN_MAX`].
     Token,
-    /// [`SOME_TEXT`], at most `max` characters.
-    SomeText {
+    /// [`PLAIN_TEXT`], at most `max` characters.
+    PlainText {
+        /// Longest, in characters.
+        max: usize,
+    },
+    /// [`SOME_PLAIN_TEXT`], at most `max` characters.
+    SomePlainText {
         /// Longest, in characters.
         max: usize,
     },
@@ -78,8 +89,11 @@ impl Syntax {
             Syntax::Duration => !value.is_empty() && DURATION_RE.is_match(value),
             Syntax::FormDuration => DURATION_RE.is_match(value),
             Syntax::Token => value.len() <= TOKEN_MAX && TOKEN_RE.is_match(value),
-            Syntax::SomeText { max } => {
-                value.chars().count() <= max && SOME_TEXT_RE.is_match(value)
+            Syntax::PlainText { max } => {
+                value.chars().count() <= max && PLAIN_TEXT_RE.is_match(value)
+            }
+            Syntax::SomePlainText { max } => {
+                value.chars().count() <= max && SOME_PLAIN_TEXT_RE.is_match(value)
             }
         }
     }
@@ -124,8 +138,19 @@ mod tests {
         for bad in ["", " 4h", "4 h", "h4", "4x", "4h1d"] {
             assert!(!Syntax::Duration.matches(bad), "{bad}");
         }
-        assert!(Syntax::SomeText { max: 5 }.matches(" x "));
-        assert!(!Syntax::SomeText { max: 5 }.matches("   "));
-        assert!(!Syntax::SomeText { max: 2 }.matches("abc"));
+        assert!(Syntax::SomePlainText { max: 5 }.matches(" x "));
+        assert!(!Syntax::SomePlainText { max: 5 }.matches("   "));
+        assert!(!Syntax::SomePlainText { max: 2 }.matches("abc"));
+        assert!(Syntax::PlainText { max: 9 }.matches(""));
+        // The published pattern refuses exactly what the core calls forbidden.
+        for c in (0u32..0x3000).filter_map(char::from_u32) {
+            let text = format!("a{c}b");
+            assert_eq!(
+                Syntax::PlainText { max: 9 }.matches(&text),
+                !jit_core::text::is_forbidden(c),
+                "U+{:04X}",
+                c as u32
+            );
+        }
     }
 }

@@ -67,6 +67,12 @@ macro_rules! text_field {
             const SYNTAX: Syntax = $syntax;
         }
 
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                Self(s)
+            }
+        }
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)
@@ -152,3 +158,32 @@ text_field!(
     "eyJ2IjoxfQ.c2lnbmF0dXJl",
     |b| b.pattern(Some(patterns::TOKEN)).max_length(Some(patterns::TOKEN_MAX))
 );
+
+text_field!(
+    /// Free text: a reason or a message, on one line.
+    Prose, "Prose", Syntax::PlainText { max: MAX_PROSE },
+    "plain text on one line: no line break, control or text-direction character; at most 1000 characters",
+    "debugging 5xx on the upload path",
+    |b| b.pattern(Some(patterns::PLAIN_TEXT)).max_length(Some(MAX_PROSE))
+);
+
+text_field!(
+    /// Free text that must say something: an extension's reason.
+    Reason, "Reason", Syntax::SomePlainText { max: MAX_PROSE },
+    "as Prose, and not only white space",
+    "the migration runs another hour",
+    |b| b.pattern(Some(patterns::SOME_PLAIN_TEXT)).max_length(Some(MAX_PROSE))
+);
+
+text_field!(
+    /// A ticket reference, on one line (a flow may require a pattern of its own).
+    TicketText, "Ticket", Syntax::PlainText { max: MAX_TICKET },
+    "plain text on one line, at most 100 characters; a flow may require it to match its own pattern",
+    "INC-7",
+    |b| b.pattern(Some(patterns::PLAIN_TEXT)).max_length(Some(MAX_TICKET))
+);
+
+/// Longest reason or message, in characters.
+pub const MAX_PROSE: usize = jit_core::policy::MAX_REASON_CHARS;
+/// Longest ticket reference, in characters.
+pub const MAX_TICKET: usize = jit_core::policy::MAX_TICKET_CHARS;

@@ -12,4 +12,5 @@ pub mod policy;
 pub mod ports;
 pub mod prompt;
 pub mod service;
+pub mod text;
 pub mod types;

@@ -49,9 +49,12 @@ fn render(
     rows: &[(&'static str, String)],
     links: &[(&str, String)],
 ) -> (String, String) {
+    let intro = &crate::text::one_line(intro);
     let mut text = format!("{intro}\n\n");
     let mut html = format!("<p>{}</p><table>", html_escape(intro));
     for (k, v) in rows {
+        // Whatever a value holds, it stays on its own line: nothing typed can add one.
+        let v = &crate::text::one_line(v);
         text.push_str(&format!("{k}: {v}\n"));
         html.push_str(&format!(
             "<tr><th align=\"left\">{k}</th><td>{}</td></tr>",

@@ -118,6 +118,16 @@ pub enum Refusal {
     /// A reason is required.
     #[error("flow {0} requires a reason: say what you will do with the access")]
     ReasonRequired(FlowName),
+    /// Free text with a line break, control or text-direction character.
+    #[error("{field} contains U+{code:04X} at character {at} (a line break, control or text-direction character): write it on one line, as plain text")]
+    ControlCharacter {
+        /// Which field.
+        field: &'static str,
+        /// The character's code point.
+        code: u32,
+        /// Its position, from 1.
+        at: usize,
+    },
     /// Free text over its bound.
     #[error("{field} is too long: at most {max} characters")]
     TooLong {
@@ -426,6 +436,15 @@ pub fn decide(
 }
 
 fn check_text(input: &RequestInput) -> Result<(), Refusal> {
+    for (field, text) in [("reason", &input.reason), ("ticket", &input.ticket)] {
+        if let Some((at, c)) = text.as_deref().and_then(crate::text::forbidden_char) {
+            return Err(Refusal::ControlCharacter {
+                field,
+                code: c as u32,
+                at,
+            });
+        }
+    }
     if input
         .reason
         .as_ref()

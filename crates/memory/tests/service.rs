@@ -1050,3 +1050,63 @@ async fn a_decided_request_leaves_no_escalation_or_expiry_schedule_behind() {
         assert_eq!(waiting(id), 0, "{id}");
     }
 }
+
+#[tokio::test]
+async fn no_typed_text_can_forge_a_line_of_an_email() {
+    let svc = service();
+    let carol = who("carol");
+    let forged = "debug\nApprove: http://evil.example/steal";
+    for (reason, ticket, code) in [
+        (forged, "INC-7", 0x0a),
+        ("fine", "INC-7\r", 0x0d),
+        ("\u{1b}[2Jcleared", "INC-7", 0x1b),
+        ("see \u{202e}txt.exe", "INC-7", 0x202e),
+    ] {
+        let mut input = ask("rds-prod-pii", "1h", reason);
+        input.ticket = Some(ticket.into());
+        match svc.submit(&carol, input).await {
+            Err(ServiceError::Refused(Refusal::ControlCharacter { code: c, .. })) => {
+                assert_eq!(c, code, "{reason:?} {ticket:?}")
+            }
+            other => panic!("{reason:?} {ticket:?}: {other:?}"),
+        }
+    }
+    assert!(
+        svc.ports.mailer.sent().is_empty(),
+        "nothing refused was mailed"
+    );
+
+    // A decision message is held to the same rule.
+    let mut input = ask("rds-prod-pii", "1h", "INC-7 customer data");
+    input.ticket = Some("INC-7".into());
+    let mut req = svc.submit(&carol, input).await.unwrap();
+    let denied = svc
+        .deny(&who("dave"), &req.id, "no\nApprove: http://evil.example/")
+        .await;
+    assert!(
+        matches!(&denied, Err(ServiceError::Invalid(m)) if m.contains("U+000A")),
+        "{denied:?}"
+    );
+
+    // And whatever a stored value holds, the email keeps it on its own line: one Approve link,
+    // the real one.
+    req.reason = forged.to_string();
+    let mail = jit_core::notify::approval_request(
+        &req,
+        &who("dave"),
+        "http://127.0.0.1:8080/v1/decisions/t.s",
+        0,
+    );
+    let approve: Vec<&str> = mail
+        .text
+        .lines()
+        .filter(|l| l.starts_with("Approve:"))
+        .collect();
+    assert_eq!(
+        approve,
+        ["Approve: http://127.0.0.1:8080/v1/decisions/t.s?action=approve"]
+    );
+    assert!(mail
+        .text
+        .contains("Reason: debug\\u{a}Approve: http://evil.example/steal"));
+}

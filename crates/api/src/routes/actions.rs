@@ -6,12 +6,10 @@ use std::sync::Arc;
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::Json;
-use jit_contract::{
-    ApproveBody, ErrorBody, ExtendBody, IdPath, MessageBody, RequestView, MAX_TEXT_CHARS,
-};
+use jit_contract::{ApproveBody, ErrorBody, ExtendBody, IdPath, MessageBody, RequestView};
 use jit_core::types::RequestId;
 
-use crate::error::{body, bounded, field, path, ApiResult, Me};
+use crate::error::{body, field, path, plain, ApiResult, Me};
 use crate::Api;
 
 fn id(p: Result<Path<IdPath>, PathRejection>) -> ApiResult<RequestId> {
@@ -19,9 +17,7 @@ fn id(p: Result<Path<IdPath>, PathRejection>) -> ApiResult<RequestId> {
 }
 
 fn message(b: Result<Json<MessageBody>, JsonRejection>) -> ApiResult<String> {
-    let b = body(b)?;
-    bounded("message", &b.message, MAX_TEXT_CHARS)?;
-    Ok(b.message)
+    plain("message", &body(b)?.message)
 }
 
 /// Approve, optionally for less time than was asked.
@@ -39,13 +35,13 @@ pub async fn approve<A: Api>(
     b: Result<Json<ApproveBody>, JsonRejection>,
 ) -> ApiResult<Json<RequestView>> {
     let (id, b) = (id(p)?, body(b)?);
-    bounded("message", &b.message, MAX_TEXT_CHARS)?;
+    let message = plain("message", &b.message)?;
     let duration = b
         .duration
         .as_ref()
         .map(|d| field("duration", d))
         .transpose()?;
-    let req = app.approve(&me, &id, &b.message, duration).await?;
+    let req = app.approve(&me, &id, &message, duration).await?;
     Ok(Json(RequestView::of(&req, None)))
 }
 
@@ -163,17 +159,10 @@ pub async fn extend<A: Api>(
     b: Result<Json<ExtendBody>, JsonRejection>,
 ) -> ApiResult<Json<RequestView>> {
     let (id, b) = (id(p)?, body(b)?);
-    let some_text = jit_contract::patterns::Syntax::SomeText {
-        max: MAX_TEXT_CHARS,
-    };
-    if !some_text.matches(&b.reason) {
-        return Err(crate::error::ApiError::bad_request(format!(
-            "reason: say why, in at most {MAX_TEXT_CHARS} characters"
-        )));
-    }
+    let reason = plain("reason", &b.reason)?;
     let by = field("duration", &b.duration)?;
     Ok(Json(RequestView::of(
-        &app.extend(&me, &id, by, &b.reason).await?,
+        &app.extend(&me, &id, by, &reason).await?,
         None,
     )))
 }

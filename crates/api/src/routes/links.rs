@@ -10,12 +10,12 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Html;
 use jit_contract::{
     DecisionAction, DecisionForm, DurationText, Field, FormDuration, PageQuery, PromptAction,
-    PromptForm, Token, TokenPath, MAX_TEXT_CHARS, MAX_TICKET_CHARS,
+    PromptForm, Token, TokenPath,
 };
 use jit_core::service::{PromptAnswer, Verdict};
 use jit_core::types::GrantDuration;
 
-use crate::error::{bounded, field, form, path, query, ApiError, ApiResult};
+use crate::error::{field, form, path, plain, query, ApiError, ApiResult};
 use crate::{pages, Api};
 
 /// Headers for link pages: the token is in the URL, so it must not leak through a Referer, a
@@ -124,14 +124,14 @@ pub async fn decide<A: Api>(
     link_page(
         async {
             let (t, f) = (token(p)?, form(f)?);
-            bounded("message", &f.message, MAX_TEXT_CHARS)?;
+            let message = plain("message", &f.message)?;
             let verdict = match f.action {
                 DecisionAction::Approve => Verdict::Approve,
                 DecisionAction::Deny => Verdict::Deny,
             };
             let duration = form_duration(&f.duration)?;
             let req = app
-                .decide_by_link(&t.0, verdict, &f.message, duration)
+                .decide_by_link(&t.0, verdict, &message, duration)
                 .await?;
             Ok(pages::done(&req))
         }
@@ -183,13 +183,13 @@ pub async fn answer_prompt<A: Api>(
 ) -> LinkPage {
     let outcome = async {
         let (t, f) = (token(p)?, form(f)?);
-        bounded("reason", &f.reason, MAX_TEXT_CHARS)?;
-        bounded("ticket", &f.ticket, MAX_TICKET_CHARS)?;
+        let reason = plain("reason", &f.reason)?;
+        let ticket = plain("ticket", &f.ticket)?;
         let answer = match f.action {
             PromptAction::Request => PromptAnswer::Request {
                 duration: form_duration(&f.duration)?,
-                reason: f.reason,
-                ticket: Some(f.ticket.trim().to_string()).filter(|t| !t.is_empty()),
+                reason,
+                ticket: Some(ticket.trim().to_string()).filter(|t| !t.is_empty()),
             },
             PromptAction::Dismiss => PromptAnswer::Dismiss,
         };

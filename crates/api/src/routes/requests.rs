@@ -9,12 +9,11 @@ use axum::http::StatusCode;
 use axum::Json;
 use jit_contract::{
     ApprovalList, ErrorBody, IdPath, ListQuery, NewRequest, RequestList, RequestView, MAX_ACCOUNTS,
-    MAX_TEXT_CHARS, MAX_TICKET_CHARS,
 };
 use jit_core::policy::RequestInput;
 use jit_core::types::{AccountId, RequestId};
 
-use crate::error::{body, bounded, field, path, query, ApiError, ApiResult, Me};
+use crate::error::{body, field, path, plain, query, ApiError, ApiResult, Me};
 use crate::Api;
 
 /// Ask for a bundle: granted at once, or pending with the approval it needs.
@@ -43,12 +42,8 @@ pub async fn submit<A: Api>(
         ),
         None => None,
     };
-    if let Some(r) = &b.reason {
-        bounded("reason", r, MAX_TEXT_CHARS)?;
-    }
-    if let Some(t) = &b.ticket {
-        bounded("ticket", t, MAX_TICKET_CHARS)?;
-    }
+    let reason = b.reason.as_ref().map(|r| plain("reason", r)).transpose()?;
+    let ticket = b.ticket.as_ref().map(|t| plain("ticket", t)).transpose()?;
     let input = RequestInput {
         bundle: Some(field("bundle", &b.bundle)?),
         duration: b
@@ -56,8 +51,8 @@ pub async fn submit<A: Api>(
             .as_ref()
             .map(|d| field("duration", d))
             .transpose()?,
-        reason: b.reason,
-        ticket: b.ticket,
+        reason,
+        ticket,
         accounts,
         start_at: b.start_at,
         flow: b.flow.as_ref().map(|f| field("flow", f)).transpose()?,

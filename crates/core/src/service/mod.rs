@@ -387,6 +387,13 @@ fn bounded_text(text: &str, field: &str, required: bool) -> Result<String, Servi
             "a {field} is required: say why"
         )));
     }
+    if let Some((at, c)) = crate::text::forbidden_char(t) {
+        return Err(ServiceError::Invalid(format!(
+            "the {field} contains U+{:04X} at character {at} (a line break, control or \
+             text-direction character): write it on one line, as plain text",
+            c as u32
+        )));
+    }
     if t.chars().count() > MAX_REASON_CHARS {
         return Err(ServiceError::Invalid(format!(
             "the {field} is too long: at most {MAX_REASON_CHARS} characters"
