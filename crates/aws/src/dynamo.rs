@@ -528,6 +528,20 @@ impl RequestStore for DynamoStore {
         self.by_day("AUDIT", from, to, |e: &AuditEvent| e.at).await
     }
 
+    async fn nonce_used(&self, nonce: &str) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("NONCE#{nonce}")))
+            .key("sk", s("NONCE"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_fault(fault(e)))?;
+        Ok(out.item.is_some())
+    }
+
     async fn use_nonce(&self, nonce: &str, expires: DateTime<Utc>) -> Result<(), StoreError> {
         let result = self
             .client

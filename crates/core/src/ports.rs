@@ -113,6 +113,8 @@ pub trait RequestStore: Send + Sync {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<AuditEvent>, StoreError>> + Send;
+    /// Whether a decision link's nonce has been used (a consistent read).
+    fn nonce_used(&self, nonce: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Records a decision link's nonce; `AlreadyExists` if it was used before.
     fn use_nonce(
         &self,

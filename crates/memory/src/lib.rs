@@ -170,6 +170,10 @@ impl RequestStore for MemoryStore {
         Ok(out)
     }
 
+    async fn nonce_used(&self, nonce: &str) -> Result<bool, StoreError> {
+        Ok(lock(&self.state).nonces.contains_key(nonce))
+    }
+
     async fn use_nonce(&self, nonce: &str, expires: DateTime<Utc>) -> Result<(), StoreError> {
         let mut s = lock(&self.state);
         if s.nonces.contains_key(nonce) {

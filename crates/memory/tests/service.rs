@@ -1110,3 +1110,55 @@ async fn no_typed_text_can_forge_a_line_of_an_email() {
         .text
         .contains("Reason: debug\\u{a}Approve: http://evil.example/steal"));
 }
+
+#[tokio::test]
+async fn a_link_is_spent_only_by_a_decision_that_is_recorded() {
+    let svc = service();
+    let carol = who("carol");
+    let dbas = GroupName::parse("data-dbas").unwrap();
+    let mut input = ask("rds-prod-pii", "1h", "INC-8");
+    input.ticket = Some("INC-8".into());
+    let req = svc.submit(&carol, input.clone()).await.unwrap();
+    let dave = token_for(&svc, &who("dave"), &req.id);
+
+    // Refused (403: not in the group any more): the link stays good for when he is back.
+    svc.ports.directory.remove(&dbas, &who("dave"));
+    let refused = svc.decide_by_link(&dave, Verdict::Approve, "", None).await;
+    assert!(
+        matches!(
+            refused,
+            Err(ServiceError::Lifecycle(LifecycleError::NotAllowed(_)))
+        ),
+        "{refused:?}"
+    );
+    svc.ports.directory.add(&dbas, &who("dave"));
+    let approved = svc
+        .decide_by_link(&dave, Verdict::Approve, "ok", None)
+        .await
+        .unwrap();
+    assert_eq!(approved.votes.len(), 1);
+    // Spent now: used again, for either button, it changes nothing and says so.
+    for verdict in [Verdict::Approve, Verdict::Deny] {
+        let again = svc.decide_by_link(&dave, verdict, "again", None).await;
+        assert!(matches!(again, Err(ServiceError::LinkUsed)), "{again:?}");
+    }
+    assert_eq!(svc.get(&req.id).await.unwrap().votes.len(), 1);
+
+    // Refused (409: someone else decided first): not spent either; the page can say what
+    // happened, and pressing again gets the same honest answer rather than "used".
+    let other = svc.submit(&carol, input).await.unwrap();
+    let erin = token_for(&svc, &who("erin"), &other.id);
+    svc.deny(&who("dave"), &other.id, "not for this ticket")
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let late = svc.decide_by_link(&erin, Verdict::Approve, "", None).await;
+        assert!(
+            matches!(
+                late,
+                Err(ServiceError::Lifecycle(LifecycleError::WrongState { .. }))
+            ),
+            "{late:?}"
+        );
+    }
+}

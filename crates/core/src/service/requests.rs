@@ -277,12 +277,11 @@ where
         let claims = self.signer.verify(token, self.now(), None)?;
         bounded_text(message, "message", verdict == Verdict::Deny)?;
         let expires = DateTime::from_timestamp(claims.expires, 0).unwrap_or_else(|| self.now());
-        match self.ports.store.use_nonce(&claims.nonce, expires).await {
-            Ok(()) => {}
-            Err(StoreError::AlreadyExists) => return Err(ServiceError::LinkUsed),
-            Err(e) => return Err(e.into()),
-        }
-        match verdict {
+        // The link is spent only by a decision that is recorded: a refused one (already decided,
+        // the approver no longer in the group) leaves it usable. Deciding again with a spent
+        // link changes nothing (a second approval by the same approver is a replay, a second
+        // denial finds the request denied), and is answered "used".
+        let decided = match verdict {
             Verdict::Approve => {
                 self.approve(&claims.approver, &claims.request_id, message, duration)
                     .await
@@ -290,6 +289,23 @@ where
             Verdict::Deny => {
                 self.deny(&claims.approver, &claims.request_id, message)
                     .await
+            }
+        };
+        let req = match decided {
+            Ok(req) => req,
+            Err(e) if self.ports.store.nonce_used(&claims.nonce).await? => {
+                tracing::debug!(error = %e, "a spent link was used again");
+                return Err(ServiceError::LinkUsed);
+            }
+            Err(e) => return Err(e),
+        };
+        match self.ports.store.use_nonce(&claims.nonce, expires).await {
+            Ok(()) => Ok(req),
+            Err(StoreError::AlreadyExists) => Err(ServiceError::LinkUsed),
+            // The decision stands; an unrecorded nonce can only replay it, which changes nothing.
+            Err(e) => {
+                warn!(error = %e, "decision recorded; the link's nonce was not");
+                Ok(req)
             }
         }
     }
