@@ -211,3 +211,70 @@ async fn a_two_group_request_lives_its_whole_life_on_the_aws_adapters() {
     );
     verify_chain(&timeline).unwrap();
 }
+
+/// The race: ten parallel self-extensions by someone outside the owning team. One at a
+/// time she is stopped at 6d4h (a longer grant needs the owner's approval); in parallel every
+/// call used to pass the rule on the copy it read first and they ended at 12d4h. The rule is now
+/// judged on the copy the ledger's conditional write checks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_self_extensions_are_held_to_the_same_rule_as_one_at_a_time() {
+    let sdk = common::sdk().await;
+    let (dynamo, table) = common::table(&sdk).await;
+    let ports = Ports {
+        store: DynamoStore::new(dynamo, &table),
+        grantor: jit_memory::MemoryGrantor::default(),
+        scheduler: jit_memory::MemoryScheduler::default(),
+        mailer: jit_memory::MemoryMailer::default(),
+        directory: jit_memory::MemoryDirectory::load(&examples()).unwrap(),
+        clock: FakeClock::at(Utc::now()),
+    };
+    let svc = Arc::new(Service::new(
+        Arc::new(catalog::load_dir(&examples()).unwrap()),
+        ports,
+        LinkSigner::new(&[7; 32]).unwrap(),
+        "https://jit.example.com",
+    ));
+    let carol = Email::parse("carol@example.com").unwrap();
+    let input = RequestInput {
+        bundle: Some(BundleName::parse("api-logs-read").unwrap()),
+        duration: Some(GrantDuration::parse("4h").unwrap()),
+        reason: Some("debug 5xx".into()),
+        ..RequestInput::default()
+    };
+    let req = svc.submit(&carol, input).await.unwrap();
+    assert_eq!(svc.activate(&req.id).await.unwrap().status, Status::Active);
+
+    let three_days = GrantDuration::parse("3d").unwrap();
+    let calls: Vec<_> = (0..10)
+        .map(|_| {
+            let (svc, carol, id) = (svc.clone(), carol.clone(), req.id.clone());
+            tokio::spawn(async move { svc.extend(&carol, &id, three_days, "longer").await })
+        })
+        .collect();
+    let mut extended = 0;
+    for call in calls {
+        match call.await.unwrap() {
+            Ok(_) => extended += 1,
+            // Refused by the rule, or lost every retry to siblings: either way nothing written.
+            Err(e) => assert!(
+                e.to_string().contains("needs approval") || e.is_retryable(),
+                "{e}"
+            ),
+        }
+    }
+    let after = svc.get(&req.id).await.unwrap();
+    let total = after.expires_at.unwrap() - after.starts_at.unwrap();
+    assert!(
+        total <= Duration::days(6) + Duration::hours(4),
+        "{extended} extensions took the grant to {total}"
+    );
+    let recorded = svc
+        .timeline(&req.id)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.action == Action::Extended)
+        .count();
+    assert_eq!(recorded, extended, "one audit record per extension made");
+    assert!(extended >= 1, "at least the first extension is automatic");
+}

@@ -358,17 +358,28 @@ where
         let max_total = bundle
             .max_duration
             .map_or(flow.max_duration, |m| m.min(flow.max_duration));
-        if let (Some(start), Some(end)) = (current.starts_at, current.expires_at) {
-            if let Some(total) =
-                GrantDuration::from_secs((end - start).num_seconds() + by.as_secs())
-            {
-                if total <= max_total {
-                    self.extension_is_auto(caller, &current, total).await?;
-                }
-            }
-        }
+        // Who asks and who decides do not change with the request's version: read them once.
+        // Whether this extension is automatic is then judged on the very copy the conditional
+        // write checks, on every retry, so parallel extensions cannot each pass on a copy that
+        // a sibling has already lengthened.
+        let requester = Requester {
+            email: caller.clone(),
+            groups: self.ports.directory.groups_of(caller).await?,
+        };
+        let membership = self
+            .membership(&policy::groups_needed(&self.catalog, &current.bundle))
+            .await?;
         let (req, changed) = self
-            .transition(id, |r| {
+            .transition_from(id, Some(current), |r| {
+                if let (Some(start), Some(end)) = (r.starts_at, r.expires_at) {
+                    if let Some(total) =
+                        GrantDuration::from_secs((end - start).num_seconds() + by.as_secs())
+                    {
+                        if total <= max_total {
+                            self.extension_is_auto(&requester, &membership, r, total)?;
+                        }
+                    }
+                }
                 Ok(Command::Extend {
                     actor: caller.clone(),
                     from: r.expires_at.unwrap_or(r.created_at),
@@ -405,16 +416,14 @@ where
         Ok(req)
     }
 
-    pub(super) async fn extension_is_auto(
+    /// Refuses an extension to `total` that would need approval if asked for anew.
+    pub(super) fn extension_is_auto(
         &self,
-        caller: &Email,
+        requester: &Requester,
+        membership: &Membership,
         req: &Request,
         total: GrantDuration,
     ) -> Result<(), ServiceError> {
-        let groups = self.ports.directory.groups_of(caller).await?;
-        let membership = self
-            .membership(&policy::groups_needed(&self.catalog, &req.bundle))
-            .await?;
         let input = RequestInput {
             bundle: Some(req.bundle.clone()),
             duration: Some(total),
@@ -426,16 +435,7 @@ where
             start_at: None,
             flow: Some(req.flow.clone()),
         };
-        let decision = policy::decide(
-            &self.catalog,
-            &Requester {
-                email: caller.clone(),
-                groups,
-            },
-            &membership,
-            &input,
-            self.now(),
-        )?;
+        let decision = policy::decide(&self.catalog, requester, membership, &input, self.now())?;
         if !decision.plan.auto {
             return Err(ServiceError::Invalid(format!(
                 "a {total} grant of {} needs approval ({}); ask for a new grant instead of extending",
