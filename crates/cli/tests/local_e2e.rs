@@ -471,3 +471,44 @@ fn refusals_say_what_to_do_with_distinct_exit_codes() {
     );
     assert!(out.contains("active until"), "{out}");
 }
+
+/// A client that never finishes its headers is cut off, and does not keep others out: the
+/// probe's 400 half-open connections used to stay open for good.
+#[test]
+fn slow_clients_are_cut_off_and_do_not_block_others() {
+    use std::net::TcpStream;
+    let local = start_with(&["--header-timeout-ms", "500"]);
+    let addr = local.url.trim_start_matches("http://").to_string();
+    let slow: Vec<TcpStream> = (0..100)
+        .map(|_| {
+            let mut s = TcpStream::connect(&addr).expect("connects");
+            s.write_all(b"GET /v1/config HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+                .unwrap();
+            s
+        })
+        .collect();
+    // Someone else is served meanwhile.
+    let mut ok = TcpStream::connect(&addr).unwrap();
+    ok.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    ok.write_all(b"GET /v1/config HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    ok.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // Every slow one is closed by the server (its read ends), well before the client's own
+    // 10-second limit would fire.
+    for (i, mut s) in slow.into_iter().enumerate() {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut rest = Vec::new();
+        match s.read_to_end(&mut rest) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("slow connection {i} is still open: {e}"),
+        }
+        let text = String::from_utf8_lossy(&rest);
+        assert!(
+            rest.is_empty() || text.starts_with("HTTP/1.1 408"),
+            "connection {i} got {text}"
+        );
+    }
+}

@@ -8,6 +8,7 @@
 //! that endpoint (moto server in tests): see [`aws`].
 
 mod aws;
+mod http;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -50,6 +51,12 @@ struct Args {
     /// simulated side.
     #[arg(long, env = "AWS_ENDPOINT_URL")]
     aws_endpoint: Option<String>,
+    /// Milliseconds a client may take to send a request's headers before it is cut off.
+    #[arg(long, default_value_t = 10_000)]
+    header_timeout_ms: u64,
+    /// Connections served at once; more wait to be accepted.
+    #[arg(long, default_value_t = 512)]
+    max_connections: usize,
     /// The SAM template whose table definition the AWS mode creates its table from.
     #[arg(long, default_value = "infra/template.yaml")]
     template: PathBuf,
@@ -255,16 +262,12 @@ async fn serve(args: Args, catalog: catalog::Catalog, directory: MemoryDirectory
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    match axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("server stopped: {e}");
-            ExitCode::from(1)
-        }
-    }
+    let limits = http::Limits {
+        header_read: StdDuration::from_millis(args.header_timeout_ms),
+        connections: args.max_connections,
+    };
+    http::serve(listener, app, limits, shutdown).await;
+    ExitCode::SUCCESS
 }
 
 /// An SDK configuration for `endpoint`; with no credentials in the environment, placeholders
