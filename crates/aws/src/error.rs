@@ -68,6 +68,36 @@ where
         (_, Some(c)) if CONFLICT.contains(&c) => Fault::Conflict(said(c)),
         (_, Some(c)) if NOT_FOUND.contains(&c) => Fault::NotFound(said(c)),
         (_, Some("ConditionalCheckFailedException")) => Fault::ConditionFailed(message),
-        _ => Fault::Other(anyhow::Error::new(err)),
+        // Say which call failed and what AWS said, not the SDK's bare "service error"; the
+        // whole error stays underneath for the log.
+        (_, code) => {
+            let said = match code {
+                Some(c) => said(c),
+                None => aws_smithy_types::error::display::DisplayErrorContext(&err).to_string(),
+            };
+            let context = format!("{} failed: {said}", operation::<E>());
+            Fault::Other(anyhow::Error::new(err).context(context))
+        }
+    }
+}
+
+/// The AWS operation an SDK error type belongs to: `…::PutInlinePolicyToPermissionSetError`
+/// names `PutInlinePolicyToPermissionSet`.
+fn operation<E>() -> &'static str {
+    let name = std::any::type_name::<E>();
+    let last = name.rsplit("::").next().unwrap_or(name);
+    last.strip_suffix("Error").unwrap_or(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_type_names_its_operation() {
+        assert_eq!(
+            operation::<aws_sdk_dynamodb::operation::put_item::PutItemError>(),
+            "PutItem"
+        );
     }
 }

@@ -98,11 +98,35 @@ pub fn role_name(template: &str, person: &Email) -> String {
 }
 
 fn grant_fault(f: Fault) -> GrantError {
+    failed(f, None)
+}
+
+/// A fault as a grant error whose message a person can act on: the call, the resource, what
+/// AWS said, and what to fix. It becomes a failed grant's reason.
+fn failed(f: Fault, resource: Option<&str>) -> GrantError {
+    let on = resource.map(|r| format!(" (on {r})")).unwrap_or_default();
     match f {
         Fault::Retryable(m) | Fault::Conflict(m) => GrantError::Retryable(m),
         Fault::ConditionFailed(m) => GrantError::Retryable(format!("concurrent change: {m}")),
-        Fault::NotFound(m) => GrantError::Unknown(anyhow::anyhow!("not found: {m}")),
-        Fault::Other(e) => GrantError::Unknown(e),
+        Fault::NotFound(m) => GrantError::Unknown(anyhow::anyhow!(
+            "not found{on}: {m}; it may have been deleted outside jit, and the sweeper recreates what a live grant needs"
+        )),
+        Fault::Other(e) => {
+            let said = e.to_string();
+            let fix = if said.contains("AccessDenied") || said.contains("not authorized") {
+                "the grant function's role is not allowed this call, or an SCP or permissions \
+                 boundary denies it: give the role the actions the README lists for the Identity \
+                 Center and IAM adapters"
+            } else if said.contains("Validation") || said.contains("MalformedPolicy") {
+                "AWS refused the request as invalid: check the bundle's statements, accounts and \
+                 the Identity Center instance in the function's configuration"
+            } else if said.contains("ServiceQuotaExceeded") || said.contains("LimitExceeded") {
+                "an AWS quota is reached: raise it in Service Quotas or end grants that are not needed"
+            } else {
+                "the grant function's log has the whole error"
+            };
+            GrantError::Unknown(e.context(format!("{said}{on}; {fix}")))
+        }
     }
 }
 
@@ -283,7 +307,7 @@ impl AwsGrantor {
                         .send()
                 })
                 .await
-                .map_err(grant_fault)?;
+                .map_err(|f| failed(f, Some(arn)))?;
                 if d.permission_set().and_then(|p| p.name()) == Some(name) {
                     return Ok(arn.clone());
                 }
@@ -306,7 +330,7 @@ impl AwsGrantor {
                 .send()
         })
         .await
-        .map_err(grant_fault)?;
+        .map_err(|f| failed(f, Some(ps)))?;
         PolicyDocument::parse(out.inline_policy().unwrap_or(""))
             .map_err(|e| GrantError::Unknown(e.into()))
     }
@@ -326,7 +350,7 @@ impl AwsGrantor {
                 if matches!(f, Fault::NotFound(_)) {
                     Ok(())
                 } else {
-                    Err(grant_fault(f))
+                    Err(failed(f, Some(ps)))
                 }
             })?;
         } else {
@@ -340,7 +364,7 @@ impl AwsGrantor {
                     .send()
             })
             .await
-            .map_err(grant_fault)?;
+            .map_err(|f| failed(f, Some(ps)))?;
         }
         self.provision(ps).await
     }
@@ -356,7 +380,7 @@ impl AwsGrantor {
                 .send()
         })
         .await
-        .map_err(grant_fault)?;
+        .map_err(|f| failed(f, Some(ps)))?;
         self.wait_for(
             "provisioning",
             out.permission_set_provisioning_status,
@@ -429,7 +453,7 @@ impl AwsGrantor {
                     .send()
             })
             .await
-            .map_err(grant_fault)?;
+            .map_err(|f| failed(f, Some(ps)))?;
             if page
                 .account_assignments()
                 .iter()
@@ -460,7 +484,7 @@ impl AwsGrantor {
                 .send()
         })
         .await
-        .map_err(grant_fault)?;
+        .map_err(|f| failed(f, Some(ps)))?;
         let what = format!("assignment in {account}");
         self.wait_for(
             &what,
@@ -497,7 +521,7 @@ impl AwsGrantor {
                 .send()
         })
         .await
-        .map_err(grant_fault)?;
+        .map_err(|f| failed(f, Some(ps)))?;
         match out
             .account_assignment_deletion_status
             .as_ref()

@@ -497,3 +497,33 @@ impl World {
         self.directory.store_id().to_string()
     }
 }
+
+/// A refusal that retrying cannot cure fails the grant with a reason a person can act on: the
+/// call, the permission set, what AWS said, and what to fix (it used to read "service error").
+#[tokio::test]
+async fn an_access_denied_write_names_the_call_the_resource_and_the_fix() {
+    let proxy = FaultProxy::start(&common::endpoint()).await;
+    let config = common::sdk_at(&proxy.url).await;
+    let w = world(config, &["frank"]).await;
+    proxy.fail("PutInlinePolicyToPermissionSet", 1, "AccessDeniedException");
+    let err = w
+        .grantor
+        .apply(
+            &who("frank"),
+            &Strategy::Container,
+            &grant(4, "111111111111"),
+        )
+        .await
+        .unwrap_err();
+    assert!(!err.is_retryable(), "{err}");
+    let reason = err.to_string();
+    for part in [
+        "PutInlinePolicyToPermissionSet failed: AccessDeniedException: injected by the test",
+        "(on arn:aws:sso:::",
+        "/ps-",
+        "the grant function's role is not allowed this call",
+    ] {
+        assert!(reason.contains(part), "{part:?} not in {reason:?}");
+    }
+    assert_eq!(proxy.injected(), ["PutInlinePolicyToPermissionSet"]);
+}

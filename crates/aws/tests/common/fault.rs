@@ -91,7 +91,10 @@ impl FaultProxy {
                 .lock()
                 .unwrap()
                 .push(target.rsplit('.').next().unwrap_or("").to_string());
-            let status = if error_type.contains("Throttl") || error_type.contains("Throughput") {
+            let status = if ["Throttl", "Throughput", "AccessDenied", "Validation"]
+                .iter()
+                .any(|k| error_type.contains(k))
+            {
                 "400 Bad Request"
             } else {
                 "409 Conflict"
