@@ -4,14 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-moto=.venv/bin/moto_server
-if [ ! -x "$moto" ]; then
-  echo "test: $moto is missing; run: bash scripts/setup.sh" >&2
+if [ ! -x .venv/bin/moto_server ]; then
+  echo "test: moto is missing from .venv; run: bash scripts/setup.sh" >&2
   exit 1
 fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 log=$(mktemp -t moto.XXXXXX.log)
-"$moto" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+# moto as AWS behaves under parallel callers: one request at a time (tests/moto_server.py says why).
+.venv/bin/python tests/moto_server.py -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
 moto_pid=$!
 trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do

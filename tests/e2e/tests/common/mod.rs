@@ -61,8 +61,8 @@ pub fn endpoint() -> String {
     std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
         panic!(
             "AWS_ENDPOINT_URL is not set: these tests run against moto server. Run \
-             `bash scripts/test.sh`, which starts it, or start `moto_server -p 5000` and set \
-             AWS_ENDPOINT_URL=http://127.0.0.1:5000"
+             `bash scripts/test.sh`, which starts it, or start `.venv/bin/python tests/moto_server.py -p 5000` \
+             and set AWS_ENDPOINT_URL=http://127.0.0.1:5000"
         )
     })
 }

@@ -1,0 +1,66 @@
+"""moto server with one request handled at a time, as the tests start it.
+
+DynamoDB serializes conditional writes and transactions on an item: two TransactWriteItems that
+both require version = 7 cannot both commit. moto's server does not. It serves each connection
+on its own thread with no lock around a request, and its TransactWriteItems snapshots each table
+(a deep copy) before it starts and puts the snapshot back when a condition fails. A transaction
+that fails on one thread can therefore roll back one that another thread committed a moment
+before, and a condition can pass on a copy that a sibling is rewriting. Tests of parallel
+callers then fail for a reason no AWS account has (seen in CI: an extension answered 200 and its
+audit record vanished).
+
+This launcher serves the same moto application on the same threaded server, so connections
+are still accepted and kept alive in parallel, but lets one request at a time into moto. That
+restores the guarantee the code relies on in AWS and no more: every test of races still sends
+real parallel calls, and the races are still decided by the conditional writes.
+
+Usage: python tests/moto_server.py -H 127.0.0.1 -p PORT
+"""
+
+import argparse
+import os
+import signal
+import sys
+import threading
+
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import run_simple
+
+
+class OneAtATime:
+    """WSGI middleware: the wrapped application handles one request at a time, body included."""
+
+    def __init__(self, app):
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        with self.lock:
+            # Read the whole answer inside the lock: a streamed body is produced lazily.
+            return list(self.app(environ, start_response))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, required=True)
+    args = parser.parse_args()
+    # moto builds some addresses (queue URLs, for one) from the port it is told it serves on.
+    os.environ.setdefault("MOTO_PORT", str(args.port))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    app = DomainDispatcherApplication(create_backend_app)
+    run_simple(
+        args.host,
+        args.port,
+        OneAtATime(app),
+        threaded=True,
+        request_handler=MotoRequestHandler,
+    )
+
+
+if __name__ == "__main__":
+    main()
