@@ -61,6 +61,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::Refused(Refusal::UnknownBundle(_)) => {
                 Self::new(S::NOT_FOUND, "unknown_bundle", msg)
             }
+            ServiceError::Refused(Refusal::TooManyPending { .. }) => {
+                Self::new(S::UNPROCESSABLE_ENTITY, "too_many_pending", msg)
+            }
             ServiceError::Refused(_) => Self::refused(msg),
             ServiceError::Lifecycle(LifecycleError::NotAllowed(_)) => {
                 Self::new(S::FORBIDDEN, "forbidden", msg)

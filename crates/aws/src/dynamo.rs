@@ -12,6 +12,9 @@
 //! - `QUIET#<email>#<action>` / `QUIET`: when that person may next be prompted for that action
 //!   (`until`), expiring with `expires_ttl`.
 //! - `LEASE#<key>`: a write lease (see [`Leases`]).
+//! - `PERSON#<email>` / `OPEN`: the person's admission `version` and the `ids` of their requests
+//!   that were open at the last admission; every new request is created in one transaction with
+//!   it, conditional on the version the room and caps were checked against.
 //!
 //! Every transition is one TransactWriteItems: the META item conditional on its version and
 //! status, its new audit records conditional on not existing, and the WAIT items it adds or
@@ -25,7 +28,7 @@ use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Duration, Utc};
 use jit_core::audit::AuditEvent;
 use jit_core::lifecycle::{Request, Status, Transition};
-use jit_core::ports::{RequestStore, StoreError};
+use jit_core::ports::{OpenRequests, RequestStore, StoreError};
 use jit_core::prompt::{Prompt, PromptStatus};
 use jit_core::types::{Email, GroupName, RequestId};
 use tracing::instrument;
@@ -58,6 +61,10 @@ fn shard(id: &RequestId) -> u32 {
         .bytes()
         .fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b)))
         % DUE_SHARDS
+}
+
+fn person_pk(email: &Email) -> String {
+    format!("PERSON#{email}")
 }
 
 fn req_pk(id: &RequestId) -> String {
@@ -207,10 +214,12 @@ impl DynamoStore {
             .build())
     }
 
+    /// Runs one transaction; a failed condition becomes `on_condition(index)`, the index of
+    /// the first item whose condition failed (`None` where the answer does not say).
     async fn transact(
         &self,
         items: Vec<TransactWriteItem>,
-        on_condition: StoreError,
+        on_condition: impl Fn(Option<usize>) -> StoreError,
     ) -> Result<(), StoreError> {
         match self
             .client
@@ -230,10 +239,12 @@ impl DynamoStore {
                         .filter_map(|r| r.code())
                         .collect();
                     let message = e.message().unwrap_or_default();
-                    if codes.contains(&"ConditionalCheckFailed")
-                        || message.contains("ConditionalCheckFailed")
-                    {
-                        return Err(on_condition);
+                    let failed = e
+                        .cancellation_reasons()
+                        .iter()
+                        .position(|r| r.code() == Some("ConditionalCheckFailed"));
+                    if failed.is_some() || message.contains("ConditionalCheckFailed") {
+                        return Err(on_condition(failed));
                     }
                     if codes.contains(&"TransactionConflict")
                         || message.contains("TransactionConflict")
@@ -362,15 +373,91 @@ impl DynamoStore {
 
 impl RequestStore for DynamoStore {
     #[instrument(skip(self, t), fields(request_id = %t.request.id))]
-    async fn create(&self, t: &Transition) -> Result<(), StoreError> {
-        let mut items = vec![self.put(meta_item(&t.request)?, Some("attribute_not_exists(pk)"))?];
+    async fn create(&self, t: &Transition, open: &OpenRequests) -> Result<(), StoreError> {
+        // First item: the person's admissions, kept only if nobody was admitted since `open`
+        // was read. It lists the requests still open then, plus this one, and nothing else:
+        // requests that closed are dropped here, so the list stays as short as the caps.
+        let ids: Vec<String> = open
+            .requests
+            .iter()
+            .map(|r| r.id.as_str().to_string())
+            .chain([t.request.id.as_str().to_string()])
+            .collect();
+        let person = HashMap::from([
+            ("pk".to_string(), s(person_pk(&t.request.requester))),
+            ("sk".to_string(), s("OPEN")),
+            ("version".to_string(), n(open.version + 1)),
+            ("ids".to_string(), AttributeValue::Ss(ids)),
+        ]);
+        let admitted = if open.version == 0 {
+            Put::builder().condition_expression("attribute_not_exists(pk)")
+        } else {
+            Put::builder()
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", n(open.version))
+        };
+        let admitted = admitted
+            .table_name(&self.table)
+            .set_item(Some(person))
+            .build()
+            .map_err(unknown)?;
+        let mut items = vec![
+            TransactWriteItem::builder().put(admitted).build(),
+            self.put(meta_item(&t.request)?, Some("attribute_not_exists(pk)"))?,
+        ];
         for e in &t.events {
             items.push(self.put(audit_item(e)?, Some("attribute_not_exists(pk)"))?);
         }
         for g in waiting_on(&t.request) {
             items.push(self.put(wait_item(&t.request, &g), None)?);
         }
-        self.transact(items, StoreError::AlreadyExists).await
+        self.transact(items, |failed| match failed {
+            Some(i) if i > 0 => StoreError::AlreadyExists,
+            _ => StoreError::Conflict,
+        })
+        .await
+    }
+
+    async fn open_for(&self, person: &Email) -> Result<OpenRequests, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(person_pk(person)))
+            .key("sk", s("OPEN"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_fault(fault(e)))?;
+        let Some(item) = out.item else {
+            // Nobody admitted since admissions were recorded: what the person holds is what
+            // the index of live grants lists.
+            return Ok(OpenRequests {
+                version: 0,
+                requests: self.live_for(person).await?,
+            });
+        };
+        let version = item
+            .get("version")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| unknown(anyhow::anyhow!("admissions of {person} have no version")))?;
+        let mut requests = Vec::new();
+        for id in item
+            .get("ids")
+            .and_then(|v| v.as_ss().ok())
+            .into_iter()
+            .flatten()
+        {
+            let id = RequestId::parse(id).map_err(unknown)?;
+            // Each read as last written (the indexes may lag): few, since the caps bound them.
+            if let Some(r) = self.get(&id).await? {
+                if !r.status.is_final() {
+                    requests.push(r);
+                }
+            }
+        }
+        Ok(OpenRequests { version, requests })
     }
 
     #[instrument(skip(self, t), fields(request_id = %t.request.id))]
@@ -423,7 +510,7 @@ impl RequestStore for DynamoStore {
                 items.push(TransactWriteItem::builder().delete(delete).build());
             }
         }
-        self.transact(items, StoreError::Conflict).await
+        self.transact(items, |_| StoreError::Conflict).await
     }
 
     async fn get(&self, id: &RequestId) -> Result<Option<Request>, StoreError> {
@@ -583,7 +670,7 @@ impl RequestStore for DynamoStore {
             TransactWriteItem::builder().put(quiet).build(),
             self.put(prompt_item(prompt)?, Some("attribute_not_exists(pk)"))?,
         ];
-        self.transact(items, StoreError::AlreadyExists).await
+        self.transact(items, |_| StoreError::AlreadyExists).await
     }
 
     async fn get_prompt(&self, id: &RequestId) -> Result<Option<Prompt>, StoreError> {
@@ -846,7 +933,7 @@ impl jit_core::ports::CatalogStore for DynamoCatalogs {
                 .put(put_head.build().map_err(unknown)?)
                 .build(),
         ];
-        self.store.transact(items, StoreError::Conflict).await?;
+        self.store.transact(items, |_| StoreError::Conflict).await?;
         Ok(true)
     }
 

@@ -270,13 +270,42 @@ async fn stale_writes_are_refused_and_replays_write_nothing() {
         ),
         "a replayed write"
     );
+    let open = store.open_for(&req.requester).await.unwrap();
+    assert_eq!(
+        open.requests.iter().map(|r| &r.id).collect::<Vec<_>>(),
+        vec![&req.id],
+        "the pending request is open"
+    );
     let created_again = store
-        .create(&jit_core::lifecycle::Transition {
-            request: req.clone(),
-            events: vec![],
-        })
+        .create(
+            &jit_core::lifecycle::Transition {
+                request: req.clone(),
+                events: vec![],
+            },
+            &open,
+        )
         .await;
-    assert!(matches!(created_again, Err(StoreError::AlreadyExists)));
+    assert!(
+        matches!(created_again, Err(StoreError::AlreadyExists)),
+        "the id is taken, though the admission is current: {created_again:?}"
+    );
+    let stale = jit_core::ports::OpenRequests {
+        version: open.version - 1,
+        ..open
+    };
+    let raced = store
+        .create(
+            &jit_core::lifecycle::Transition {
+                request: req.clone(),
+                events: vec![],
+            },
+            &stale,
+        )
+        .await;
+    assert!(
+        matches!(raced, Err(StoreError::Conflict)),
+        "another admission came first: {raced:?}"
+    );
 
     svc.approve(&who("erin"), &req.id, "ok", None)
         .await

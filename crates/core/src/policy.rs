@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::{
     Approval, Bundle, Catalog, Flow, Justification, MatrixCell, NotifyTarget, Require,
 };
+use crate::lifecycle::{Request, Status};
 use crate::types::{AccountId, BundleName, Email, FlowName, GrantDuration, GroupName};
 
 /// Members of each group that matters to a decision, as the directory had them.
@@ -170,6 +171,45 @@ pub enum Refusal {
     /// Nobody but the requester could approve.
     #[error("nobody but you can approve {0} and self-approval is off; ask the platform team to add an approver")]
     NoApprover(BundleName),
+    /// The person already has as many pending requests as one may (for the bundle, or in all).
+    #[error("you already have {count} pending requests{}; at most {max} may wait at once: cancel one you no longer need (`jit cancel ID`) or wait for a decision", bundle.as_ref().map(|b| format!(" for {b}")).unwrap_or_default())]
+    TooManyPending {
+        /// The bundle, when the per-bundle cap was reached.
+        bundle: Option<BundleName>,
+        /// How many are pending.
+        count: usize,
+        /// The cap.
+        max: usize,
+    },
+}
+
+/// How many requests for one bundle one person may have waiting for approval at once.
+pub const MAX_PENDING_PER_BUNDLE: usize = 3;
+/// How many requests in all one person may have waiting for approval at once.
+pub const MAX_PENDING: usize = 10;
+
+/// Refuses a new pending request past the caps, so that nobody can flood approvers.
+pub fn check_pending_caps(open: &[Request], bundle: &BundleName) -> Result<(), Refusal> {
+    let pending: Vec<&Request> = open
+        .iter()
+        .filter(|r| r.status == Status::Pending)
+        .collect();
+    let for_bundle = pending.iter().filter(|r| r.bundle == *bundle).count();
+    if for_bundle >= MAX_PENDING_PER_BUNDLE {
+        return Err(Refusal::TooManyPending {
+            bundle: Some(bundle.clone()),
+            count: for_bundle,
+            max: MAX_PENDING_PER_BUNDLE,
+        });
+    }
+    if pending.len() >= MAX_PENDING {
+        return Err(Refusal::TooManyPending {
+            bundle: None,
+            count: pending.len(),
+            max: MAX_PENDING,
+        });
+    }
+    Ok(())
 }
 
 /// One approver group of the first tier, with the people who may vote for it.

@@ -56,13 +56,36 @@ pub enum StoreError {
     Unknown(#[from] anyhow::Error),
 }
 
+/// One person's open requests (pending, approved or active), each read as last written, and
+/// the admission version that the next [`RequestStore::create`] for that person must find
+/// unchanged. Room in a container and caps on pending requests are decided on this copy.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OpenRequests {
+    /// How many requests the person has been admitted, as a version.
+    pub version: u64,
+    /// Their requests that are not final yet.
+    pub requests: Vec<Request>,
+}
+
 /// The ledger of requests, their grants and their audit records.
 ///
-/// Contract: `create` is put-if-absent and `update` is update-if-version-and-status; each writes
-/// the request and its transition's audit records together or not at all.
+/// Contract: `create` is put-if-absent and admit-if-unchanged, `update` is
+/// update-if-version-and-status; each writes the request and its transition's audit records
+/// together or not at all.
 pub trait RequestStore: Send + Sync {
-    /// Stores a new request with its first records; `AlreadyExists` if the id is taken.
-    fn create(&self, t: &Transition) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Stores a new request with its first records, admitted to its requester's open requests
+    /// only if nobody else was admitted since `open` was read: `AlreadyExists` if the id is
+    /// taken, `Conflict` if another request of the person's was created first.
+    fn create(
+        &self,
+        t: &Transition,
+        open: &OpenRequests,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The person's open requests and their admission version (see [`OpenRequests`]).
+    fn open_for(
+        &self,
+        person: &Email,
+    ) -> impl Future<Output = Result<OpenRequests, StoreError>> + Send;
     /// Replaces the request if it is still at `expected_version` and `expected_status`;
     /// `Conflict` otherwise.
     fn update(

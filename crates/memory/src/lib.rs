@@ -37,6 +37,8 @@ struct StoreState {
     nonces: BTreeMap<String, DateTime<Utc>>,
     prompts: BTreeMap<RequestId, Prompt>,
     quiet: BTreeMap<String, DateTime<Utc>>,
+    /// Each person's admission version (see [`OpenRequests`]).
+    admissions: BTreeMap<Email, u64>,
 }
 
 impl MemoryStore {
@@ -57,14 +59,32 @@ fn waits_on(r: &Request, group: &GroupName) -> bool {
 }
 
 impl RequestStore for MemoryStore {
-    async fn create(&self, t: &Transition) -> Result<(), StoreError> {
+    async fn create(&self, t: &Transition, open: &OpenRequests) -> Result<(), StoreError> {
         let mut s = lock(&self.state);
         if s.requests.contains_key(&t.request.id) {
             return Err(StoreError::AlreadyExists);
         }
+        let admitted = s.admissions.entry(t.request.requester.clone()).or_default();
+        if *admitted != open.version {
+            return Err(StoreError::Conflict);
+        }
+        *admitted += 1;
         s.requests.insert(t.request.id.clone(), t.request.clone());
         s.audit.extend(t.events.iter().cloned());
         Ok(())
+    }
+
+    async fn open_for(&self, person: &Email) -> Result<OpenRequests, StoreError> {
+        let s = lock(&self.state);
+        Ok(OpenRequests {
+            version: s.admissions.get(person).copied().unwrap_or_default(),
+            requests: s
+                .requests
+                .values()
+                .filter(|r| r.requester == *person && !r.status.is_final())
+                .cloned()
+                .collect(),
+        })
     }
 
     async fn update(

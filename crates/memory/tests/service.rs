@@ -1162,3 +1162,151 @@ async fn a_link_is_spent_only_by_a_decision_that_is_recorded() {
         );
     }
 }
+
+/// A catalog of `bundles` bundles `b0`, `b1`, … each granting `s3:GetObject` on `width`
+/// buckets (about 50 characters of policy each), asked for by tess (group `t`) and approved by olga (`owners`) or, with `auto`,
+/// granted at once.
+fn wide_catalog(bundles: usize, width: usize, auto: bool) -> MemoryService {
+    let resources: Vec<String> = (0..width)
+        .map(|i| format!("\"arn:aws:s3:::a-bucket-with-a-longer-name-{i:03}/*\""))
+        .collect();
+    let mut text = String::new();
+    for b in 0..bundles {
+        text += &format!(
+            "[[bundle]]\nname = \"b{b}\"\nowner_team = \"owners\"\nrisk = \"low\"\naccounts = [\"111111111111\"]\nstatements = [{{ actions = [\"s3:GetObject\"], resources = [{}] }}]\n",
+            resources.join(",")
+        );
+    }
+    let names: Vec<String> = (0..bundles).map(|b| format!("\"b{b}\"")).collect();
+    let approval = if auto {
+        "\"auto\"".to_string()
+    } else {
+        "{ between = \"any\", groups = [ { name = \"owners\", require = \"any\" } ] }".to_string()
+    };
+    text += &format!(
+        "[[flow]]\nname = \"f\"\nrequesters = [\"t\"]\nbundles = [{}]\napproval = {approval}\n",
+        names.join(",")
+    );
+    service_with(
+        &text,
+        "[[group]]\nname = \"t\"\nmembers = [\"tess@example.com\"]\n[[group]]\nname = \"owners\"\nmembers = [\"olga@example.com\"]\n",
+    )
+}
+
+/// The issue's overflow: pending requests did not count against the container, so requests
+/// were approved that could never be applied. Room is now held from the moment of asking.
+#[tokio::test]
+async fn pending_requests_hold_room_so_an_approved_request_never_fails_for_room() {
+    // Each grant takes about 4,000 of the 10,240 characters: two fit, a third does not.
+    let svc = wide_catalog(3, 80, false);
+    let (tess, olga) = (who("tess"), who("olga"));
+    let mut pending = Vec::new();
+    let refused = loop {
+        let bundle = format!("b{}", pending.len());
+        match svc.submit(&tess, ask(&bundle, "1h", "x")).await {
+            Ok(r) => {
+                assert_eq!(r.status, Status::Pending);
+                pending.push(r.id);
+            }
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(pending.len(), 2, "two fit");
+    assert!(matches!(refused, ServiceError::TooLarge(_)), "{refused:?}");
+    for id in &pending {
+        svc.approve(&olga, id, "ok", None).await.unwrap();
+        assert_eq!(
+            svc.activate(id).await.unwrap().status,
+            Status::Active,
+            "an approved request is applied"
+        );
+    }
+    // Ending a grant gives its room back.
+    svc.release(&tess, &pending[0]).await.unwrap();
+    svc.submit(&tess, ask("b2", "1h", "x")).await.unwrap();
+}
+
+/// Parallel asks are held to the room one-at-a-time asks see: each is judged on the copy of
+/// the person's open requests that its create checks is unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_asks_get_exactly_the_room_that_sequential_ones_get() {
+    let sequential = wide_catalog(1, 40, true);
+    let tess = who("tess");
+    let mut fits = 0;
+    while sequential.submit(&tess, ask("b0", "1h", "x")).await.is_ok() {
+        fits += 1;
+    }
+    assert!(fits >= 3, "the bundle fits a few times: {fits}");
+
+    let svc = Arc::new(wide_catalog(1, 40, true));
+    let calls: Vec<_> = (0..24)
+        .map(|_| {
+            let (svc, tess) = (svc.clone(), tess.clone());
+            tokio::spawn(async move { svc.submit(&tess, ask("b0", "1h", "x")).await })
+        })
+        .collect();
+    let mut created = Vec::new();
+    for call in calls {
+        match call.await.unwrap() {
+            Ok(r) => created.push(r.id),
+            Err(e) => assert!(
+                matches!(e, ServiceError::TooLarge(_)) || e.is_retryable(),
+                "{e:?}"
+            ),
+        }
+    }
+    assert_eq!(created.len(), fits, "as many as fit one at a time");
+    for id in &created {
+        assert_eq!(svc.activate(id).await.unwrap().status, Status::Active);
+    }
+}
+
+/// One person cannot flood approvers: at most three requests for one bundle and ten in all
+/// wait at once, in parallel as one at a time, and the refusal says what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pending_requests_are_capped_per_bundle_and_in_all() {
+    let svc = Arc::new(wide_catalog(12, 1, false));
+    let tess = who("tess");
+    let calls: Vec<_> = (0..12)
+        .map(|_| {
+            let (svc, tess) = (svc.clone(), tess.clone());
+            tokio::spawn(async move { svc.submit(&tess, ask("b0", "1h", "x")).await })
+        })
+        .collect();
+    let mut created = Vec::new();
+    for call in calls {
+        match call.await.unwrap() {
+            Ok(r) => created.push(r.id),
+            Err(e) => assert!(
+                matches!(e, ServiceError::Refused(Refusal::TooManyPending { .. })),
+                "{e:?}"
+            ),
+        }
+    }
+    assert_eq!(created.len(), 3, "three may wait for one bundle");
+    let err = svc.submit(&tess, ask("b0", "1h", "x")).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("you already have 3 pending requests for b0; at most 3"),
+        "{err}"
+    );
+    svc.cancel(&tess, &created[0]).await.unwrap();
+    svc.submit(&tess, ask("b0", "1h", "x")).await.unwrap();
+
+    for b in 1..=7 {
+        svc.submit(&tess, ask(&format!("b{b}"), "1h", "x"))
+            .await
+            .unwrap();
+    }
+    let err = svc.submit(&tess, ask("b8", "1h", "x")).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("you already have 10 pending requests; at most 10"),
+        "{err}"
+    );
+    // Approved and live grants are not pending: the cap is on what waits for approvers.
+    svc.approve(&who("olga"), &created[1], "ok", None)
+        .await
+        .unwrap();
+    svc.submit(&tess, ask("b8", "1h", "x")).await.unwrap();
+}

@@ -61,6 +61,7 @@ const UNREACHED: &[(&[&str], &str, &str)] = &[
     (&["revoke"], "scheduler:CreateSchedule", "a scheduled start schedules the grant's expiry"),
     (&["revoke"], "scheduler:DeleteSchedule", "the sweeper expiring a request whose time-to-live schedule was lost deletes its escalation schedules"),
     (&["approval"], "scheduler:CreateSchedule", "approving a request with a later start schedules the start"),
+    (&["approval"], "dynamodb:Query", "a prompt answered by someone with no admissions record yet (nothing asked since records began): their live grants are read from the index"),
     (&["escalate"], "scheduler:CreateSchedule", "a chain of two or more escalation tiers schedules the next"),
     (&["escalate"], "scheduler:DeleteSchedule", "expiring a request whose escalation tiers are still to come deletes their schedules"),
 ];

@@ -73,21 +73,6 @@ where
             groups,
         };
         let decision = policy::decide(&self.catalog, &requester, &membership, &input, now)?;
-        let b = self
-            .catalog
-            .bundle(&decision.bundle)
-            .expect("a decided bundle exists");
-        if b.strategy == Strategy::Container {
-            let expires = input.start_at.unwrap_or(now).max(now) + decision.duration.as_chrono();
-            let spec = GrantSpec {
-                id: RequestId::generate(now),
-                statements: b.statements.clone(),
-                accounts: decision.accounts.clone(),
-                starts_at: input.start_at.filter(|s| *s > now),
-                expires_at: expires,
-            };
-            self.check_room(caller, &spec).await?;
-        }
         let sub = Submission {
             requester: caller.clone(),
             reason: input.reason.clone().unwrap_or_default().trim().to_string(),
@@ -100,10 +85,33 @@ where
             catalog_version: self.catalog_version.clone(),
         };
         let t = Request::submit(id.clone(), &decision, sub, now);
-        match self.ports.store.create(&t).await {
-            Ok(()) => {}
-            Err(StoreError::AlreadyExists) => return self.get(&id).await,
-            Err(e) => return Err(e.into()),
+        // Room and caps are judged on the copy of the person's open requests that the create
+        // checks is unchanged: parallel submits cannot each pass on the same copy.
+        let mut admitted = false;
+        for _ in 0..MAX_ATTEMPTS {
+            let open = self.ports.store.open_for(caller).await?;
+            if !decision.plan.auto {
+                policy::check_pending_caps(&open.requests, &decision.bundle)?;
+            }
+            self.check_room(&open.requests, &t.request)?;
+            match self.ports.store.create(&t, &open).await {
+                Ok(()) => {
+                    admitted = true;
+                    break;
+                }
+                Err(StoreError::AlreadyExists) => return self.get(&id).await,
+                // Another request of the person's came first, or (where a store cannot tell
+                // the two apart) this very id did: look, then judge again on the new copy.
+                Err(StoreError::Conflict) => {
+                    if let Some(existing) = self.ports.store.get(&id).await? {
+                        return Ok(existing);
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if !admitted {
+            return Err(ServiceError::Busy(id));
         }
         let req = t.request;
         match req.status {
@@ -133,28 +141,32 @@ where
         Ok(req)
     }
 
-    /// Refuses a grant that would not fit next to the person's live container grants.
-    pub(super) async fn check_room(
-        &self,
-        person: &Email,
-        new: &GrantSpec,
-    ) -> Result<(), ServiceError> {
-        let live: Vec<GrantSpec> = self
-            .ports
-            .store
-            .live_for(person)
-            .await?
-            .iter()
-            .filter_map(|r| {
-                self.catalog
-                    .bundle(&r.bundle)
-                    .filter(|b| b.strategy == Strategy::Container)
-                    .map(|b| spec(r, b))
+    /// Refuses a grant that would not fit next to the container grants the person holds or
+    /// is waiting for: an approved request never fails for room.
+    pub(super) fn check_room(&self, open: &[Request], new: &Request) -> Result<(), ServiceError> {
+        // A request not yet started is counted with the start condition it will carry.
+        let reserved = |r: &Request| {
+            let b = self
+                .catalog
+                .bundle(&r.bundle)
+                .filter(|b| b.strategy == Strategy::Container)?;
+            let s = spec(r, b);
+            Some(GrantSpec {
+                starts_at: s.starts_at.or(r.start_at),
+                ..s
             })
+        };
+        let held: Vec<GrantSpec> = open
+            .iter()
+            .filter(|r| r.id != new.id)
+            .filter_map(reserved)
             .collect();
+        let Some(new) = reserved(new) else {
+            return Ok(());
+        };
         PolicyDocument::default()
-            .rebuilt(&live, POLICY_BUDGET)?
-            .with(new, POLICY_BUDGET)?;
+            .rebuilt(&held, POLICY_BUDGET)?
+            .with(&new, POLICY_BUDGET)?;
         Ok(())
     }
 
