@@ -127,7 +127,8 @@ def seed(local):
         "approve": local.ask("carol", **pii),
         "deny": local.ask("carol", **pii),
         "cancel": local.ask("carol", **pii),
-        "link": local.ask("carol", **pii),
+        # bob, not carol: one person may have at most three requests waiting for one bundle.
+        "link": local.ask("bob", **pii),
         "review": local.ask("grace", bundle="prod-admin", flow="break-glass", duration="1h",
                             reason="INC-9 outage"),
     }
