@@ -84,19 +84,6 @@ fn store_fault(f: Fault) -> StoreError {
     }
 }
 
-/// The groups a pending request is waiting on (first tier unless skipped, plus reached tiers).
-fn waiting_on(r: &Request) -> BTreeSet<GroupName> {
-    if r.status != Status::Pending {
-        return BTreeSet::new();
-    }
-    let mut out: BTreeSet<GroupName> = BTreeSet::new();
-    if r.plan.start_tier == 0 {
-        out.extend(r.plan.groups.iter().map(|g| g.group.clone()));
-    }
-    out.extend(r.plan.tiers.iter().take(r.tier).map(|t| t.group.clone()));
-    out
-}
-
 fn meta_item(r: &Request) -> Result<Item, StoreError> {
     let mut item: Item = HashMap::new();
     let id = r.id.as_str();
@@ -408,7 +395,7 @@ impl RequestStore for DynamoStore {
         for e in &t.events {
             items.push(self.put(audit_item(e)?, Some("attribute_not_exists(pk)"))?);
         }
-        for g in waiting_on(&t.request) {
+        for g in t.request.waiting_on() {
             items.push(self.put(wait_item(&t.request, &g), None)?);
         }
         self.transact(items, |failed| match failed {
@@ -485,7 +472,7 @@ impl RequestStore for DynamoStore {
         // and remove those of every other group it could wait on (deleting a missing item is a
         // no-op), so the index never lists a request for a group that can no longer decide it.
         if expected_status == Status::Pending || t.request.status == Status::Pending {
-            let waiting = waiting_on(&t.request);
+            let waiting = t.request.waiting_on();
             let possible: BTreeSet<&GroupName> = t
                 .request
                 .plan
@@ -574,7 +561,7 @@ impl RequestStore for DynamoStore {
             };
             // The index is eventually consistent: trust only the request itself.
             if let Some(r) = self.get(&id).await? {
-                if r.status == Status::Pending && waiting_on(&r).contains(group) {
+                if r.waiting_on().contains(group) {
                     out.push(r);
                 }
             }

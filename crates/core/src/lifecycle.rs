@@ -461,6 +461,26 @@ impl Request {
         Transition { request, events }
     }
 
+    /// The groups a pending request is waiting on: the first tier's unless it was skipped,
+    /// plus every escalation tier reached. Empty once it is not pending.
+    pub fn waiting_on(&self) -> std::collections::BTreeSet<GroupName> {
+        let mut out = std::collections::BTreeSet::new();
+        if self.status != Status::Pending {
+            return out;
+        }
+        if self.plan.start_tier == 0 {
+            out.extend(self.plan.groups.iter().map(|g| g.group.clone()));
+        }
+        out.extend(
+            self.plan
+                .tiers
+                .iter()
+                .take(self.tier)
+                .map(|t| t.group.clone()),
+        );
+        out
+    }
+
     /// What the request waits for, in words.
     pub fn waiting_for(&self) -> String {
         self.plan.waiting_for(self.tier, &self.votes)

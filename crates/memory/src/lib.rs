@@ -53,11 +53,6 @@ impl MemoryStore {
     }
 }
 
-fn waits_on(r: &Request, group: &GroupName) -> bool {
-    let first = r.plan.start_tier == 0 && r.plan.groups.iter().any(|g| g.group == *group);
-    first || r.plan.tiers.iter().take(r.tier).any(|t| t.group == *group)
-}
-
 impl RequestStore for MemoryStore {
     async fn create(&self, t: &Transition, open: &OpenRequests) -> Result<(), StoreError> {
         let mut s = lock(&self.state);
@@ -135,7 +130,7 @@ impl RequestStore for MemoryStore {
         let s = lock(&self.state);
         Ok(s.requests
             .values()
-            .filter(|r| r.status == Status::Pending && waits_on(r, group))
+            .filter(|r| r.waiting_on().contains(group))
             .cloned()
             .collect())
     }
@@ -302,7 +297,7 @@ impl CatalogStore for MemoryCatalogs {
 
 /// The simulated AWS identity side: per-person permission sets with their inline policy,
 /// account assignments, and IAM role inline policies.
-#[derive(Debug, Default, Clone, Serialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct IdentitySide {
     /// Each person's container permission set's inline policy.
     pub containers: BTreeMap<Email, PolicyDocument>,
@@ -332,6 +327,14 @@ pub struct MemoryGrantor {
 }
 
 impl MemoryGrantor {
+    /// A grantor whose identity side starts as `side` (one saved earlier).
+    pub fn with_side(side: IdentitySide) -> Self {
+        Self {
+            side: Mutex::new(side),
+            ..Self::default()
+        }
+    }
+
     /// A copy of the identity side.
     pub fn snapshot(&self) -> IdentitySide {
         lock(&self.side).clone()

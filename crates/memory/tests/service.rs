@@ -1226,41 +1226,6 @@ async fn pending_requests_hold_room_so_an_approved_request_never_fails_for_room(
     svc.submit(&tess, ask("b2", "1h", "x")).await.unwrap();
 }
 
-/// Parallel asks are held to the room one-at-a-time asks see: each is judged on the copy of
-/// the person's open requests that its create checks is unchanged.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn parallel_asks_get_exactly_the_room_that_sequential_ones_get() {
-    let sequential = wide_catalog(1, 40, true);
-    let tess = who("tess");
-    let mut fits = 0;
-    while sequential.submit(&tess, ask("b0", "1h", "x")).await.is_ok() {
-        fits += 1;
-    }
-    assert!(fits >= 3, "the bundle fits a few times: {fits}");
-
-    let svc = Arc::new(wide_catalog(1, 40, true));
-    let calls: Vec<_> = (0..24)
-        .map(|_| {
-            let (svc, tess) = (svc.clone(), tess.clone());
-            tokio::spawn(async move { svc.submit(&tess, ask("b0", "1h", "x")).await })
-        })
-        .collect();
-    let mut created = Vec::new();
-    for call in calls {
-        match call.await.unwrap() {
-            Ok(r) => created.push(r.id),
-            Err(e) => assert!(
-                matches!(e, ServiceError::TooLarge(_)) || e.is_retryable(),
-                "{e:?}"
-            ),
-        }
-    }
-    assert_eq!(created.len(), fits, "as many as fit one at a time");
-    for id in &created {
-        assert_eq!(svc.activate(id).await.unwrap().status, Status::Active);
-    }
-}
-
 /// One person cannot flood approvers: at most three requests for one bundle and ten in all
 /// wait at once, in parallel as one at a time, and the refusal says what to do.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
