@@ -11,7 +11,7 @@ use jit_core::link::LinkClaims;
 use jit_core::policy::RequestInput;
 use jit_core::ports::*;
 use jit_core::prompt::{Offer, Prompt};
-use jit_core::service::{PromptAnswer, Service, ServiceError, Verdict};
+use jit_core::service::{Ending, PromptAnswer, Service, ServiceError, Verdict};
 use jit_core::types::*;
 
 /// What the router needs from the service; implemented for every [`Service`].
@@ -70,14 +70,14 @@ pub trait Api: Send + Sync + 'static {
         &self,
         caller: &Email,
         id: &RequestId,
-    ) -> impl Future<Output = Result<Request, ServiceError>> + Send;
+    ) -> impl Future<Output = Result<Ending, ServiceError>> + Send;
     /// See [`Service::revoke`].
     fn revoke(
         &self,
         caller: &Email,
         id: &RequestId,
         message: &str,
-    ) -> impl Future<Output = Result<Request, ServiceError>> + Send;
+    ) -> impl Future<Output = Result<Ending, ServiceError>> + Send;
     /// See [`Service::review`].
     fn review(
         &self,
@@ -205,7 +205,7 @@ where
         &self,
         caller: &Email,
         id: &RequestId,
-    ) -> impl Future<Output = Result<Request, ServiceError>> + Send {
+    ) -> impl Future<Output = Result<Ending, ServiceError>> + Send {
         Service::release(self, caller, id)
     }
     fn revoke(
@@ -213,7 +213,7 @@ where
         caller: &Email,
         id: &RequestId,
         message: &str,
-    ) -> impl Future<Output = Result<Request, ServiceError>> + Send {
+    ) -> impl Future<Output = Result<Ending, ServiceError>> + Send {
         Service::revoke(self, caller, id, message)
     }
     fn review(

@@ -910,3 +910,44 @@ async fn free_text_on_more_than_one_line_is_refused_where_it_enters() {
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     assert!(page.text.contains("U+000A"), "{}", page.text);
 }
+
+/// A release whose access cannot be taken away yet (Identity Center throttling) is answered
+/// as what happened: 202, released, with what is still under way; once removal succeeds, the
+/// same release answers 200.
+#[tokio::test]
+async fn a_release_whose_removal_is_still_under_way_answers_202_and_says_why() {
+    let (svc, app) = app();
+    let made = post(
+        &app,
+        "/v1/requests",
+        "alice",
+        json!({"bundle": "api-logs-read", "duration": "4h", "reason": "debug"}),
+    )
+    .await;
+    let id = made.json()["id"].as_str().unwrap().to_string();
+    svc.activate(&id.parse().unwrap()).await.unwrap();
+
+    svc.ports.grantor.inject(&[jit_memory::Fault::Throttle]);
+    let released = post(&app, &format!("/v1/requests/{id}/release"), "alice", json!({})).await;
+    assert_eq!(released.status, StatusCode::ACCEPTED, "{}", released.text);
+    let body = released.json();
+    assert_eq!(body["status"], "released");
+    let removal = body["removal"].as_str().unwrap();
+    assert!(removal.contains("being retried"), "{removal}");
+    assert!(
+        svc.ports.grantor.snapshot().containers[&Email::parse("alice@example.com").unwrap()]
+            .grant_ids()
+            .contains(&id.parse().unwrap()),
+        "still in place"
+    );
+
+    let again = post(&app, &format!("/v1/requests/{id}/release"), "alice", json!({})).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    assert!(again.json().get("removal").is_none());
+    assert!(
+        !svc.ports.grantor.snapshot().containers[&Email::parse("alice@example.com").unwrap()]
+            .grant_ids()
+            .contains(&id.parse().unwrap()),
+        "gone"
+    );
+}

@@ -38,6 +38,34 @@ async fn seed_identity_store(client: &aws_sdk_identitystore::Client) -> String {
     store
 }
 
+/// Identity Center and the Identity Store (seeded from the demo directory.toml) on moto.
+async fn identity_side(
+    sdk: &aws_config::SdkConfig,
+    dynamo: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> (AwsGrantor, IdentityStoreDirectory) {
+    let ids = aws_sdk_identitystore::Client::new(sdk);
+    let store_id = seed_identity_store(&ids).await;
+    let directory = IdentityStoreDirectory::new(ids, store_id);
+    let sso = aws_sdk_ssoadmin::Client::new(sdk);
+    let instance = sso.list_instances().send().await.unwrap().instances()[0]
+        .instance_arn()
+        .unwrap()
+        .to_string();
+    let mut identity = IdentityConfig::new(&instance);
+    identity.rate_per_second = 500;
+    identity.poll_interval = std::time::Duration::from_millis(20);
+    let grantor = AwsGrantor::new(
+        sso,
+        aws_sdk_iam::Client::new(sdk),
+        dynamo.clone(),
+        table,
+        directory.clone(),
+        identity,
+    );
+    (grantor, directory)
+}
+
 /// The decision token in the approval email moto recorded for `approver` (the newest one).
 fn link_for(approver: &str) -> String {
     let data = common::moto_data();
@@ -68,24 +96,7 @@ fn link_for(approver: &str) -> String {
 async fn a_two_group_request_lives_its_whole_life_on_the_aws_adapters() {
     let sdk = common::sdk().await;
     let (dynamo, table) = common::table(&sdk).await;
-    let ids = aws_sdk_identitystore::Client::new(&sdk);
-    let store_id = seed_identity_store(&ids).await;
-    let directory = IdentityStoreDirectory::new(ids, store_id);
-    let sso = aws_sdk_ssoadmin::Client::new(&sdk);
-    let instance = sso.list_instances().send().await.unwrap().instances()[0]
-        .instance_arn()
-        .unwrap()
-        .to_string();
-    let mut identity = IdentityConfig::new(&instance);
-    identity.rate_per_second = 500;
-    let grantor = AwsGrantor::new(
-        sso,
-        aws_sdk_iam::Client::new(&sdk),
-        dynamo.clone(),
-        &table,
-        directory.clone(),
-        identity,
-    );
+    let (grantor, directory) = identity_side(&sdk, &dynamo, &table).await;
     let scheduler_client = aws_sdk_scheduler::Client::new(&sdk);
     let group = common::unique("jit");
     scheduler_client
@@ -277,4 +288,92 @@ async fn parallel_self_extensions_are_held_to_the_same_rule_as_one_at_a_time() {
         .count();
     assert_eq!(recorded, extended, "one audit record per extension made");
     assert!(extended >= 1, "at least the first extension is automatic");
+}
+
+/// The release under throttling: Identity Center refuses every write for a while. The
+/// ledger says released at once, and the answer says so truthfully, with the access still
+/// being removed (the API's 202), rather than "busy, try again" over a release that happened.
+/// The removal is retried where it is deployed (the stream runs `reconcile`) and succeeds
+/// once Identity Center answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_under_throttling_is_told_truthfully_and_the_removal_is_retried() {
+    let proxy = common::fault::FaultProxy::start(&common::endpoint()).await;
+    let sdk = common::sdk_at(&proxy.url).await;
+    let (dynamo, table) = common::table(&sdk).await;
+    let (grantor, directory) = identity_side(&sdk, &dynamo, &table).await;
+    let svc = Service::new(
+        Arc::new(catalog::load_dir(&examples()).unwrap()),
+        Ports {
+            store: DynamoStore::new(dynamo, &table),
+            grantor,
+            scheduler: jit_memory::MemoryScheduler::default(),
+            mailer: jit_memory::MemoryMailer::default(),
+            directory,
+            clock: FakeClock::at(Utc::now()),
+        },
+        LinkSigner::new(&[7; 32]).unwrap(),
+        "https://jit.example.com",
+    );
+    let alice = Email::parse("alice@example.com").unwrap();
+    let req = svc
+        .submit(
+            &alice,
+            RequestInput {
+                bundle: Some(BundleName::parse("api-logs-read").unwrap()),
+                duration: Some(GrantDuration::parse("4h").unwrap()),
+                reason: Some("debug 5xx".into()),
+                ..RequestInput::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(svc.activate(&req.id).await.unwrap().status, Status::Active);
+    let holds = |doc: Option<jit_core::plan::PolicyDocument>| {
+        doc.is_some_and(|d| d.grant_ids().contains(&req.id))
+    };
+    assert!(holds(
+        svc.ports.grantor.container_policy(&alice).await.unwrap()
+    ));
+
+    for op in [
+        "PutInlinePolicyToPermissionSet",
+        "DeleteInlinePolicyFromPermissionSet",
+        "ProvisionPermissionSet",
+    ] {
+        proxy.fail(op, 1_000, "ThrottlingException");
+    }
+    let ending = svc.release(&alice, &req.id).await.unwrap();
+    assert_eq!(
+        ending.request.status,
+        Status::Released,
+        "the ledger says so"
+    );
+    let removal = ending
+        .removal
+        .expect("the answer says removal is under way");
+    assert!(removal.contains("being retried"), "{removal}");
+    assert!(removal.contains("stops working at"), "{removal}");
+    assert!(
+        proxy.injected().len() >= 2,
+        "Identity Center was asked, and refused: {:?}",
+        proxy.injected()
+    );
+    assert!(
+        holds(svc.ports.grantor.container_policy(&alice).await.unwrap()),
+        "the statement is still there while throttled"
+    );
+    proxy.clear();
+    svc.reconcile(&req.id).await.unwrap();
+    assert!(
+        !holds(svc.ports.grantor.container_policy(&alice).await.unwrap()),
+        "removed once Identity Center answers"
+    );
+    let released = svc
+        .timeline(&req.id)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.action == Action::Released)
+        .count();
+    assert_eq!(released, 1, "one release recorded");
 }

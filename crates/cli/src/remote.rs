@@ -230,6 +230,9 @@ pub fn describe(r: &RequestView) -> String {
         other => other.as_str().to_string(),
     };
     out.push_str(&format!("  {line}\n"));
+    if let Some(removal) = &r.removal {
+        out.push_str(&format!("  not yet removed: {removal}\n"));
+    }
     out
 }
 

@@ -137,6 +137,11 @@ pub struct RequestView {
     /// The audit records, when one request is shown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeline: Option<Vec<AuditRow>>,
+    /// In the answer to a release or revocation (202): the request is ended, but taking the
+    /// access away is still under way; why, and when it stops working regardless. Absent
+    /// once the access is gone (200).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removal: Option<String>,
 }
 
 impl RequestView {
@@ -184,6 +189,7 @@ impl RequestView {
             break_glass: r.plan.break_glass,
             reviewed: r.reviewed,
             catalog_version: r.catalog_version.clone(),
+            removal: None,
             timeline: timeline.map(|t| t.iter().map(|e| AuditRow::of(e, r)).collect()),
         }
     }

@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::Json;
 use jit_contract::{ApproveBody, ErrorBody, ExtendBody, IdPath, MessageBody, RequestView};
+use jit_core::service::Ending;
 use jit_core::types::RequestId;
 
 use crate::error::{body, field, path, plain, ApiResult, Me};
@@ -84,10 +86,23 @@ pub async fn cancel<A: Api>(
     )))
 }
 
+/// The answer to an ending: 200 once the access is gone, 202 while it is still being removed.
+fn ended(e: Ending) -> (StatusCode, Json<RequestView>) {
+    let status = if e.removal.is_some() {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    let mut view = RequestView::of(&e.request, None);
+    view.removal = e.removal;
+    (status, Json(view))
+}
+
 /// End an active grant early (the requester).
 #[utoipa::path(post, operation_id = "release", path = "/v1/requests/{id}/release", tag = "requests", params(IdPath),
     responses(
-        (status = 200, description = "The request, released", body = RequestView),
+        (status = 200, description = "The request, released; the access is gone", body = RequestView),
+        (status = 202, description = "The request, released; the access is still being removed (`removal` says why and until when at most)", body = RequestView),
         (status = 403, description = "Only the requester may release", body = ErrorBody),
         (status = 404, description = "No such request", body = ErrorBody),
         (status = 409, description = "Not active", body = ErrorBody)))]
@@ -95,17 +110,15 @@ pub async fn release<A: Api>(
     State(app): State<Arc<A>>,
     Me(me): Me,
     p: Result<Path<IdPath>, PathRejection>,
-) -> ApiResult<Json<RequestView>> {
-    Ok(Json(RequestView::of(
-        &app.release(&me, &id(p)?).await?,
-        None,
-    )))
+) -> ApiResult<(StatusCode, Json<RequestView>)> {
+    Ok(ended(app.release(&me, &id(p)?).await?))
 }
 
 /// End someone's grant (an admin), with a message.
 #[utoipa::path(post, operation_id = "revoke", path = "/v1/requests/{id}/revoke", tag = "admin", params(IdPath), request_body = MessageBody,
     responses(
-        (status = 200, description = "The request, revoked", body = RequestView),
+        (status = 200, description = "The request, revoked; the access is gone", body = RequestView),
+        (status = 202, description = "The request, revoked; the access is still being removed (`removal` says why and until when at most)", body = RequestView),
         (status = 403, description = "Only admins may revoke", body = ErrorBody),
         (status = 404, description = "No such request", body = ErrorBody),
         (status = 409, description = "Not live", body = ErrorBody),
@@ -115,12 +128,9 @@ pub async fn revoke<A: Api>(
     Me(me): Me,
     p: Result<Path<IdPath>, PathRejection>,
     b: Result<Json<MessageBody>, JsonRejection>,
-) -> ApiResult<Json<RequestView>> {
+) -> ApiResult<(StatusCode, Json<RequestView>)> {
     let (id, message) = (id(p)?, message(b)?);
-    Ok(Json(RequestView::of(
-        &app.revoke(&me, &id, &message).await?,
-        None,
-    )))
+    Ok(ended(app.revoke(&me, &id, &message).await?))
 }
 
 /// Record the review of a break-glass grant (an admin).

@@ -59,6 +59,11 @@ impl FaultProxy {
         });
     }
 
+    /// Stops injecting: every call from now on reaches moto.
+    pub fn clear(&self) {
+        self.rules.lock().unwrap().clear();
+    }
+
     /// The operations that were answered with an injected error, in order.
     pub fn injected(&self) -> Vec<String> {
         self.injected.lock().unwrap().clone()

@@ -11,9 +11,10 @@ where
     D: Directory,
     C: Clock,
 {
-    /// The requester ends their grant early.
+    /// The requester ends their grant early. The ledger says released at once; whether the
+    /// access is gone yet is in the answer ([`Ending::removal`]).
     #[instrument(skip(self), fields(request_id = %id))]
-    pub async fn release(&self, caller: &Email, id: &RequestId) -> Result<Request, ServiceError> {
+    pub async fn release(&self, caller: &Email, id: &RequestId) -> Result<Ending, ServiceError> {
         let (req, changed) = self
             .transition(id, |_| {
                 Ok(Command::Release {
@@ -21,27 +22,28 @@ where
                 })
             })
             .await?;
-        if self.effects == Effects::Inline {
-            self.take_away(&req).await?;
-        }
+        let removal = self.remove_now(&req).await;
         if changed {
-            self.tell(notify::status_notice(
-                &req,
-                "You released your grant; the access is gone.",
-            ))
-            .await;
+            let notice = match removal {
+                None => "You released your grant; the access is gone.".to_string(),
+                Some(_) => "You released your grant; the access is being removed.".to_string(),
+            };
+            self.tell(notify::status_notice(&req, &notice)).await;
         }
-        Ok(req)
+        Ok(Ending {
+            request: req,
+            removal,
+        })
     }
 
-    /// An admin ends a grant.
+    /// An admin ends a grant; as [`Self::release`], the answer says whether the access is gone.
     #[instrument(skip(self, message), fields(request_id = %id, admin = %caller))]
     pub async fn revoke(
         &self,
         caller: &Email,
         id: &RequestId,
         message: &str,
-    ) -> Result<Request, ServiceError> {
+    ) -> Result<Ending, ServiceError> {
         let message = bounded_text(message, "message", true)?;
         let is_admin = self.is_admin(caller).await?;
         let (req, changed) = self
@@ -53,9 +55,7 @@ where
                 })
             })
             .await?;
-        if self.effects == Effects::Inline {
-            self.take_away(&req).await?;
-        }
+        let removal = self.remove_now(&req).await;
         if changed {
             self.tell(notify::status_notice(
                 &req,
@@ -63,7 +63,34 @@ where
             ))
             .await;
         }
-        Ok(req)
+        Ok(Ending {
+            request: req,
+            removal,
+        })
+    }
+
+    /// Takes an ended grant's access away in this call where the effects are inline; `None`
+    /// once it is gone, otherwise what is still to happen. A failure here is not the caller's
+    /// to retry: the ledger already says ended, the change is retried from the table's stream
+    /// (the change feed locally) and the sweep, and the IAM condition ends it at its expiry.
+    async fn remove_now(&self, req: &Request) -> Option<String> {
+        match self.effects {
+            Effects::Stream => Some(
+                "the grant function is removing the access (from the table's stream); it is gone within seconds"
+                    .to_string(),
+            ),
+            Effects::Inline => match self.take_away(req).await {
+                Ok(()) => None,
+                Err(e) => {
+                    warn!(request_id = %req.id, error = %e, "ended; removing the access failed and is retried");
+                    Some(format!(
+                        "removing the access failed for now and is being retried ({}); it stops working at {} in any case",
+                        crate::text::one_line(&e.to_string()),
+                        req.expires_at.map_or_else(|| "its expiry".to_string(), |t| t.to_rfc3339())
+                    ))
+                }
+            },
+        }
     }
 
     /// An admin records the review of a break-glass grant.

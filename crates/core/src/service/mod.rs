@@ -148,6 +148,16 @@ impl SweepReport {
     }
 }
 
+/// A grant ended by a person (release, revoke): the request afterwards, and whether its
+/// access is gone yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ending {
+    /// The request, released or revoked.
+    pub request: Request,
+    /// `None` when the access is gone; otherwise what is still happening, in words.
+    pub removal: Option<String>,
+}
+
 /// What the sweeper keeps to the ledger.
 #[derive(Debug, Clone, Copy)]
 enum Holding {
