@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The API contract, fuzzed: schemathesis against a jit-local of its own.
 
-Starts jit-local (in memory) on a free port, seeds it with real requests made as the demo
+Starts jit-local (on its default durable store, in a fresh data directory) on a free port, seeds it with real requests made as the demo
 catalog's people (an auto-approved grant, two-group requests waiting for a DBA and security, a
 break-glass grant, an access-denied prompt) and takes a real decision link and prompt link from
 its outbox. Then runs schemathesis twice from the served document, bounded (fixed examples per
@@ -21,6 +21,7 @@ import json
 import os
 import re
 import socket
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -60,8 +61,11 @@ class Local:
     def __init__(self, port):
         self.base = f"http://127.0.0.1:{port}"
         self.log = tempfile.NamedTemporaryFile(prefix="jit-local-", suffix=".log", delete=False)
+        # Its default store (SQLite under a data directory of its own), as people run it.
+        self.data = tempfile.mkdtemp(prefix="jit-local-data-")
         self.proc = subprocess.Popen(
-            [LOCAL, "--port", str(port), "--catalog", os.path.join(ROOT, "catalog", "examples")],
+            [LOCAL, "--port", str(port), "--catalog", os.path.join(ROOT, "catalog", "examples"),
+             "--data-dir", self.data],
             stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
         for _ in range(100):
             try:
@@ -78,6 +82,7 @@ class Local:
         if self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=10)
+        shutil.rmtree(self.data, ignore_errors=True)
 
     def call(self, method, path, user=None, body=None):
         data = json.dumps(body).encode() if body is not None else None

@@ -928,7 +928,13 @@ async fn a_release_whose_removal_is_still_under_way_answers_202_and_says_why() {
     svc.activate(&id.parse().unwrap()).await.unwrap();
 
     svc.ports.grantor.inject(&[jit_memory::Fault::Throttle]);
-    let released = post(&app, &format!("/v1/requests/{id}/release"), "alice", json!({})).await;
+    let released = post(
+        &app,
+        &format!("/v1/requests/{id}/release"),
+        "alice",
+        json!({}),
+    )
+    .await;
     assert_eq!(released.status, StatusCode::ACCEPTED, "{}", released.text);
     let body = released.json();
     assert_eq!(body["status"], "released");
@@ -941,7 +947,13 @@ async fn a_release_whose_removal_is_still_under_way_answers_202_and_says_why() {
         "still in place"
     );
 
-    let again = post(&app, &format!("/v1/requests/{id}/release"), "alice", json!({})).await;
+    let again = post(
+        &app,
+        &format!("/v1/requests/{id}/release"),
+        "alice",
+        json!({}),
+    )
+    .await;
     assert_eq!(again.status, StatusCode::OK, "{}", again.text);
     assert!(again.json().get("removal").is_none());
     assert!(

@@ -43,9 +43,32 @@ fn start() -> Local {
     start_with(&[])
 }
 
+/// A data directory no other test uses.
+fn fresh_dir() -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "jit-local-test-{}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 fn start_with(extra: &[&str]) -> Local {
+    start_in(&fresh_dir(), extra)
+}
+
+/// jit-local keeping its state in `dir`.
+fn start_in(dir: &Path, extra: &[&str]) -> Local {
     let mut child = Command::new(bin("jit-local"))
         .args(["--port", "0", "--catalog", &examples()])
+        .args(["--data-dir", &dir.display().to_string()])
         .args(extra)
         .env_remove("AWS_ENDPOINT_URL")
         .stdout(Stdio::piped())
@@ -511,4 +534,112 @@ fn slow_clients_are_cut_off_and_do_not_block_others() {
             "connection {i} got {text}"
         );
     }
+}
+
+/// The restart: jit-local killed mid-flow (SIGKILL) and started again on the same data
+/// directory keeps the pending request, the active grant in the simulated permission set, the
+/// audit records, the clock, and the links already emailed (the signing key is kept).
+#[test]
+fn a_restart_keeps_requests_grants_links_audit_and_the_clock() {
+    let dir = fresh_dir();
+    let (active, pending, link, clock_before) = {
+        let local = start_in(&dir, &[]);
+        let since = local.console_len();
+        let active = local.json(
+            Some("alice"),
+            &[
+                "request",
+                "api-logs-read",
+                "--for",
+                "4h",
+                "--reason",
+                "debug 5xx",
+            ],
+        )["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        wait_until(&local, "alice", &active, "active");
+        let pending = local.json(
+            Some("carol"),
+            &[
+                "request",
+                "rds-prod-pii",
+                "--for",
+                "1h",
+                "--reason",
+                "INC-7 customer data",
+                "--ticket",
+                "INC-7",
+            ],
+        )["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let link = local.link_for("dave", since);
+        let clock = local.json(None, &["local", "advance", "30m"])["now"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (active, pending, link, clock)
+        // Dropped here: killed with SIGKILL, as a crash would.
+    };
+
+    let local = start_in(&dir, &[]);
+    assert!(
+        local
+            .console
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("(2 requests so far)")),
+        "{:?}",
+        local.console.lock().unwrap()
+    );
+    let grant = local.json(Some("alice"), &["status", &active]);
+    assert_eq!(grant["status"], "active");
+    let actions: Vec<&str> = grant["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["requested", "auto-approved", "activated"]);
+    let identity = local.json(None, &["local", "identity"]);
+    assert!(
+        identity.to_string().contains(&format!("Jit{active}")),
+        "the permission set still holds the grant: {identity}"
+    );
+    let now = local.json(None, &["local", "advance", "1m"])["now"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        now > clock_before,
+        "the clock kept its lead: {now} after {clock_before}"
+    );
+
+    // The link emailed before the restart still works, once (at the new port: a test's
+    // jit-local picks a free one each start).
+    let path = &link[link.find("/v1/").unwrap()..];
+    let link = format!("{}{path}", local.url);
+    let page = press(&link, "action=approve&message=ok");
+    assert!(page.contains("200 OK"), "{page}");
+    let r = local.json(Some("carol"), &["status", &pending]);
+    assert_eq!(r["status"], "pending", "security has still to approve");
+    assert_eq!(r["votes"].as_array().unwrap().len(), 1, "{r}");
+    let again = press(&link, "action=approve&message=ok");
+    assert!(again.contains("410"), "{again}");
+
+    // Nothing from before the restart is printed again.
+    assert!(
+        !local
+            .console
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("Approve rds-prod-pii")),
+        "old emails are not printed again"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

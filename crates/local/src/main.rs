@@ -1,13 +1,16 @@
-//! `jit-local`: every function's handler in one process on 127.0.0.1, on the in-memory
-//! adapters: an embedded store, an in-process scheduler, a simulated AWS identity side, an
-//! email outbox printed to the console, and a test clock that runs with real time and can be
-//! moved forward (`POST /local/clock {"advance": "2h"}`). Identity comes from the `X-Jit-User`
-//! header, which only this binary accepts. Nothing survives a restart.
+//! `jit-local`: every function's handler in one process on 127.0.0.1: a durable store, a
+//! scheduler, a simulated AWS identity side, an email outbox printed to the console, and a test
+//! clock that runs with real time and can be moved forward (`POST /local/clock {"advance":
+//! "2h"}`). Identity comes from the `X-Jit-User` header, which only this binary accepts.
 //!
-//! With `--aws-endpoint` (or `AWS_ENDPOINT_URL`) the real AWS adapters are used instead, against
-//! that endpoint (moto server in tests): see [`aws`].
+//! By default everything is kept under a data directory (`--data-dir`, see [`durable`]), so a
+//! restart keeps requests, grants, the audit chain, schedules, emails, links (the signing key)
+//! and the clock. `--in-memory` keeps nothing. With `--aws-endpoint` (or `AWS_ENDPOINT_URL`)
+//! the real AWS adapters are used instead, against that endpoint (moto server in tests): see
+//! [`aws`].
 
 mod aws;
+mod durable;
 mod http;
 
 use std::net::SocketAddr;
@@ -60,10 +63,18 @@ struct Args {
     /// The SAM template whose table definition the AWS mode creates its table from.
     #[arg(long, default_value = "infra/template.yaml")]
     template: PathBuf,
+    /// Where local mode keeps its state (a SQLite file and the link-signing key), created if
+    /// missing; a restart with the same directory picks up where it stopped.
+    #[arg(long, env = "JIT_DATA_DIR", default_value = ".jit-local")]
+    data_dir: PathBuf,
+    /// Keep nothing: state lives in memory and is gone when jit-local stops.
+    #[arg(long, conflicts_with = "aws_endpoint")]
+    in_memory: bool,
 }
 
 enum Backend {
     Memory(Arc<MemoryService>),
+    Durable(Arc<durable::DurableLocal>),
     Aws(Arc<aws::AwsLocal>),
 }
 
@@ -76,6 +87,7 @@ impl Local {
     fn now(&self) -> DateTime<Utc> {
         match &self.backend {
             Backend::Memory(s) => s.now(),
+            Backend::Durable(d) => d.svc.now(),
             Backend::Aws(a) => a.svc.now(),
         }
     }
@@ -83,6 +95,7 @@ impl Local {
     fn advance(&self, by: chrono::Duration) {
         match &self.backend {
             Backend::Memory(s) => s.ports.clock.advance(by),
+            Backend::Durable(d) => d.advance(by),
             Backend::Aws(a) => a.svc.ports.clock.advance(by),
         }
     }
@@ -90,6 +103,7 @@ impl Local {
     async fn sweep(&self) -> serde_json::Value {
         let report = match &self.backend {
             Backend::Memory(s) => s.sweep().await,
+            Backend::Durable(d) => d.svc.sweep().await,
             Backend::Aws(a) => a.svc.sweep().await,
         };
         report
@@ -102,6 +116,7 @@ impl Local {
     async fn tick(&self) -> (Vec<String>, Vec<String>) {
         let svc = match &self.backend {
             Backend::Memory(s) => s,
+            Backend::Durable(d) => return d.tick().await,
             // That side prints emails as they are sent.
             Backend::Aws(a) => return a.tick().await,
         };
@@ -185,18 +200,43 @@ async fn serve(args: Args, catalog: catalog::Catalog, directory: MemoryDirectory
         };
     let addr = listener.local_addr().expect("bound");
     let base = format!("http://{addr}");
-    // A fresh key each start: links from an earlier run stop working, as they should.
-    let key: [u8; 32] = rand::random();
     let version = catalog.version();
     let backend = match &args.aws_endpoint {
-        None => {
+        None if args.in_memory => {
+            // A fresh key each start: links from an earlier run stop working, as they should.
+            let key: [u8; 32] = rand::random();
             let clock = FakeClock::running_from(Utc::now());
             let svc = memory_service_with_clock(Arc::new(catalog), directory, clock, &key, &base)
                 .expect("a 32-byte key is long enough");
             Backend::Memory(Arc::new(svc))
         }
+        None => match durable::DurableLocal::open(&args.data_dir, catalog, directory, &base) {
+            Ok(d) => {
+                println!(
+                    "jit-local keeps its state in {} ({} requests so far)",
+                    args.data_dir.display(),
+                    d.requests()
+                );
+                Backend::Durable(Arc::new(d))
+            }
+            Err(e) => {
+                eprintln!("{e:#}");
+                return ExitCode::from(1);
+            }
+        },
         Some(endpoint) => {
             let sdk = sdk_for(endpoint).await;
+            // The same key across restarts, so links already emailed keep working.
+            let key = match std::fs::create_dir_all(&args.data_dir)
+                .map_err(|e| e.to_string())
+                .and_then(|()| jit_sqlite::signing_key(&args.data_dir).map_err(|e| e.to_string()))
+            {
+                Ok(k) => k,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(1);
+                }
+            };
             match aws::build(&sdk, catalog, &args.catalog, &args.template, &key, &base).await {
                 Ok(a) => {
                     println!(
@@ -224,6 +264,7 @@ async fn serve(args: Args, catalog: catalog::Catalog, directory: MemoryDirectory
     });
     let api = match &local.backend {
         Backend::Memory(s) => jit_api::router(s.clone(), config),
+        Backend::Durable(d) => jit_api::router(d.svc.clone(), config),
         Backend::Aws(a) => jit_api::router(a.svc.clone(), config),
     };
     let app = api
@@ -237,6 +278,10 @@ async fn serve(args: Args, catalog: catalog::Catalog, directory: MemoryDirectory
         )
         .layer(middleware::from_fn(dev_identity));
 
+    // Whatever fell due while it was stopped: end grants past expiry, expire requests, put the
+    // identity side back in line with the ledger.
+    local.tick().await;
+    local.sweep().await;
     let ticker = local.clone();
     tokio::spawn(async move {
         let mut ticks = 0u32;
@@ -255,7 +300,13 @@ async fn serve(args: Args, catalog: catalog::Catalog, directory: MemoryDirectory
         "  catalog {} (version {version}), identity from the X-Jit-User header",
         args.catalog.display()
     );
-    println!("  emails are printed here; nothing survives a restart. Try:");
+    println!(
+        "  emails are printed here; {}. Try:",
+        match &local.backend {
+            Backend::Memory(_) => "nothing survives a restart (--in-memory)",
+            _ => "a restart keeps everything",
+        }
+    );
     println!("    jit --api {base} --as alice@example.com request api-logs-read --for 4h --reason \"debug 5xx\"");
     println!("    jit --api {base} --as carol@example.com request rds-prod-pii --for 1h --reason \"INC-7 customer data\" --ticket INC-7");
     println!("    jit --api {base} local advance 5h");
@@ -348,6 +399,7 @@ async fn cloudtrail(
     };
     let outcome = match &local.backend {
         Backend::Memory(s) => pod::handle(s.as_ref(), &event).await,
+        Backend::Durable(d) => pod::handle(d.svc.as_ref(), &event).await,
         Backend::Aws(a) => pod::handle(a.svc.as_ref(), &event).await,
     };
     local.tick().await;
@@ -363,6 +415,7 @@ async fn cloudtrail(
 async fn outbox(State(local): State<Arc<Local>>) -> Json<serde_json::Value> {
     let messages = match &local.backend {
         Backend::Memory(s) => s.ports.mailer.sent(),
+        Backend::Durable(d) => d.outbox(),
         Backend::Aws(a) => a.svc.ports.mailer.sent(),
     };
     Json(json!({ "messages": messages }))
@@ -373,6 +426,7 @@ async fn identity(State(local): State<Arc<Local>>) -> Json<serde_json::Value> {
         Backend::Memory(s) => {
             Json(serde_json::to_value(s.ports.grantor.snapshot()).unwrap_or_default())
         }
+        Backend::Durable(d) => Json(serde_json::to_value(d.identity()).unwrap_or_default()),
         Backend::Aws(a) => Json(a.identity().await),
     }
 }

@@ -156,6 +156,11 @@ impl PersistedGrantor {
         self.inner.snapshot()
     }
 
+    /// Makes the next calls fail as given (tests of retries), as [`MemoryGrantor::inject`].
+    pub fn inject(&self, faults: &[jit_memory::Fault]) {
+        self.inner.inject(faults);
+    }
+
     fn save<T>(&self, outcome: Result<T, GrantError>) -> Result<T, GrantError> {
         let value = outcome?;
         let text =
