@@ -643,3 +643,75 @@ fn a_restart_keeps_requests_grants_links_audit_and_the_clock() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// On the AWS adapters (moto), a restart with the same data directory finds the table, the
+/// Identity Store and the schedule group it made before, and signs with the same key: the
+/// pending request is still there and the link emailed before the restart still decides it.
+#[test]
+fn a_restart_on_the_aws_adapters_reuses_the_table_and_the_key() {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL")
+        .expect("AWS_ENDPOINT_URL is not set: run `bash scripts/test.sh`, which starts moto");
+    let template = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../infra/template.yaml")
+        .display()
+        .to_string();
+    let extra = ["--aws-endpoint", endpoint.as_str(), "--template", &template];
+    let dir = fresh_dir();
+    let (active, pending, link) = {
+        let local = start_in(&dir, &extra);
+        let since = local.console_len();
+        let active = local.json(
+            Some("alice"),
+            &[
+                "request",
+                "api-logs-read",
+                "--for",
+                "4h",
+                "--reason",
+                "debug 5xx",
+            ],
+        )["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        wait_until(&local, "alice", &active, "active");
+        let pending = local.json(
+            Some("carol"),
+            &[
+                "request",
+                "rds-prod-pii",
+                "--for",
+                "1h",
+                "--reason",
+                "INC-7 customer data",
+                "--ticket",
+                "INC-7",
+            ],
+        )["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (active, pending, local.link_for("dave", since))
+    };
+    let local = start_in(&dir, &extra);
+    assert!(
+        local
+            .console
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("as before the restart")),
+        "{:?}",
+        local.console.lock().unwrap()
+    );
+    assert_eq!(
+        local.json(Some("alice"), &["status", &active])["status"],
+        "active"
+    );
+    let path = &link[link.find("/v1/").unwrap()..];
+    let page = press(&format!("{}{path}", local.url), "action=approve&message=ok");
+    assert!(page.contains("200 OK"), "{page}");
+    let r = local.json(Some("carol"), &["status", &pending]);
+    assert_eq!(r["votes"].as_array().unwrap().len(), 1, "{r}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

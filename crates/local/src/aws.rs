@@ -85,40 +85,101 @@ pub struct AwsLocal {
     scheduler: aws_sdk_scheduler::Client,
     group: String,
     people: BTreeSet<Email>,
-    /// The table it made.
+    /// The table it made (or found again).
     pub table: String,
+    /// Whether it found the table, Identity Store and schedules of an earlier start.
+    pub reused: bool,
 }
 
 fn suffix() -> String {
     jit_core::link::nonce()[..10].to_string()
 }
 
-/// Sets everything up on the endpoint in `sdk`.
+/// What a start on an endpoint made, kept in the data directory (`aws-local.json`) so that the
+/// next start on the same endpoint finds its table, Identity Store and schedules again.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Made {
+    endpoint: String,
+    table: String,
+    identity_store: String,
+    schedule_group: String,
+}
+
+const MADE_FILE: &str = "aws-local.json";
+
+/// What an earlier start made on `endpoint`, if its table is still there.
+async fn made_before(
+    dir: &Path,
+    endpoint: &str,
+    dynamo: &aws_sdk_dynamodb::Client,
+) -> Option<Made> {
+    let text = std::fs::read_to_string(dir.join(MADE_FILE)).ok()?;
+    let made: Made = serde_json::from_str(&text).ok()?;
+    let there = dynamo
+        .describe_table()
+        .table_name(&made.table)
+        .send()
+        .await
+        .is_ok();
+    (made.endpoint == endpoint && there).then_some(made)
+}
+
+/// Sets everything up on the endpoint in `sdk`, or finds again what an earlier start on the
+/// same endpoint made (recorded in `data_dir`).
+#[allow(clippy::too_many_arguments)]
 pub async fn build(
     sdk: &SdkConfig,
+    endpoint: &str,
+    data_dir: &Path,
     catalog: Catalog,
     catalog_dir: &Path,
     template: &Path,
     key: &[u8],
     base: &str,
 ) -> anyhow::Result<AwsLocal> {
-    let text = std::fs::read_to_string(template)
-        .with_context(|| format!("reading {} (set --template)", template.display()))?;
-    let doc: serde_norway::Value = serde_norway::from_str(&text)
-        .with_context(|| format!("{} is not YAML", template.display()))?;
-    let props = serde_json::to_value(&doc["Resources"]["Table"]["Properties"])?;
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
-    let table = format!("jit-local-{}", suffix());
-    jit_aws::table::create_table(&dynamo, &table, &props).await?;
-
-    // The Identity Store, from directory.toml.
     let ids = aws_sdk_identitystore::Client::new(sdk);
-    let store = format!("d-{}", suffix());
     let groups = jit_memory::MemoryDirectory::load(catalog_dir)
         .map_err(|e| anyhow!("{e}"))?
         .groups();
-    let people = jit_aws::seed::seed_identity_store(&ids, &store, &groups).await?;
-    let directory = IdentityStoreDirectory::new(ids, &store);
+    let scheduler = aws_sdk_scheduler::Client::new(sdk);
+    let (made, people, reused) = match made_before(data_dir, endpoint, &dynamo).await {
+        Some(made) => {
+            let people = groups.iter().flat_map(|(_, m)| m.iter().cloned()).collect();
+            (made, people, true)
+        }
+        None => {
+            let text = std::fs::read_to_string(template)
+                .with_context(|| format!("reading {} (set --template)", template.display()))?;
+            let doc: serde_norway::Value = serde_norway::from_str(&text)
+                .with_context(|| format!("{} is not YAML", template.display()))?;
+            let props = serde_json::to_value(&doc["Resources"]["Table"]["Properties"])?;
+            let made = Made {
+                endpoint: endpoint.to_string(),
+                table: format!("jit-local-{}", suffix()),
+                identity_store: format!("d-{}", suffix()),
+                schedule_group: format!("jit-local-{}", suffix()),
+            };
+            jit_aws::table::create_table(&dynamo, &made.table, &props).await?;
+            // The Identity Store, from directory.toml.
+            let people =
+                jit_aws::seed::seed_identity_store(&ids, &made.identity_store, &groups).await?;
+            scheduler
+                .create_schedule_group()
+                .name(&made.schedule_group)
+                .send()
+                .await?;
+            std::fs::write(
+                data_dir.join(MADE_FILE),
+                serde_json::to_string_pretty(&made)?,
+            )
+            .with_context(|| format!("recording what was made in {}", data_dir.display()))?;
+            (made, people, false)
+        }
+    };
+    let table = made.table.clone();
+    let group = made.schedule_group.clone();
+    let directory = IdentityStoreDirectory::new(ids, &made.identity_store);
 
     let sso = aws_sdk_ssoadmin::Client::new(sdk);
     let instances = sso.list_instances().send().await?;
@@ -137,13 +198,6 @@ pub async fn build(
         IdentityConfig::new(&instance),
     );
 
-    let scheduler = aws_sdk_scheduler::Client::new(sdk);
-    let group = format!("jit-local-{}", suffix());
-    scheduler
-        .create_schedule_group()
-        .name(&group)
-        .send()
-        .await?;
     let fake =
         |name: &str| format!("arn:aws:lambda:us-east-1:123456789012:function:jit-local-{name}");
     let schedules = AwsScheduler::new(
@@ -161,10 +215,12 @@ pub async fn build(
     );
     let ses = aws_sdk_sesv2::Client::new(sdk);
     let from = "jit-local@example.com";
-    ses.create_email_identity()
-        .email_identity(from)
-        .send()
-        .await?;
+    if !reused {
+        ses.create_email_identity()
+            .email_identity(from)
+            .send()
+            .await?;
+    }
     let ports = Ports {
         store: DynamoStore::new(dynamo, &table),
         grantor,
@@ -180,6 +236,7 @@ pub async fn build(
         group,
         people,
         table,
+        reused,
     })
 }
 

@@ -237,11 +237,27 @@ async fn serve(args: Args, catalog: catalog::Catalog, directory: MemoryDirectory
                     return ExitCode::from(1);
                 }
             };
-            match aws::build(&sdk, catalog, &args.catalog, &args.template, &key, &base).await {
+            let built = aws::build(
+                &sdk,
+                endpoint,
+                &args.data_dir,
+                catalog,
+                &args.catalog,
+                &args.template,
+                &key,
+                &base,
+            )
+            .await;
+            match built {
                 Ok(a) => {
                     println!(
-                        "jit-local uses the AWS adapters at {endpoint} (table {})",
-                        a.table
+                        "jit-local uses the AWS adapters at {endpoint} (table {}{})",
+                        a.table,
+                        if a.reused {
+                            ", as before the restart"
+                        } else {
+                            ", new"
+                        }
                     );
                     Backend::Aws(Arc::new(a))
                 }
