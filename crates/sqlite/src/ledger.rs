@@ -20,7 +20,8 @@ pub struct SqliteStore {
     db: Db,
 }
 
-/// Statuses that are not final, as stored.
+/// Statuses that are not final, as stored (the same words as the `requests_open` index, so
+/// SQLite uses it).
 const OPEN: &str = "('requested', 'pending', 'approved', 'active')";
 
 impl SqliteStore {

@@ -38,6 +38,8 @@ CREATE TABLE IF NOT EXISTS requests (
   id TEXT PRIMARY KEY, requester TEXT NOT NULL, status TEXT NOT NULL, version INTEGER NOT NULL,
   created_at TEXT NOT NULL, live_until TEXT, deadline TEXT, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS requests_by_requester ON requests (requester, created_at);
+CREATE INDEX IF NOT EXISTS requests_open ON requests (requester)
+  WHERE status IN ('requested', 'pending', 'approved', 'active');
 CREATE INDEX IF NOT EXISTS requests_live ON requests (live_until) WHERE live_until IS NOT NULL;
 CREATE INDEX IF NOT EXISTS requests_undecided ON requests (deadline) WHERE deadline IS NOT NULL;
 CREATE TABLE IF NOT EXISTS waits (
