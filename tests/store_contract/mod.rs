@@ -286,6 +286,7 @@ pub async fn stale_writes_are_refused_and_replays_write_nothing<S: RequestStore 
             &jit_core::lifecycle::Transition {
                 request: req.clone(),
                 events: vec![],
+                notices: vec![],
             },
             &open,
         )
@@ -307,6 +308,7 @@ pub async fn stale_writes_are_refused_and_replays_write_nothing<S: RequestStore 
             &jit_core::lifecycle::Transition {
                 request: another.clone(),
                 events: vec![],
+                notices: vec![],
             },
             &stale,
         )
@@ -490,4 +492,75 @@ pub async fn parallel_asks_get_exactly_the_room_that_sequential_ones_get<
         "30 parallel asks: {} admitted, {busy} told to retry, {fits} fit one at a time",
         created.len()
     );
+}
+
+/// Notices are written with the transition that causes them (a submit asking two approvers
+/// writes two), listed until acknowledged, oldest first, and gone once acknowledged.
+pub async fn notices_are_written_with_their_transition_and_acknowledged_once<
+    S: RequestStore + 'static,
+>(
+    store: S,
+) {
+    let svc = examples_service(store);
+    let store = &svc.ports.store;
+    let req = svc.submit(&who("carol"), pii()).await.unwrap();
+    // The service sent them and acknowledged each: nothing is left.
+    assert!(store
+        .notices_before(start() + Duration::days(1))
+        .await
+        .unwrap()
+        .is_empty());
+
+    // As a call that died before sending leaves them.
+    let mut t = req
+        .apply(
+            &Command::Escalate { to_tier: 1 },
+            start() + Duration::hours(2),
+        )
+        .unwrap()
+        .unwrap();
+    let message = |to: &str| jit_core::ports::Message {
+        to: vec![who(to)],
+        subject: "s".into(),
+        text: "t".into(),
+        html: "h".into(),
+        kind: jit_core::ports::MessageKind::ApprovalRequest,
+        request_id: req.id.clone(),
+    };
+    t.notices = vec![
+        jit_core::ports::Notice {
+            key: "000003-0000".into(),
+            written_at: start() + Duration::hours(2),
+            message: message("frank"),
+        },
+        jit_core::ports::Notice {
+            key: "000003-0001".into(),
+            written_at: start() + Duration::hours(2),
+            message: message("grace"),
+        },
+    ];
+    store.update(req.version, req.status, &t).await.unwrap();
+    assert!(store
+        .notices_before(start() + Duration::hours(1))
+        .await
+        .unwrap()
+        .is_empty());
+    let left = store
+        .notices_before(start() + Duration::hours(3))
+        .await
+        .unwrap();
+    assert_eq!(left, t.notices);
+    store
+        .notice_delivered(&req.id, "000003-0000")
+        .await
+        .unwrap();
+    store
+        .notice_delivered(&req.id, "000003-0000")
+        .await
+        .unwrap();
+    let left = store
+        .notices_before(start() + Duration::hours(3))
+        .await
+        .unwrap();
+    assert_eq!(left, t.notices[1..].to_vec());
 }

@@ -11,6 +11,8 @@
 //!   while unanswered, also by its answer-by time (gsi3 `DUE#PROMPT`).
 //! - `QUIET#<email>#<action>` / `QUIET`: when that person may next be prompted for that action
 //!   (`until`), expiring with `expires_ttl`.
+//! - `REQ#<id>` / `NOTICE#<key>`: a notification written with the transition that caused it,
+//!   deleted once sent; indexed by when it was written (gsi3 `DUE#NOTICE`) for the sweep.
 //! - `LEASE#<key>`: a write lease (see [`Leases`]).
 //! - `PERSON#<email>` / `OPEN`: the person's admission `version` and the `ids` of their requests
 //!   that were open at the last admission; every new request is created in one transaction with
@@ -28,7 +30,7 @@ use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Duration, Utc};
 use jit_core::audit::AuditEvent;
 use jit_core::lifecycle::{Request, Status, Transition};
-use jit_core::ports::{OpenRequests, RequestStore, StoreError};
+use jit_core::ports::{Notice, OpenRequests, RequestStore, StoreError};
 use jit_core::prompt::{Prompt, PromptStatus};
 use jit_core::types::{Email, GroupName, RequestId};
 use tracing::instrument;
@@ -129,6 +131,27 @@ fn audit_item(e: &AuditEvent) -> Result<Item, StoreError> {
     Ok(item)
 }
 
+fn notice_item(id: &RequestId, n: &Notice) -> Result<Item, StoreError> {
+    Ok(HashMap::from([
+        ("pk".to_string(), s(req_pk(id))),
+        ("sk".to_string(), s(format!("NOTICE#{}", n.key))),
+        (
+            "data".to_string(),
+            s(serde_json::to_string(n).map_err(unknown)?),
+        ),
+        ("gsi3pk".to_string(), s("DUE#NOTICE")),
+        (
+            "gsi3sk".to_string(),
+            s(format!("{}#{id}#{}", sortable(n.written_at), n.key)),
+        ),
+    ]))
+}
+
+/// A transaction holds at most 100 actions. Notices past that room (a tier of ninety-odd
+/// approvers) are written by a second transaction straight after the first commits, before
+/// anything is sent: only they could be lost to a crash between the two.
+const TRANSACTION_ITEMS: usize = 100;
+
 fn wait_item(r: &Request, g: &GroupName) -> Item {
     HashMap::from([
         ("pk".to_string(), s(req_pk(&r.id))),
@@ -199,6 +222,35 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder()
             .put(put.build().map_err(unknown)?)
             .build())
+    }
+
+    /// Adds the transition's notices to `items` as far as the transaction has room; returns
+    /// the items for the rest.
+    fn with_notices(
+        &self,
+        items: &mut Vec<TransactWriteItem>,
+        t: &Transition,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let mut rest = Vec::new();
+        for n in &t.notices {
+            let item = self.put(notice_item(&t.request.id, n)?, None)?;
+            if items.len() < TRANSACTION_ITEMS {
+                items.push(item);
+            } else {
+                rest.push(item);
+            }
+        }
+        Ok(rest)
+    }
+
+    /// Writes notices that did not fit in their transition's transaction.
+    async fn write_rest(&self, rest: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+        let mut rest = rest.into_iter().peekable();
+        while rest.peek().is_some() {
+            let chunk: Vec<_> = rest.by_ref().take(TRANSACTION_ITEMS).collect();
+            self.transact(chunk, |_| StoreError::Conflict).await?;
+        }
+        Ok(())
     }
 
     /// Runs one transaction; a failed condition becomes `on_condition(index)`, the index of
@@ -398,11 +450,13 @@ impl RequestStore for DynamoStore {
         for g in t.request.waiting_on() {
             items.push(self.put(wait_item(&t.request, &g), None)?);
         }
+        let rest = self.with_notices(&mut items, t)?;
         self.transact(items, |failed| match failed {
             Some(i) if i > 0 => StoreError::AlreadyExists,
             _ => StoreError::Conflict,
         })
-        .await
+        .await?;
+        self.write_rest(rest).await
     }
 
     async fn open_for(&self, person: &Email) -> Result<OpenRequests, StoreError> {
@@ -497,7 +551,9 @@ impl RequestStore for DynamoStore {
                 items.push(TransactWriteItem::builder().delete(delete).build());
             }
         }
-        self.transact(items, |_| StoreError::Conflict).await
+        let rest = self.with_notices(&mut items, t)?;
+        self.transact(items, |_| StoreError::Conflict).await?;
+        self.write_rest(rest).await
     }
 
     async fn get(&self, id: &RequestId) -> Result<Option<Request>, StoreError> {
@@ -705,6 +761,34 @@ impl RequestStore for DynamoStore {
     ) -> Result<Vec<Prompt>, StoreError> {
         self.by_day("PROMPTS", from, to, |p: &Prompt| p.created_at)
             .await
+    }
+
+    async fn notices_before(&self, t: DateTime<Utc>) -> Result<Vec<Notice>, StoreError> {
+        let items = self
+            .query(
+                Some("gsi3"),
+                "gsi3pk = :p AND gsi3sk <= :t",
+                &[
+                    (":p", s("DUE#NOTICE")),
+                    (":t", s(format!("{}#~", sortable(t)))),
+                ],
+                true,
+                None,
+            )
+            .await?;
+        items.iter().map(parse).collect()
+    }
+
+    async fn notice_delivered(&self, request: &RequestId, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(req_pk(request)))
+            .key("sk", s(format!("NOTICE#{key}")))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| store_fault(fault(e)))
     }
 
     async fn prompts_unanswered_before(&self, t: DateTime<Utc>) -> Result<Vec<Prompt>, StoreError> {

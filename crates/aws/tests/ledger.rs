@@ -183,3 +183,8 @@ async fn throttled_transactions_are_retried_by_the_sdk_to_the_right_state() {
         "written once"
     );
 }
+
+#[tokio::test]
+async fn notices_are_written_with_their_transition_and_acknowledged_once() {
+    contract::notices_are_written_with_their_transition_and_acknowledged_once(store().await).await;
+}

@@ -350,6 +350,8 @@ pub struct Transition {
     pub request: Request,
     /// The records to append, chained from the request's previous head.
     pub events: Vec<AuditEvent>,
+    /// The notifications it causes, written with it (the service fills these in).
+    pub notices: Vec<crate::ports::Notice>,
 }
 
 /// The details of a submission that are not part of the decision.
@@ -458,7 +460,11 @@ impl Request {
             );
         }
         let events = rec.events;
-        Transition { request, events }
+        Transition {
+            request,
+            events,
+            notices: Vec::new(),
+        }
     }
 
     /// The groups a pending request is waiting on: the first tier's unless it was skipped,
@@ -819,6 +825,7 @@ impl Request {
         Ok(Some(Transition {
             request: next,
             events,
+            notices: Vec::new(),
         }))
     }
 

@@ -67,11 +67,25 @@ pub struct OpenRequests {
     pub requests: Vec<Request>,
 }
 
+/// A notification written in the same transaction as the transition that caused it, then
+/// delivered at least once: at once by the call that made the transition, or by the sweep if
+/// that call died before it was acknowledged. Its key is unique within its request (the
+/// audit record that caused it and a position), so a replayed transition writes none again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    /// Unique within the request.
+    pub key: String,
+    /// When it was written.
+    pub written_at: DateTime<Utc>,
+    /// What is sent (its `request_id` names the request).
+    pub message: Message,
+}
+
 /// The ledger of requests, their grants and their audit records.
 ///
 /// Contract: `create` is put-if-absent and admit-if-unchanged, `update` is
-/// update-if-version-and-status; each writes the request and its transition's audit records
-/// together or not at all.
+/// update-if-version-and-status; each writes the request, its transition's audit records and
+/// its notices together or not at all.
 pub trait RequestStore: Send + Sync {
     /// Stores a new request with its first records, admitted to its requester's open requests
     /// only if nobody else was admitted since `open` was read: `AlreadyExists` if the id is
@@ -174,6 +188,18 @@ pub trait RequestStore: Send + Sync {
         &self,
         t: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<Prompt>, StoreError>> + Send;
+    /// Notices written at or before `t` and not acknowledged yet, oldest first (the sweep's
+    /// query: what a call that died between its commit and its emails left behind).
+    fn notices_before(
+        &self,
+        t: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<Notice>, StoreError>> + Send;
+    /// Acknowledges a delivered notice; acknowledging one already gone succeeds.
+    fn notice_delivered(
+        &self,
+        request: &RequestId,
+        key: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// A published catalog: its validated source files, under the version they hash to.

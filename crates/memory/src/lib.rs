@@ -39,6 +39,20 @@ struct StoreState {
     quiet: BTreeMap<String, DateTime<Utc>>,
     /// Each person's admission version (see [`OpenRequests`]).
     admissions: BTreeMap<Email, u64>,
+    /// Notices not acknowledged yet, by request and key.
+    notices: BTreeMap<(RequestId, String), Notice>,
+}
+
+impl StoreState {
+    fn write(&mut self, t: &Transition) {
+        self.requests
+            .insert(t.request.id.clone(), t.request.clone());
+        self.audit.extend(t.events.iter().cloned());
+        for n in &t.notices {
+            self.notices
+                .insert((t.request.id.clone(), n.key.clone()), n.clone());
+        }
+    }
 }
 
 impl MemoryStore {
@@ -64,8 +78,7 @@ impl RequestStore for MemoryStore {
             return Err(StoreError::Conflict);
         }
         *admitted += 1;
-        s.requests.insert(t.request.id.clone(), t.request.clone());
-        s.audit.extend(t.events.iter().cloned());
+        s.write(t);
         Ok(())
     }
 
@@ -93,8 +106,7 @@ impl RequestStore for MemoryStore {
             Some(cur) if cur.version == expected_version && cur.status == expected_status => {}
             _ => return Err(StoreError::Conflict),
         }
-        s.requests.insert(t.request.id.clone(), t.request.clone());
-        s.audit.extend(t.events.iter().cloned());
+        s.write(t);
         Ok(())
     }
 
@@ -249,6 +261,24 @@ impl RequestStore for MemoryStore {
             .collect();
         out.sort_by_key(|p| p.created_at);
         Ok(out)
+    }
+
+    async fn notices_before(&self, t: DateTime<Utc>) -> Result<Vec<Notice>, StoreError> {
+        let mut out: Vec<Notice> = lock(&self.state)
+            .notices
+            .values()
+            .filter(|n| n.written_at <= t)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| a.written_at.cmp(&b.written_at).then(a.key.cmp(&b.key)));
+        Ok(out)
+    }
+
+    async fn notice_delivered(&self, request: &RequestId, key: &str) -> Result<(), StoreError> {
+        lock(&self.state)
+            .notices
+            .remove(&(request.clone(), key.to_string()));
+        Ok(())
     }
 
     async fn prompts_unanswered_before(&self, t: DateTime<Utc>) -> Result<Vec<Prompt>, StoreError> {
@@ -591,6 +621,7 @@ impl Scheduler for MemoryScheduler {
 #[derive(Debug, Default)]
 pub struct MemoryMailer {
     outbox: Mutex<Vec<Message>>,
+    failures: Mutex<usize>,
 }
 
 impl MemoryMailer {
@@ -598,10 +629,23 @@ impl MemoryMailer {
     pub fn sent(&self) -> Vec<Message> {
         lock(&self.outbox).clone()
     }
+
+    /// The next `n` sends fail, as if the process died before it could send (tests of the
+    /// notification outbox).
+    pub fn fail_next(&self, n: usize) {
+        *lock(&self.failures) = n;
+    }
 }
 
 impl Mailer for MemoryMailer {
     async fn send(&self, message: &Message) -> Result<(), MailError> {
+        {
+            let mut failures = lock(&self.failures);
+            if *failures > 0 {
+                *failures -= 1;
+                return Err(MailError::Retryable("injected failure".into()));
+            }
+        }
         lock(&self.outbox).push(message.clone());
         Ok(())
     }

@@ -1275,3 +1275,52 @@ async fn pending_requests_are_capped_per_bundle_and_in_all() {
         .unwrap();
     svc.submit(&tess, ask("b8", "1h", "x")).await.unwrap();
 }
+
+/// The lost email: a call that commits a transition and dies before its emails are
+/// sent. The emails were written with the transition, so the sweep sends them once the call
+/// has had its chance, each exactly once, and a replayed decision writes none again.
+#[tokio::test]
+async fn emails_a_crash_left_unsent_are_sent_by_the_sweep_exactly_once() {
+    let svc = service();
+    let (carol, dave, erin) = (who("carol"), who("dave"), who("erin"));
+    let mut pii = ask("rds-prod-pii", "1h", "INC-7 customer data");
+    pii.ticket = Some("INC-7".into());
+    svc.ports.mailer.fail_next(2);
+    let req = svc.submit(&carol, pii).await.unwrap();
+    let to = |person: &Email| {
+        svc.ports
+            .mailer
+            .sent()
+            .iter()
+            .filter(|m| m.kind == MessageKind::ApprovalRequest && m.to.contains(person))
+            .count()
+    };
+    assert_eq!((to(&dave), to(&erin)), (0, 0), "the sends failed");
+    assert_eq!(
+        svc.ports.store.notices_before(start()).await.unwrap().len(),
+        2,
+        "both emails were written with the request"
+    );
+
+    // Within the grace period the sweep leaves them to the call that wrote them.
+    svc.sweep().await.unwrap();
+    assert_eq!((to(&dave), to(&erin)), (0, 0));
+    svc.ports.clock.advance(Duration::minutes(3));
+    let report = svc.sweep().await.unwrap();
+    assert_eq!(report.notices_sent, 2);
+    assert_eq!((to(&dave), to(&erin)), (1, 1));
+    svc.ports.clock.advance(Duration::minutes(5));
+    assert_eq!(svc.sweep().await.unwrap().notices_sent, 0, "sent once");
+    assert_eq!((to(&dave), to(&erin)), (1, 1));
+
+    // A decision replayed writes no second notice; the emails it causes are acknowledged.
+    svc.approve(&dave, &req.id, "ok", None).await.unwrap();
+    svc.approve(&dave, &req.id, "ok", None).await.unwrap();
+    assert!(svc
+        .ports
+        .store
+        .notices_before(start() + Duration::days(1))
+        .await
+        .unwrap()
+        .is_empty());
+}

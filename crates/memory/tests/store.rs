@@ -31,3 +31,11 @@ async fn parallel_asks_get_exactly_the_room_that_sequential_ones_get() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn notices_are_written_with_their_transition_and_acknowledged_once() {
+    contract::notices_are_written_with_their_transition_and_acknowledged_once(
+        MemoryStore::default(),
+    )
+    .await;
+}

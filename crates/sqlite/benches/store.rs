@@ -145,7 +145,14 @@ async fn fill<S: RequestStore>(svc: &Svc<S>, n: usize) {
         };
         svc.ports
             .store
-            .create(&Transition { request, events }, &open)
+            .create(
+                &Transition {
+                    request,
+                    events,
+                    notices: Vec::new(),
+                },
+                &open,
+            )
             .await
             .unwrap();
         admitted[p] += 1;

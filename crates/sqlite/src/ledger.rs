@@ -1,13 +1,13 @@
 //! The ledger on SQLite: every lookup the service makes is one indexed query (see
 //! [`crate::SCHEMA`]), and every write is one transaction that checks what the contract says
 //! it checks (an id not taken, a person's admissions unchanged, a version and status), then
-//! writes the request, its audit records, the groups it waits on and a change-feed entry
-//! together or not at all.
+//! writes the request, its audit records, its notices, the groups it waits on and a
+//! change-feed entry together or not at all.
 
 use chrono::{DateTime, Utc};
 use jit_core::audit::AuditEvent;
 use jit_core::lifecycle::{Request, Status, Transition};
-use jit_core::ports::{OpenRequests, RequestStore, StoreError};
+use jit_core::ports::{Notice, OpenRequests, RequestStore, StoreError};
 use jit_core::prompt::{Prompt, PromptStatus};
 use jit_core::types::{Email, GroupName, RequestId};
 use rusqlite::{params, OptionalExtension, Transaction};
@@ -136,6 +136,13 @@ fn put(tx: &Transaction<'_>, t: &Transition) -> Result<(), StoreError> {
         tx.execute(
             "INSERT INTO audit (request_id, seq, at, data) VALUES (?1, ?2, ?3, ?4)",
             params![e.request_id.as_str(), e.seq as i64, ts(e.at), json(e)?],
+        )
+        .map_err(fault)?;
+    }
+    for n in &t.notices {
+        tx.execute(
+            "INSERT INTO notices (request_id, key, written_at, data) VALUES (?1, ?2, ?3, ?4)",
+            params![id, n.key, ts(n.written_at), json(n)?],
         )
         .map_err(fault)?;
     }
@@ -402,6 +409,30 @@ impl RequestStore for SqliteStore {
              ORDER BY created_at, id",
             [ts(from), ts(to)],
         )
+    }
+
+    async fn notices_before(&self, t: DateTime<Utc>) -> Result<Vec<Notice>, StoreError> {
+        let c = self.db.lock();
+        let mut q = c
+            .prepare_cached(
+                "SELECT data FROM notices WHERE written_at <= ?1 ORDER BY written_at, key",
+            )
+            .map_err(fault)?;
+        let rows = q
+            .query_map([ts(t)], |r| r.get::<_, String>(0))
+            .map_err(fault)?;
+        rows.map(|d| parse(&d.map_err(fault)?)).collect()
+    }
+
+    async fn notice_delivered(&self, request: &RequestId, key: &str) -> Result<(), StoreError> {
+        self.db
+            .lock()
+            .execute(
+                "DELETE FROM notices WHERE request_id = ?1 AND key = ?2",
+                [request.as_str(), key],
+            )
+            .map(|_| ())
+            .map_err(fault)
     }
 
     async fn prompts_unanswered_before(&self, t: DateTime<Utc>) -> Result<Vec<Prompt>, StoreError> {

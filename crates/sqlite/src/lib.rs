@@ -52,6 +52,10 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at);
 CREATE TABLE IF NOT EXISTS admissions (person TEXT PRIMARY KEY, version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS notices (
+  request_id TEXT NOT NULL, key TEXT NOT NULL, written_at TEXT NOT NULL, data TEXT NOT NULL,
+  PRIMARY KEY (request_id, key));
+CREATE INDEX IF NOT EXISTS notices_by_time ON notices (written_at);
 CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, expires_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS prompts (
   id TEXT PRIMARY KEY, version INTEGER NOT NULL, created_at TEXT NOT NULL, answer_by TEXT,

@@ -32,3 +32,8 @@ async fn two_approvers_at_once_yield_one_approval_one_activation_and_one_schedul
 async fn parallel_asks_get_exactly_the_room_that_sequential_ones_get() {
     contract::parallel_asks_get_exactly_the_room_that_sequential_ones_get(store(), store()).await;
 }
+
+#[tokio::test]
+async fn notices_are_written_with_their_transition_and_acknowledged_once() {
+    contract::notices_are_written_with_their_transition_and_acknowledged_once(store()).await;
+}

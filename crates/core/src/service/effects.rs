@@ -12,24 +12,6 @@ where
     C: Clock,
 {
     pub(super) async fn on_approved(&self, req: &Request) {
-        if req.plan.break_glass {
-            let mut to = BTreeSet::new();
-            for target in &req.plan.notify {
-                match target {
-                    NotifyTarget::Person(p) => {
-                        to.insert(p.clone());
-                    }
-                    NotifyTarget::Group(g) => match self.ports.directory.members(g).await {
-                        Ok(m) => to.extend(m),
-                        Err(e) => {
-                            warn!(group = %g, error = %e, "could not expand break-glass notify group")
-                        }
-                    },
-                }
-            }
-            self.tell(notify::break_glass(req, to.into_iter().collect()))
-                .await;
-        }
         if let Some(start) = req.starts_at.filter(|s| *s > self.now()) {
             self.schedule(
                 ScheduledAction::StartGrant {
@@ -41,24 +23,142 @@ where
         }
     }
 
-    pub(super) async fn ask_approvers(&self, req: &Request, tier: usize) {
-        let expires = req.decision_deadline().timestamp();
-        for approver in req.plan.approvers_at(tier) {
-            let claims = LinkClaims {
-                request_id: req.id.clone(),
-                approver: approver.clone(),
-                tier,
-                expires,
-                nonce: nonce(),
+    /// The notifications a transition causes, from its audit records: one place that says who
+    /// is told what. Each is keyed by the record that caused it, so a replay writes none.
+    pub(super) async fn notices_for(&self, t: &Transition) -> Vec<Notice> {
+        let req = &t.request;
+        let now = self.now();
+        let mut out = Vec::new();
+        for e in &t.events {
+            let said = e.message.clone().unwrap_or_default();
+            let messages = match e.action {
+                Action::AwaitingApproval | Action::Escalated => {
+                    self.approval_requests(req, req.tier)
+                }
+                Action::AutoApproved | Action::Approved if req.plan.break_glass => {
+                    vec![notify::break_glass(
+                        req,
+                        self.break_glass_audience(req).await,
+                    )]
+                }
+                Action::Activated => vec![notify::status_notice(
+                    req,
+                    &format!(
+                        "Your access to {} is active until {}.",
+                        req.bundle,
+                        req.expires_at.unwrap_or(now)
+                    ),
+                )],
+                Action::Denied => vec![notify::status_notice(
+                    req,
+                    &format!("{} denied your request: {said}", e.actor),
+                )],
+                Action::Released => vec![notify::status_notice(
+                    req,
+                    "You released your grant; its access is being taken away.",
+                )],
+                Action::Revoked => vec![notify::status_notice(
+                    req,
+                    &format!("{} revoked your grant: {said}", e.actor),
+                )],
+                Action::Extended => vec![notify::status_notice(
+                    req,
+                    &format!(
+                        "Your grant was extended until {}.",
+                        req.expires_at.unwrap_or(now)
+                    ),
+                )],
+                Action::Ended => vec![notify::status_notice(
+                    req,
+                    &format!("Your access to {} has ended.", req.bundle),
+                )],
+                Action::Expired => vec![notify::status_notice(
+                    req,
+                    "Nobody decided your request in time; it has expired.",
+                )],
+                Action::Failed => vec![notify::status_notice(
+                    req,
+                    &format!("Your grant could not be applied: {said}"),
+                )],
+                _ => Vec::new(),
             };
-            let url = format!(
-                "{}/v1/decisions/{}",
-                self.base_url,
-                self.signer.sign(&claims)
+            out.extend(
+                messages
+                    .into_iter()
+                    .filter(|m| !m.to.is_empty())
+                    .enumerate()
+                    .map(|(n, message)| Notice {
+                        key: format!("{:06}-{n:04}", e.seq),
+                        written_at: now,
+                        message,
+                    }),
             );
-            self.tell(notify::approval_request(req, &approver, &url, tier))
-                .await;
         }
+        out
+    }
+
+    async fn break_glass_audience(&self, req: &Request) -> Vec<Email> {
+        let mut to = BTreeSet::new();
+        for target in &req.plan.notify {
+            match target {
+                NotifyTarget::Person(p) => {
+                    to.insert(p.clone());
+                }
+                NotifyTarget::Group(g) => match self.ports.directory.members(g).await {
+                    Ok(m) => to.extend(m),
+                    Err(e) => {
+                        warn!(group = %g, error = %e, "could not expand break-glass notify group")
+                    }
+                },
+            }
+        }
+        to.into_iter().collect()
+    }
+
+    /// One approval email per approver of `tier`, each with its own signed link.
+    fn approval_requests(&self, req: &Request, tier: usize) -> Vec<Message> {
+        let expires = req.decision_deadline().timestamp();
+        req.plan
+            .approvers_at(tier)
+            .into_iter()
+            .map(|approver| {
+                let claims = LinkClaims {
+                    request_id: req.id.clone(),
+                    approver: approver.clone(),
+                    tier,
+                    expires,
+                    nonce: nonce(),
+                };
+                let url = format!(
+                    "{}/v1/decisions/{}",
+                    self.base_url,
+                    self.signer.sign(&claims)
+                );
+                notify::approval_request(req, &approver, &url, tier)
+            })
+            .collect()
+    }
+
+    /// Sends notices that were written with their transition and acknowledges each one sent;
+    /// one that fails stays for the sweep. Returns how many were sent.
+    pub(super) async fn deliver(&self, notices: &[Notice]) -> usize {
+        let mut sent = 0;
+        for n in notices {
+            if let Err(e) = self.ports.mailer.send(&n.message).await {
+                warn!(request_id = %n.message.request_id, notice = %n.key, error = %e, "email not sent; the sweep will send it");
+                continue;
+            }
+            sent += 1;
+            if let Err(e) = self
+                .ports
+                .store
+                .notice_delivered(&n.message.request_id, &n.key)
+                .await
+            {
+                warn!(request_id = %n.message.request_id, notice = %n.key, error = %e, "email sent, not acknowledged: the sweep may send it again");
+            }
+        }
+        sent
     }
 
     pub(super) async fn tell(&self, message: Message) {

@@ -15,7 +15,7 @@ where
     /// access is gone yet is in the answer ([`Ending::removal`]).
     #[instrument(skip(self), fields(request_id = %id))]
     pub async fn release(&self, caller: &Email, id: &RequestId) -> Result<Ending, ServiceError> {
-        let (req, changed) = self
+        let (req, _) = self
             .transition(id, |_| {
                 Ok(Command::Release {
                     actor: caller.clone(),
@@ -23,13 +23,6 @@ where
             })
             .await?;
         let removal = self.remove_now(&req).await;
-        if changed {
-            let notice = match removal {
-                None => "You released your grant; the access is gone.".to_string(),
-                Some(_) => "You released your grant; the access is being removed.".to_string(),
-            };
-            self.tell(notify::status_notice(&req, &notice)).await;
-        }
         Ok(Ending {
             request: req,
             removal,
@@ -46,7 +39,7 @@ where
     ) -> Result<Ending, ServiceError> {
         let message = bounded_text(message, "message", true)?;
         let is_admin = self.is_admin(caller).await?;
-        let (req, changed) = self
+        let (req, _) = self
             .transition(id, |_| {
                 Ok(Command::Revoke {
                     actor: caller.clone(),
@@ -56,13 +49,6 @@ where
             })
             .await?;
         let removal = self.remove_now(&req).await;
-        if changed {
-            self.tell(notify::status_notice(
-                &req,
-                &format!("{caller} revoked your grant: {message}"),
-            ))
-            .await;
-        }
         Ok(Ending {
             request: req,
             removal,
@@ -74,6 +60,10 @@ where
     /// to retry: the ledger already says ended, the change is retried from the table's stream
     /// (the change feed locally) and the sweep, and the IAM condition ends it at its expiry.
     async fn remove_now(&self, req: &Request) -> Option<String> {
+        if req.starts_at.is_none_or(|s| s > self.now()) {
+            // It never held access (pending, or a start still to come): nothing to take away.
+            return None;
+        }
         match self.effects {
             Effects::Stream => Some(
                 "the grant function is removing the access (from the table's stream); it is gone within seconds"
@@ -126,18 +116,11 @@ where
     /// Ends a grant at its expiry (the revoke function's job). Early or stale calls do nothing.
     #[instrument(skip(self), fields(request_id = %id))]
     pub async fn end(&self, id: &RequestId) -> Result<Request, ServiceError> {
-        let (req, changed) = match self.transition(id, |_| Ok(Command::EndAtExpiry)).await {
+        let (req, _) = match self.transition(id, |_| Ok(Command::EndAtExpiry)).await {
             Err(ServiceError::Lifecycle(LifecycleError::NotYet(_))) => return self.get(id).await,
             other => other?,
         };
         self.take_away(&req).await?;
-        if changed {
-            self.tell(notify::status_notice(
-                &req,
-                &format!("Your access to {} has ended.", req.bundle),
-            ))
-            .await;
-        }
         Ok(req)
     }
 
@@ -165,7 +148,6 @@ where
             .transition(id, |_| Ok(Command::Escalate { to_tier: tier }))
             .await?;
         if changed {
-            self.ask_approvers(&req, req.tier).await;
             if let Some((next, at)) = req.next_escalation() {
                 self.schedule(
                     ScheduledAction::Escalate {
@@ -197,11 +179,6 @@ where
                 })
                 .await;
             }
-            self.tell(notify::status_notice(
-                &req,
-                "Nobody decided your request in time; it has expired.",
-            ))
-            .await;
         }
         Ok(req)
     }
@@ -293,6 +270,20 @@ where
                         report.failed += 1;
                     }
                 }
+            }
+        }
+        // Notifications a call wrote with its transition but died before sending: past a grace
+        // period (the call sends its own at once), the sweep sends them.
+        match self
+            .ports
+            .store
+            .notices_before(now - chrono::Duration::seconds(NOTICE_GRACE_SECS))
+            .await
+        {
+            Ok(left) => report.notices_sent += self.deliver(&left).await,
+            Err(e) => {
+                warn!(error = %e, "sweeper could not read the notices left unsent");
+                report.failed += 1;
             }
         }
         Ok(report)

@@ -83,11 +83,6 @@ where
                         end,
                     )
                     .await;
-                    self.tell(notify::status_notice(
-                        &req,
-                        &format!("Your access to {} is active until {end}.", req.bundle),
-                    ))
-                    .await;
                 }
                 Ok(req)
             }
@@ -106,20 +101,13 @@ where
         id: &RequestId,
         reason: String,
     ) -> Result<Request, ServiceError> {
-        let (req, changed) = self
+        let (req, _) = self
             .transition(id, |_| {
                 Ok(Command::Fail {
                     reason: reason.clone(),
                 })
             })
             .await?;
-        if changed {
-            self.tell(notify::status_notice(
-                &req,
-                &format!("Your grant could not be applied: {reason}"),
-            ))
-            .await;
-        }
         Ok(req)
     }
 }

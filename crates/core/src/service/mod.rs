@@ -20,9 +20,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tracing::{instrument, warn};
 
-use crate::audit::AuditEvent;
+use crate::audit::{Action, AuditEvent};
 use crate::catalog::{Bundle, Catalog, NotifyTarget, Strategy};
-use crate::lifecycle::{Command, LifecycleError, Request, Status, Submission};
+use crate::lifecycle::{Command, LifecycleError, Request, Status, Submission, Transition};
 use crate::link::{nonce, LinkClaims, LinkError, LinkSigner};
 use crate::notify;
 use crate::plan::{grant_of_sid, GrantSpec, PolicyDocument, TooLarge, POLICY_BUDGET};
@@ -139,7 +139,12 @@ pub struct SweepReport {
     pub drift_restored: usize,
     /// Items that failed and will be tried at the next sweep.
     pub failed: usize,
+    /// Notifications left unsent by a call that died after its commit, sent now.
+    pub notices_sent: usize,
 }
+
+/// How long a notice is left to the call that wrote it before the sweep sends it.
+pub const NOTICE_GRACE_SECS: i64 = 120;
 
 impl SweepReport {
     /// Drift findings: what the sweeper had to remove or put back.

@@ -84,7 +84,8 @@ where
             start_at: input.start_at,
             catalog_version: self.catalog_version.clone(),
         };
-        let t = Request::submit(id.clone(), &decision, sub, now);
+        let mut t = Request::submit(id.clone(), &decision, sub, now);
+        t.notices = self.notices_for(&t).await;
         // Room and caps are judged on the copy of the person's open requests that the create
         // checks is unchanged: parallel submits cannot each pass on the same copy.
         let mut admitted = false;
@@ -113,10 +114,10 @@ where
         if !admitted {
             return Err(ServiceError::Busy(id));
         }
+        self.deliver(&t.notices).await;
         let req = t.request;
         match req.status {
             Status::Pending => {
-                self.ask_approvers(&req, req.tier).await;
                 if let Some((tier, at)) = req.next_escalation() {
                     self.schedule(
                         ScheduledAction::Escalate {
@@ -194,16 +195,20 @@ where
                 None => self.get(id).await?,
             };
             let cmd = command(&current)?;
-            let Some(t) = current.apply(&cmd, self.now())? else {
+            let Some(mut t) = current.apply(&cmd, self.now())? else {
                 return Ok((current, false));
             };
+            t.notices = self.notices_for(&t).await;
             match self
                 .ports
                 .store
                 .update(current.version, current.status, &t)
                 .await
             {
-                Ok(()) => return Ok((t.request, true)),
+                Ok(()) => {
+                    self.deliver(&t.notices).await;
+                    return Ok((t.request, true));
+                }
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -260,11 +265,6 @@ where
             .await?;
         if changed {
             self.forget_waiting_schedules(&req).await;
-            self.tell(notify::status_notice(
-                &req,
-                &format!("{caller} denied your request: {message}"),
-            ))
-            .await;
         }
         Ok(req)
     }
@@ -418,11 +418,6 @@ where
                 },
                 end,
             )
-            .await;
-            self.tell(notify::status_notice(
-                &req,
-                &format!("Your grant was extended until {end}."),
-            ))
             .await;
         }
         Ok(req)
