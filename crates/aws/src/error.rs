@@ -44,11 +44,24 @@ const NOT_FOUND: &[&str] = &[
     "NotFoundException",
 ];
 
-/// Classifies any SDK error by its error code.
+/// An answer's HTTP status, for errors whose type says nothing (a bare 500 from a proxy or a
+/// load balancer has no error code).
+pub trait HttpStatus {
+    /// The status code.
+    fn http_status(&self) -> u16;
+}
+
+impl HttpStatus for aws_sdk_dynamodb::config::http::HttpResponse {
+    fn http_status(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+/// Classifies any SDK error by its error code, or by its HTTP status where it has none.
 pub fn fault<E, R>(err: SdkError<E, R>) -> Fault
 where
     E: ProvideErrorMetadata + Error + Send + Sync + 'static,
-    R: Debug + Send + Sync + 'static,
+    R: HttpStatus + Debug + Send + Sync + 'static,
 {
     let code = err.code().map(str::to_string);
     let message = err.message().map(str::to_string).unwrap_or_default();
@@ -65,6 +78,15 @@ where
             _,
         ) => Fault::Retryable(format!("{:#}", anyhow::Error::new(err))),
         (_, Some(c)) if RETRYABLE.contains(&c) => Fault::Retryable(said(c)),
+        // A server error with no code (a bare 500 or 503 on the way) is as transient as one
+        // with: retry it rather than fail a grant for good.
+        (SdkError::ServiceError(e), None) if e.raw().http_status() >= 500 => {
+            Fault::Retryable(format!(
+                "{} answered HTTP {}",
+                operation::<E>(),
+                e.raw().http_status()
+            ))
+        }
         (_, Some(c)) if CONFLICT.contains(&c) => Fault::Conflict(said(c)),
         (_, Some(c)) if NOT_FOUND.contains(&c) => Fault::NotFound(said(c)),
         (_, Some("ConditionalCheckFailedException")) => Fault::ConditionFailed(message),

@@ -38,6 +38,8 @@ pub struct IdentityConfig {
     pub poll_attempts: u32,
     /// Pause between polls.
     pub poll_interval: Duration,
+    /// How hard to retry throttling and conflicts (on top of the SDK's own retries).
+    pub retry: RetryPolicy,
 }
 
 impl IdentityConfig {
@@ -50,6 +52,7 @@ impl IdentityConfig {
             rate_per_second: 10,
             poll_attempts: 30,
             poll_interval: Duration::from_millis(500),
+            retry: RetryPolicy::default(),
         }
     }
 }
@@ -199,6 +202,7 @@ impl AwsGrantor {
         let table = table.into();
         let leases = Leases::new(dynamo.clone(), table.clone());
         let limiter = RateLimiter::per_second(config.rate_per_second);
+        let retry = config.retry;
         Self {
             sso,
             iam,
@@ -208,7 +212,7 @@ impl AwsGrantor {
             leases,
             config,
             limiter,
-            retry: RetryPolicy::default(),
+            retry,
         }
     }
 

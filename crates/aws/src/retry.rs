@@ -74,7 +74,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, SdkError<E, R>>>,
     E: ProvideErrorMetadata + Error + Send + Sync + 'static,
-    R: Debug + Send + Sync + 'static,
+    R: crate::error::HttpStatus + Debug + Send + Sync + 'static,
 {
     let mut delay = policy.base_delay;
     let mut attempt = 1;

@@ -44,6 +44,15 @@ async fn identity_side(
     dynamo: &aws_sdk_dynamodb::Client,
     table: &str,
 ) -> (AwsGrantor, IdentityStoreDirectory) {
+    identity_side_with(sdk, dynamo, table, jit_aws::retry::RetryPolicy::default()).await
+}
+
+async fn identity_side_with(
+    sdk: &aws_config::SdkConfig,
+    dynamo: &aws_sdk_dynamodb::Client,
+    table: &str,
+    retry: jit_aws::retry::RetryPolicy,
+) -> (AwsGrantor, IdentityStoreDirectory) {
     let ids = aws_sdk_identitystore::Client::new(sdk);
     let store_id = seed_identity_store(&ids).await;
     let directory = IdentityStoreDirectory::new(ids, store_id);
@@ -55,6 +64,7 @@ async fn identity_side(
     let mut identity = IdentityConfig::new(&instance);
     identity.rate_per_second = 500;
     identity.poll_interval = std::time::Duration::from_millis(20);
+    identity.retry = retry;
     let grantor = AwsGrantor::new(
         sso,
         aws_sdk_iam::Client::new(sdk),
@@ -376,4 +386,176 @@ async fn a_release_under_throttling_is_told_truthfully_and_the_removal_is_retrie
         .filter(|e| e.action == Action::Released)
         .count();
     assert_eq!(released, 1, "one release recorded");
+}
+
+type FaultService = Service<
+    DynamoStore,
+    AwsGrantor,
+    jit_memory::MemoryScheduler,
+    jit_memory::MemoryMailer,
+    IdentityStoreDirectory,
+    FakeClock,
+>;
+
+/// The service on moto through a fault proxy: the SDK's own retries off and attempts cut off
+/// after a second, the grantor retrying three times quickly, so faults show at once.
+async fn behind_a_fault_proxy() -> (common::fault::FaultProxy, FaultService) {
+    let proxy = common::fault::FaultProxy::start(&common::endpoint()).await;
+    let sdk = common::sdk_at_impatient(&proxy.url).await;
+    let (dynamo, table) = common::table(&sdk).await;
+    let retry = jit_aws::retry::RetryPolicy {
+        attempts: 3,
+        base_delay: std::time::Duration::from_millis(20),
+        max_delay: std::time::Duration::from_millis(100),
+    };
+    let (grantor, directory) = identity_side_with(&sdk, &dynamo, &table, retry).await;
+    let svc = Service::new(
+        Arc::new(catalog::load_dir(&examples()).unwrap()),
+        Ports {
+            store: DynamoStore::new(dynamo, &table),
+            grantor,
+            scheduler: jit_memory::MemoryScheduler::default(),
+            mailer: jit_memory::MemoryMailer::default(),
+            directory,
+            clock: FakeClock::at(Utc::now()),
+        },
+        LinkSigner::new(&[7; 32]).unwrap(),
+        "https://jit.example.com",
+    );
+    (proxy, svc)
+}
+
+async fn logs_grant(svc: &FaultService, who: &Email) -> jit_core::types::RequestId {
+    svc.submit(
+        who,
+        RequestInput {
+            bundle: Some(BundleName::parse("api-logs-read").unwrap()),
+            duration: Some(GrantDuration::parse("4h").unwrap()),
+            reason: Some("debug 5xx".into()),
+            ..RequestInput::default()
+        },
+    )
+    .await
+    .unwrap()
+    .id
+}
+
+async fn sids(svc: &FaultService, who: &Email) -> Vec<String> {
+    svc.ports
+        .grantor
+        .container_policy(who)
+        .await
+        .unwrap()
+        .map(|d| {
+            d.statements
+                .iter()
+                .filter_map(|s| s["Sid"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Identity Center answering 500 once and hanging once while a grant is applied, then
+/// throttling every write when the grant expires: the grant is applied through the first, and
+/// the expiry, recorded at once, is retried (as the Scheduler retries the revoke function)
+/// until the statement is gone, with one record of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_and_expiries_come_through_5xx_hangs_and_throttling() {
+    let (proxy, svc) = behind_a_fault_proxy().await;
+    let alice = Email::parse("alice@example.com").unwrap();
+    let id = logs_grant(&svc, &alice).await;
+
+    proxy.fail_status("PutInlinePolicyToPermissionSet", 1, 500);
+    proxy.hang(
+        "CreateAccountAssignment",
+        1,
+        std::time::Duration::from_secs(3),
+    );
+    let activated = svc.activate(&id).await.unwrap();
+    assert_eq!(
+        activated.status,
+        Status::Active,
+        "{:?}",
+        activated.status_reason
+    );
+    let injected = proxy.injected();
+    assert!(
+        injected.contains(&"PutInlinePolicyToPermissionSet".to_string())
+            && injected.contains(&"CreateAccountAssignment".to_string()),
+        "{injected:?}"
+    );
+    assert_eq!(
+        sids(&svc, &alice).await.len(),
+        1,
+        "applied through the faults"
+    );
+
+    svc.ports.clock.advance(Duration::hours(5));
+    proxy.fail("SWBExternalService.", 1_000, "ThrottlingException");
+    let err = svc.end(&id).await.unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    assert_eq!(svc.get(&id).await.unwrap().status, Status::Ended);
+    proxy.clear();
+    assert_eq!(sids(&svc, &alice).await.len(), 1, "still there");
+
+    assert_eq!(svc.end(&id).await.unwrap().status, Status::Ended);
+    assert!(sids(&svc, &alice).await.is_empty(), "removed on the retry");
+    let ended = svc
+        .timeline(&id)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.action == Action::Ended)
+        .count();
+    assert_eq!(ended, 1);
+}
+
+/// The sweep and drift repair under throttling: a statement nobody granted is found in a
+/// container, Identity Center throttles the whole sweep, which reports the failure and changes
+/// nothing; the next sweep removes the stray statement and keeps the live grant's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_repair_waits_out_throttling_and_then_repairs() {
+    let (proxy, svc) = behind_a_fault_proxy().await;
+    let alice = Email::parse("alice@example.com").unwrap();
+    let id = logs_grant(&svc, &alice).await;
+    svc.activate(&id).await.unwrap();
+    let seen = svc
+        .ports
+        .grantor
+        .container_policy(&alice)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut tampered = seen.clone();
+    tampered.statements.push(serde_json::json!({
+        "Sid": "AddedByHand",
+        "Effect": "Allow",
+        "Action": "s3:*",
+        "Resource": "*"
+    }));
+    assert!(svc
+        .ports
+        .grantor
+        .replace_container_policy(&alice, &seen, &tampered)
+        .await
+        .unwrap());
+    assert_eq!(sids(&svc, &alice).await.len(), 2);
+
+    proxy.fail("SWBExternalService.", 1_000, "ThrottlingException");
+    let report = svc.sweep().await.unwrap();
+    assert!(report.failed >= 1, "{report:?}");
+    assert_eq!(report.drift(), 0, "{report:?}");
+    proxy.clear();
+    assert_eq!(
+        sids(&svc, &alice).await.len(),
+        2,
+        "nothing changed while throttled"
+    );
+
+    let report = svc.sweep().await.unwrap();
+    assert_eq!(report.drift_removed, 1, "{report:?}");
+    assert_eq!(report.failed, 0, "{report:?}");
+    let left = sids(&svc, &alice).await;
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].starts_with(&format!("Jit{id}")), "{left:?}");
 }

@@ -1,6 +1,9 @@
-//! A fault-injecting endpoint: an HTTP proxy in front of moto that answers the first N calls of
-//! a chosen operation (matched on the X-Amz-Target header of JSON-protocol services) with an
-//! error of a chosen type, and forwards everything else unchanged. One request per connection.
+//! A fault-injecting endpoint: an HTTP proxy in front of moto that, for the next N calls of a
+//! chosen operation or of a whole service (matched on the X-Amz-Target header of JSON-protocol
+//! services: `PutInlinePolicyToPermissionSet`, or `SWBExternalService.` for all of Identity
+//! Center), answers with an error of a chosen type, answers a bare 5xx, or holds the call for a
+//! while before forwarding it; everything else is forwarded unchanged. Rules can be added and
+//! cleared while a test runs. One request per connection.
 
 use std::sync::{Arc, Mutex};
 
@@ -10,7 +13,28 @@ use tokio::net::{TcpListener, TcpStream};
 struct Rule {
     operation: String,
     remaining: usize,
-    error_type: String,
+    fault: Injected,
+}
+
+#[derive(Clone)]
+enum Injected {
+    /// An AWS error of this type (`ThrottlingException`, `ConflictException`, ...).
+    Error(String),
+    /// A bare server error with this status (500, 503), as a load balancer might answer.
+    Status(u16),
+    /// Forwarded after this pause (a hang, from the caller's side, if longer than its timeout).
+    Hang(std::time::Duration),
+}
+
+impl Rule {
+    /// `operation` names one operation, or a whole service when it ends with a dot.
+    fn matches(&self, target: &str) -> bool {
+        if self.operation.ends_with('.') {
+            target.starts_with(&self.operation)
+        } else {
+            target.ends_with(&format!(".{}", self.operation))
+        }
+    }
 }
 
 /// A running proxy.
@@ -52,10 +76,24 @@ impl FaultProxy {
     /// Answers the next `times` calls of `operation` (e.g. "PutInlinePolicyToPermissionSet")
     /// with `error_type` (e.g. "ConflictException").
     pub fn fail(&self, operation: &str, times: usize, error_type: &str) {
+        self.add(operation, times, Injected::Error(error_type.into()));
+    }
+
+    /// Answers the next `times` calls of `operation` with a bare `status` (500, 503).
+    pub fn fail_status(&self, operation: &str, times: usize, status: u16) {
+        self.add(operation, times, Injected::Status(status));
+    }
+
+    /// Holds the next `times` calls of `operation` for `pause`, then forwards them.
+    pub fn hang(&self, operation: &str, times: usize, pause: std::time::Duration) {
+        self.add(operation, times, Injected::Hang(pause));
+    }
+
+    fn add(&self, operation: &str, times: usize, fault: Injected) {
         self.rules.lock().unwrap().push(Rule {
             operation: operation.into(),
             remaining: times,
-            error_type: error_type.into(),
+            fault,
         });
     }
 
@@ -85,33 +123,53 @@ impl FaultProxy {
             let mut rules = self.rules.lock().unwrap();
             rules
                 .iter_mut()
-                .find(|r| r.remaining > 0 && target.ends_with(&format!(".{}", r.operation)))
+                .find(|r| r.remaining > 0 && r.matches(&target))
                 .map(|r| {
                     r.remaining -= 1;
-                    r.error_type.clone()
+                    r.fault.clone()
                 })
         };
-        if let Some(error_type) = injected {
+        if let Some(fault) = &injected {
             self.injected
                 .lock()
                 .unwrap()
                 .push(target.rsplit('.').next().unwrap_or("").to_string());
-            let status = if ["Throttl", "Throughput", "AccessDenied", "Validation"]
-                .iter()
-                .any(|k| error_type.contains(k))
-            {
-                "400 Bad Request"
-            } else {
-                "409 Conflict"
+            let (status, error_type) = match fault {
+                Injected::Hang(pause) => {
+                    tokio::time::sleep(*pause).await;
+                    (String::new(), String::new())
+                }
+                Injected::Status(code) => (format!("{code} Server Error"), String::new()),
+                Injected::Error(error_type) => {
+                    let status = if ["Throttl", "Throughput", "AccessDenied", "Validation"]
+                        .iter()
+                        .any(|k| error_type.contains(k))
+                    {
+                        "400 Bad Request"
+                    } else {
+                        "409 Conflict"
+                    };
+                    (status.to_string(), error_type.clone())
+                }
             };
-            let body =
-                format!("{{\"__type\":\"{error_type}\",\"message\":\"injected by the test\"}}");
-            let response = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-errortype: {error_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = conn.write_all(response.as_bytes()).await;
-            return;
+            if !status.is_empty() {
+                let body = if error_type.is_empty() {
+                    String::new()
+                } else {
+                    format!("{{\"__type\":\"{error_type}\",\"message\":\"injected by the test\"}}")
+                };
+                let typed = if error_type.is_empty() {
+                    String::new()
+                } else {
+                    format!("x-amzn-errortype: {error_type}\r\n")
+                };
+                let response = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: application/x-amz-json-1.1\r\n{typed}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = conn.write_all(response.as_bytes()).await;
+                return;
+            }
         }
         let Ok(mut up) = TcpStream::connect(upstream).await else {
             return;

@@ -37,6 +37,23 @@ pub async fn sdk_at(url: &str) -> SdkConfig {
         .await
 }
 
+/// As [`sdk_at`], with the SDK's own retries off and each attempt cut off after a second, so
+/// that tests of faults see the adapters' retries alone, quickly, and a held call times out.
+pub async fn sdk_at_impatient(url: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(std::time::Duration::from_secs(1))
+                .build(),
+        )
+        .load()
+        .await
+}
+
 /// A name no other test uses.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", &jit_core::link::nonce()[..12])
