@@ -307,13 +307,56 @@ impl<K: Access> App<K> {
 
 /// JSON logs for CloudWatch; `RUST_LOG` sets the level (default info).
 pub fn init_tracing() {
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+    let _ = tracing::subscriber::set_global_default(json_logs(std::io::stdout, &filter));
+}
+
+/// The log format: one JSON object a line, so a field's text (a reason, a resource name from
+/// a CloudTrail event) is escaped inside its string and can never start a line of its own.
+fn json_logs<W>(writer: W, filter: &str) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
+{
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(filter)
         .with_target(false)
         .with_current_span(false)
         .without_time()
-        .init();
+        .with_writer(LineSafe(writer))
+        .finish()
+}
+
+/// Writes log records with U+2028 and U+2029 escaped (`\u2028`): JSON allows them raw inside
+/// a string, and some log viewers break a line there. Outside strings JSON never has them.
+struct LineSafe<W>(W);
+
+impl<'a, M: tracing_subscriber::fmt::MakeWriter<'a>> tracing_subscriber::fmt::MakeWriter<'a>
+    for LineSafe<M>
+{
+    type Writer = LineSafe<M::Writer>;
+    fn make_writer(&'a self) -> Self::Writer {
+        LineSafe(self.0.make_writer())
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for LineSafe<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // The formatter writes each record whole, so a character is never split across calls.
+        let text = String::from_utf8_lossy(buf);
+        if text.contains(['\u{2028}', '\u{2029}']) {
+            let safe = text
+                .replace('\u{2028}', "\\u2028")
+                .replace('\u{2029}', "\\u2029");
+            self.0.write_all(safe.as_bytes())?;
+        } else {
+            self.0.write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// Runs a function whose events are JSON: starts logs, reads the configuration, and hands each
@@ -385,6 +428,45 @@ pub fn unavailable(cause: &anyhow::Error) -> axum::response::Response {
 
 #[cfg(test)]
 mod tests {
+    /// Captures what the log writes.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+        type Writer = Captured;
+        fn make_writer(&'a self) -> Captured {
+            self.clone()
+        }
+    }
+
+    /// Text that tries to start a log line of its own (a line break, then a forged record;
+    /// a carriage return; a Unicode line separator) stays inside its field.
+    #[test]
+    fn typed_text_cannot_forge_a_log_line() {
+        let out = Captured::default();
+        let forged =
+            "debug\n{\"level\":\"ERROR\",\"fields\":{\"message\":\"forged\"}}\r\u{2028}end";
+        tracing::subscriber::with_default(json_logs(out.clone(), "info"), || {
+            tracing::warn!(reason = forged, "email not sent");
+        });
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(!text.contains('\u{2028}'), "{text}");
+        let record: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
+        assert_eq!(record["level"], "WARN");
+        assert_eq!(record["fields"]["reason"], forged, "kept whole, as data");
+    }
+
     use super::*;
 
     #[test]
