@@ -62,9 +62,16 @@ type Outcome = Result<Value, Failure>;
 impl Client {
     /// A client for `base` (no trailing slash).
     pub fn new(base: &str, user: Option<String>, token: Option<String>, json: bool) -> Self {
+        // The AWS SDK's crypto provider (aws-lc-rs), named here: ureq picks none by itself.
+        let tls = ureq::tls::TlsConfig::builder()
+            .unversioned_rustls_crypto_provider(std::sync::Arc::new(
+                rustls::crypto::aws_lc_rs::default_provider(),
+            ))
+            .build();
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(30)))
+            .tls_config(tls)
             .build()
             .into();
         Self {

@@ -715,3 +715,35 @@ fn a_restart_on_the_aws_adapters_reuses_the_table_and_the_key() {
     assert_eq!(r["votes"].as_array().unwrap().len(), 1, "{r}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The CLI speaks TLS with the AWS SDK's crypto provider (named, since its HTTP client picks
+/// none by itself): an https API that is not there is an error that says so, not a panic.
+#[test]
+fn an_https_api_gets_a_tls_client_with_a_crypto_provider() {
+    // A server that accepts and hangs up: the client gets as far as its TLS handshake.
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in server.incoming().flatten() {
+            drop(conn);
+        }
+    });
+    let out = Command::new(bin("jit"))
+        .args([
+            "--api",
+            &format!("https://{addr}"),
+            "--as",
+            "alice@example.com",
+            "list",
+        ])
+        .env_remove("JIT_API")
+        .env_remove("JIT_AS")
+        .env_remove("JIT_TOKEN")
+        .output()
+        .expect("jit runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_ne!(out.status.code(), Some(101), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains(&addr.to_string()), "{stderr}");
+}
