@@ -307,36 +307,9 @@ async fn parallel_self_extensions_are_held_to_the_same_rule_as_one_at_a_time() {
 /// once Identity Center answers again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_under_throttling_is_told_truthfully_and_the_removal_is_retried() {
-    let proxy = common::fault::FaultProxy::start(&common::endpoint()).await;
-    let sdk = common::sdk_at(&proxy.url).await;
-    let (dynamo, table) = common::table(&sdk).await;
-    let (grantor, directory) = identity_side(&sdk, &dynamo, &table).await;
-    let svc = Service::new(
-        Arc::new(catalog::load_dir(&examples()).unwrap()),
-        Ports {
-            store: DynamoStore::new(dynamo, &table),
-            grantor,
-            scheduler: jit_memory::MemoryScheduler::default(),
-            mailer: jit_memory::MemoryMailer::default(),
-            directory,
-            clock: FakeClock::at(Utc::now()),
-        },
-        LinkSigner::new(&[7; 32]).unwrap(),
-        "https://jit.example.com",
-    );
+    let (proxy, svc) = behind_a_fault_proxy().await;
     let alice = Email::parse("alice@example.com").unwrap();
-    let req = svc
-        .submit(
-            &alice,
-            RequestInput {
-                bundle: Some(BundleName::parse("api-logs-read").unwrap()),
-                duration: Some(GrantDuration::parse("4h").unwrap()),
-                reason: Some("debug 5xx".into()),
-                ..RequestInput::default()
-            },
-        )
-        .await
-        .unwrap();
+    let req = svc.get(&logs_grant(&svc, &alice).await).await.unwrap();
     assert_eq!(svc.activate(&req.id).await.unwrap().status, Status::Active);
     let holds = |doc: Option<jit_core::plan::PolicyDocument>| {
         doc.is_some_and(|d| d.grant_ids().contains(&req.id))

@@ -536,6 +536,39 @@ fn slow_clients_are_cut_off_and_do_not_block_others() {
     }
 }
 
+/// alice's active grant and carol's pending two-group request, with the decision link emailed
+/// to dave: what a restart must keep.
+fn grant_and_pending(local: &Local) -> (String, String, String) {
+    let since = local.console_len();
+    let id = |v: serde_json::Value| v["id"].as_str().unwrap().to_string();
+    let active = id(local.json(
+        Some("alice"),
+        &[
+            "request",
+            "api-logs-read",
+            "--for",
+            "4h",
+            "--reason",
+            "debug 5xx",
+        ],
+    ));
+    wait_until(local, "alice", &active, "active");
+    let pending = id(local.json(
+        Some("carol"),
+        &[
+            "request",
+            "rds-prod-pii",
+            "--for",
+            "1h",
+            "--reason",
+            "INC-7 customer data",
+            "--ticket",
+            "INC-7",
+        ],
+    ));
+    (active, pending, local.link_for("dave", since))
+}
+
 /// The restart: jit-local killed mid-flow (SIGKILL) and started again on the same data
 /// directory keeps the pending request, the active grant in the simulated permission set, the
 /// audit records, the clock, and the links already emailed (the signing key is kept).
@@ -544,39 +577,7 @@ fn a_restart_keeps_requests_grants_links_audit_and_the_clock() {
     let dir = fresh_dir();
     let (active, pending, link, clock_before) = {
         let local = start_in(&dir, &[]);
-        let since = local.console_len();
-        let active = local.json(
-            Some("alice"),
-            &[
-                "request",
-                "api-logs-read",
-                "--for",
-                "4h",
-                "--reason",
-                "debug 5xx",
-            ],
-        )["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        wait_until(&local, "alice", &active, "active");
-        let pending = local.json(
-            Some("carol"),
-            &[
-                "request",
-                "rds-prod-pii",
-                "--for",
-                "1h",
-                "--reason",
-                "INC-7 customer data",
-                "--ticket",
-                "INC-7",
-            ],
-        )["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let link = local.link_for("dave", since);
+        let (active, pending, link) = grant_and_pending(&local);
         let clock = local.json(None, &["local", "advance", "30m"])["now"]
             .as_str()
             .unwrap()
@@ -659,39 +660,7 @@ fn a_restart_on_the_aws_adapters_reuses_the_table_and_the_key() {
     let dir = fresh_dir();
     let (active, pending, link) = {
         let local = start_in(&dir, &extra);
-        let since = local.console_len();
-        let active = local.json(
-            Some("alice"),
-            &[
-                "request",
-                "api-logs-read",
-                "--for",
-                "4h",
-                "--reason",
-                "debug 5xx",
-            ],
-        )["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        wait_until(&local, "alice", &active, "active");
-        let pending = local.json(
-            Some("carol"),
-            &[
-                "request",
-                "rds-prod-pii",
-                "--for",
-                "1h",
-                "--reason",
-                "INC-7 customer data",
-                "--ticket",
-                "INC-7",
-            ],
-        )["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        (active, pending, local.link_for("dave", since))
+        grant_and_pending(&local)
     };
     let local = start_in(&dir, &extra);
     assert!(

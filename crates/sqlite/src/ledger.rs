@@ -81,7 +81,12 @@ impl SqliteStore {
             .map_err(fault)
     }
 
-    fn requests(&self, sql: &str, args: impl rusqlite::Params) -> Result<Vec<Request>, StoreError> {
+    /// The records a query's first column holds, as JSON, in the order it returns them.
+    fn fetch<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<T>, StoreError> {
         let c = self.db.lock();
         let mut q = c.prepare_cached(sql).map_err(fault)?;
         let rows = q
@@ -90,13 +95,12 @@ impl SqliteStore {
         rows.map(|t| parse(&t.map_err(fault)?)).collect()
     }
 
+    fn requests(&self, sql: &str, args: impl rusqlite::Params) -> Result<Vec<Request>, StoreError> {
+        self.fetch(sql, args)
+    }
+
     fn prompts(&self, sql: &str, args: impl rusqlite::Params) -> Result<Vec<Prompt>, StoreError> {
-        let c = self.db.lock();
-        let mut q = c.prepare_cached(sql).map_err(fault)?;
-        let rows = q
-            .query_map(args, |r| r.get::<_, String>(0))
-            .map_err(fault)?;
-        rows.map(|t| parse(&t.map_err(fault)?)).collect()
+        self.fetch(sql, args)
     }
 }
 
@@ -242,14 +246,10 @@ impl RequestStore for SqliteStore {
     }
 
     async fn timeline(&self, id: &RequestId) -> Result<Vec<AuditEvent>, StoreError> {
-        let c = self.db.lock();
-        let mut q = c
-            .prepare_cached("SELECT data FROM audit WHERE request_id = ?1 ORDER BY seq")
-            .map_err(fault)?;
-        let rows = q
-            .query_map([id.as_str()], |r| r.get::<_, String>(0))
-            .map_err(fault)?;
-        rows.map(|t| parse(&t.map_err(fault)?)).collect()
+        self.fetch(
+            "SELECT data FROM audit WHERE request_id = ?1 ORDER BY seq",
+            [id.as_str()],
+        )
     }
 
     async fn by_requester(&self, email: &Email, limit: usize) -> Result<Vec<Request>, StoreError> {
@@ -296,16 +296,10 @@ impl RequestStore for SqliteStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<AuditEvent>, StoreError> {
-        let c = self.db.lock();
-        let mut q = c
-            .prepare_cached(
-                "SELECT data FROM audit WHERE at >= ?1 AND at < ?2 ORDER BY at, request_id, seq",
-            )
-            .map_err(fault)?;
-        let rows = q
-            .query_map([ts(from), ts(to)], |r| r.get::<_, String>(0))
-            .map_err(fault)?;
-        rows.map(|t| parse(&t.map_err(fault)?)).collect()
+        self.fetch(
+            "SELECT data FROM audit WHERE at >= ?1 AND at < ?2 ORDER BY at, request_id, seq",
+            [ts(from), ts(to)],
+        )
     }
 
     async fn nonce_used(&self, nonce: &str) -> Result<bool, StoreError> {
@@ -412,16 +406,10 @@ impl RequestStore for SqliteStore {
     }
 
     async fn notices_before(&self, t: DateTime<Utc>) -> Result<Vec<Notice>, StoreError> {
-        let c = self.db.lock();
-        let mut q = c
-            .prepare_cached(
-                "SELECT data FROM notices WHERE written_at <= ?1 ORDER BY written_at, key",
-            )
-            .map_err(fault)?;
-        let rows = q
-            .query_map([ts(t)], |r| r.get::<_, String>(0))
-            .map_err(fault)?;
-        rows.map(|d| parse(&d.map_err(fault)?)).collect()
+        self.fetch(
+            "SELECT data FROM notices WHERE written_at <= ?1 ORDER BY written_at, key",
+            [ts(t)],
+        )
     }
 
     async fn notice_delivered(&self, request: &RequestId, key: &str) -> Result<(), StoreError> {
