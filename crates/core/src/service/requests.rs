@@ -88,18 +88,19 @@ where
         t.notices = self.notices_for(&t).await;
         // Room and caps are judged on the copy of the person's open requests that the create
         // checks is unchanged: parallel submits cannot each pass on the same copy.
-        let mut admitted = false;
-        for _ in 0..MAX_ATTEMPTS {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            if attempts > MAX_ATTEMPTS {
+                return Err(ServiceError::Busy(id));
+            }
             let open = self.ports.store.open_for(caller).await?;
             if !decision.plan.auto {
                 policy::check_pending_caps(&open.requests, &decision.bundle)?;
             }
             self.check_room(&open.requests, &t.request)?;
             match self.ports.store.create(&t, &open).await {
-                Ok(()) => {
-                    admitted = true;
-                    break;
-                }
+                Ok(()) => break,
                 Err(StoreError::AlreadyExists) => return self.get(&id).await,
                 // Another request of the person's came first, or (where a store cannot tell
                 // the two apart) this very id did: look, then judge again on the new copy.
@@ -110,9 +111,6 @@ where
                 }
                 Err(e) => return Err(e.into()),
             }
-        }
-        if !admitted {
-            return Err(ServiceError::Busy(id));
         }
         self.deliver(&t.notices).await;
         let req = t.request;
