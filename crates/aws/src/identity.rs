@@ -57,20 +57,9 @@ impl IdentityConfig {
     }
 }
 
-/// The container permission set's name for a person: readable, unique, at most 32 characters.
-pub fn container_name(person: &Email) -> String {
-    let local: String = person
-        .as_str()
-        .split('@')
-        .next()
-        .unwrap_or("")
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(*c))
-        .take(18)
-        .collect();
-    let hash = hex_prefix(person.as_str(), 8);
-    format!("jit-{local}-{hash}")
-}
+/// The container permission set's name for a person (the core names it: the request view and
+/// emails tell people which role to use).
+pub use jit_core::access::container_name;
 
 fn hex_prefix(text: &str, n: usize) -> String {
     let digest = Sha256::digest(text.as_bytes());

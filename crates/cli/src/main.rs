@@ -6,6 +6,7 @@
 //! unknown thing); 2 usage errors; 3 failed (unreachable service, unreadable directory, a grant
 //! that could not be applied).
 
+mod access;
 mod remote;
 
 use jit_contract::{ApproveBody, ExtendBody, MessageBody, NewRequest};
@@ -126,6 +127,9 @@ enum Command {
         #[arg(long)]
         reason: String,
     },
+    /// AWS CLI profiles for your active grants (an sso-session for the access portal and a
+    /// profile per account); add them to ~/.aws/config.
+    AwsConfig,
     /// End someone's grant (admins).
     Revoke {
         /// The request id.
@@ -290,6 +294,7 @@ fn main() -> ExitCode {
         },
         Command::Status { id } => remote::status(c, id.as_deref()),
         Command::List { mine: _, status } => remote::list(c, status),
+        Command::AwsConfig => access::aws_config_command(c),
         Command::Approvals => remote::approvals(c),
         Command::Approve {
             id,

@@ -45,8 +45,22 @@ fn typed<T: DeserializeOwned>(path: &str, v: Value) -> Result<T, Failure> {
     })
 }
 
-fn as_value<T: Serialize>(v: &T) -> Value {
+pub(crate) fn as_value<T: Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// Whether `base` is this machine (where jit-local runs), not a deployment.
+fn is_local(base: &str) -> bool {
+    let authority = base
+        .split("://")
+        .nth(1)
+        .unwrap_or(base)
+        .split('/')
+        .next()
+        .unwrap_or("");
+    ["localhost", "127.", "[::1]"]
+        .iter()
+        .any(|p| authority.starts_with(p))
 }
 
 /// A failed call, with the exit code it deserves.
@@ -91,11 +105,13 @@ impl Client {
         body: Option<Value>,
     ) -> Outcome {
         let url = format!("{}{path}", self.base);
-        let unreachable = |e: ureq::Error| {
-            Failure {
+        let unreachable = |e: ureq::Error| Failure {
             code: exit::FAILED,
-            message: format!("cannot reach the API at {}: {e}\nis jit-local running? start it with: cargo run -p jit-local", self.base),
-        }
+            message: if is_local(&self.base) {
+                format!("cannot reach the API at {}: {e}\nis jit-local running? start it with: cargo run -p jit-local", self.base)
+            } else {
+                format!("cannot reach the API at {}: {e}\ncheck the address (--api or JIT_API) and your network", self.base)
+            },
         };
         let mut response = if method == "GET" {
             let mut req = self.agent.get(&url);
@@ -152,7 +168,7 @@ impl Client {
     }
 
     /// GET an API v1 answer as its contract type.
-    fn get_as<T: DeserializeOwned>(
+    pub(crate) fn get_as<T: DeserializeOwned>(
         &self,
         path: &str,
         query: &[(&str, String)],
@@ -169,7 +185,7 @@ impl Client {
         typed(path, self.post(path, as_value(body))?)
     }
 
-    fn show<T: Serialize>(&self, v: &T, text: impl FnOnce(&T) -> String) {
+    pub(crate) fn show<T: Serialize>(&self, v: &T, text: impl FnOnce(&T) -> String) {
         if self.json {
             println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
         } else {
@@ -225,10 +241,16 @@ pub fn describe(r: &RequestView) -> String {
             r.approval.basis,
             at_opt(r.expires_at)
         ),
-        Status::Active => format!(
-            "active until {}; end it early with: jit release {id}",
-            at_opt(r.expires_at)
-        ),
+        Status::Active => {
+            let mut line = format!(
+                "active until {}; end it early with: jit release {id}",
+                at_opt(r.expires_at)
+            );
+            if let Some(a) = &r.access {
+                line.push_str(&format!("\n  use it: {}", crate::access::where_it_is(a)));
+            }
+            line
+        }
         Status::Failed | Status::Denied | Status::Revoked => format!(
             "{}: {}",
             r.status.as_str(),

@@ -179,6 +179,21 @@ fn press(url: &str, form: &str) -> String {
     page
 }
 
+/// GETs `url` as a browser would and returns the whole answer, head included.
+fn get_text(url: &str) -> String {
+    let rest = url.trim_start_matches("http://");
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        s,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut page = String::new();
+    s.read_to_string(&mut page).unwrap();
+    page
+}
+
 fn wait_until(local: &Local, user: &str, id: &str, status: &str) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -715,4 +730,57 @@ fn an_https_api_gets_a_tls_client_with_a_crypto_provider() {
     assert_ne!(out.status.code(), Some(101), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(stderr.contains(&addr.to_string()), "{stderr}");
+}
+
+/// "How do I use it?": an active grant names its role and accounts, the email says where to
+/// open it (the access portal's link for that role in that account), and `jit aws-config`
+/// writes the AWS CLI profiles that sign in to it.
+#[test]
+fn a_grant_says_where_it_is_and_aws_config_writes_profiles_for_it() {
+    let portal = "https://d-1234567890.awsapps.com/start";
+    let local = start_with(&["--access-portal-url", portal]);
+    let out = local.ok(
+        Some("alice"),
+        &[
+            "request",
+            "api-logs-read",
+            "--for",
+            "4h",
+            "--reason",
+            "debug 5xx",
+        ],
+    );
+    assert!(out.contains("use it: role jit-alice-"), "{out}");
+    assert!(out.contains("in 111111111111"), "{out}");
+    let view = local.json(Some("alice"), &["list"]);
+    let access = &view["requests"][0]["access"];
+    assert_eq!(access["kind"], "permission-set", "{view}");
+    let role = access["role_name"].as_str().unwrap().to_string();
+
+    let outbox = get_text(&format!("{}/local/outbox", local.url));
+    let link = format!("{portal}/#/console?account_id=111111111111&role_name={role}");
+    assert!(outbox.contains(&link), "the email links {link}: {outbox}");
+
+    let config = local.ok(Some("alice"), &["aws-config"]);
+    for line in [
+        "[sso-session jit]",
+        &format!("sso_start_url = {portal}"),
+        "[profile jit-111111111111]",
+        "sso_session = jit",
+        "sso_account_id = 111111111111",
+        &format!("sso_role_name = {role}"),
+    ] {
+        assert!(config.lines().any(|l| l == line), "{line:?} in:\n{config}");
+    }
+    let out = local.jit(Some("bob"), &["aws-config"]);
+    assert_eq!(out.status.code(), Some(1), "bob has no grant");
+
+    let bare = start();
+    let out = bare.jit(Some("alice"), &["aws-config"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("AccessPortalUrl"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

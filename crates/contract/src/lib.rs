@@ -60,6 +60,9 @@ pub struct ClientConfig {
     pub portal_url: Option<String>,
     /// The Identity Center access portal's start URL (where granted roles are used).
     pub access_portal_url: Option<String>,
+    /// The region of the Identity Center instance (an AWS CLI `sso_region`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sso_region: Option<String>,
     /// How callers identify themselves: `jwt` (deployed) or `local-header` (jit-local).
     pub auth: String,
 }

@@ -12,6 +12,47 @@ use jit_core::types::Risk;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// Where a grant lives in AWS, so the person can use it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AccessView {
+    /// `permission-set` (the person's own, statements per grant), `assignment` (an existing
+    /// permission set assigned for the grant) or `iam-role` (the person's IAM role).
+    pub kind: String,
+    /// The role to sign in with: the permission set's name, as the access portal and the AWS
+    /// CLI (`sso_role_name`) show it. Absent where the grant alone does not name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_name: Option<String>,
+    /// The assigned permission set (`assignment`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission_set_arn: Option<String>,
+    /// The accounts it is in.
+    pub accounts: Vec<String>,
+}
+
+impl AccessView {
+    /// The view of where `r`'s grant lives, while it is approved or active.
+    pub fn of(r: &Request) -> Option<Self> {
+        use jit_core::access::Place;
+        if !r.status.is_live() {
+            return None;
+        }
+        let place = r.place.as_ref()?;
+        let (kind, role_name, permission_set_arn) = match place {
+            Place::PermissionSet { name } => ("permission-set", Some(name.clone()), None),
+            Place::Assignment { permission_set_arn } => {
+                ("assignment", None, Some(permission_set_arn.clone()))
+            }
+            Place::IamRole => ("iam-role", None, None),
+        };
+        Some(Self {
+            kind: kind.to_string(),
+            role_name,
+            permission_set_arn,
+            accounts: r.accounts.iter().map(|a| a.to_string()).collect(),
+        })
+    }
+}
+
 /// How a request is approved, for people.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ApprovalView {
@@ -137,6 +178,9 @@ pub struct RequestView {
     /// The audit records, when one request is shown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeline: Option<Vec<AuditRow>>,
+    /// Where the grant lives and which role to use, while it is approved or active.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<AccessView>,
     /// In the answer to a release or revocation (202): the request is ended, but taking the
     /// access away is still under way; why, and when it stops working regardless. Absent
     /// once the access is gone (200).
@@ -190,6 +234,7 @@ impl RequestView {
             reviewed: r.reviewed,
             catalog_version: r.catalog_version.clone(),
             removal: None,
+            access: AccessView::of(r),
             timeline: timeline.map(|t| t.iter().map(|e| AuditRow::of(e, r)).collect()),
         }
     }

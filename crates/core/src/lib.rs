@@ -2,6 +2,7 @@
 //! and grant lifecycles, grant planning, signed decision links, the audit chain, and the ports
 //! through which adapters reach AWS. No AWS SDK and no HTTP here.
 
+pub mod access;
 pub mod audit;
 pub mod catalog;
 pub mod lifecycle;

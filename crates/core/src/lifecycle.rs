@@ -185,6 +185,9 @@ pub struct Request {
     pub audit_head: String,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+    /// Where the grant lives in AWS, for people to use it (absent on records from before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<crate::access::Place>,
 }
 
 /// Something that may happen to a request.
@@ -367,6 +370,8 @@ pub struct Submission {
     pub start_at: Option<DateTime<Utc>>,
     /// The catalog version decided under.
     pub catalog_version: String,
+    /// Where the grant will live in AWS.
+    pub place: Option<crate::access::Place>,
 }
 
 /// Accumulates the records of one transition.
@@ -429,6 +434,7 @@ impl Request {
             audit_seq: 0,
             audit_head: GENESIS.to_string(),
             updated_at: now,
+            place: sub.place,
         };
         let requester = request.requester.to_string();
         let reason = Some(request.reason.clone()).filter(|r| !r.is_empty());

@@ -216,6 +216,7 @@ fn build(s: &Setup) -> Request {
         ticket: None,
         start_at: None,
         catalog_version: "v1".into(),
+        place: None,
     };
     Request::submit(
         RequestId::parse("req00000001").unwrap(),

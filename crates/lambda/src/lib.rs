@@ -136,6 +136,9 @@ pub struct Env {
     pub link_key: String,
     /// ROLE_NAME_TEMPLATE (optional): a person's IAM role, `{user}` for the email's local part.
     pub role_name_template: Option<String>,
+    /// ACCESS_PORTAL_URL (optional): the Identity Center access portal's start URL, linked in
+    /// the emails that tell people their access is active.
+    pub access_portal_url: Option<String>,
 }
 
 impl Env {
@@ -167,6 +170,7 @@ impl Env {
             link_key: need("LINK_SIGNING_KEY"),
             dead_letter_arn: None,
             role_name_template: None,
+            access_portal_url: None,
         };
         if !missing.is_empty() {
             return Err(anyhow!(
@@ -177,6 +181,7 @@ impl Env {
         Ok(Env {
             dead_letter_arn: get("DEAD_LETTER_ARN").filter(|v| !v.is_empty()),
             role_name_template: get("ROLE_NAME_TEMPLATE"),
+            access_portal_url: get("ACCESS_PORTAL_URL").filter(|v| !v.is_empty()),
             ..env
         })
     }
@@ -301,7 +306,9 @@ impl<K: Access> App<K> {
             clock: SystemClock,
         };
         let signer = LinkSigner::new(env.link_key.as_bytes()).expect("checked at start");
-        Service::new(Arc::new(catalog), ports, signer, &env.base_url).with_effects(K::EFFECTS)
+        Service::new(Arc::new(catalog), ports, signer, &env.base_url)
+            .with_effects(K::EFFECTS)
+            .with_access_portal(env.access_portal_url.clone())
     }
 }
 

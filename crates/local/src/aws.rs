@@ -136,6 +136,7 @@ pub async fn build(
     template: &Path,
     key: &[u8],
     base: &str,
+    access_portal: Option<String>,
 ) -> anyhow::Result<AwsLocal> {
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     let ids = aws_sdk_identitystore::Client::new(sdk);
@@ -229,7 +230,8 @@ pub async fn build(
         directory,
         clock: FakeClock::running_from(Utc::now()),
     };
-    let svc = Service::new(Arc::new(catalog), ports, LinkSigner::new(key)?, base);
+    let svc = Service::new(Arc::new(catalog), ports, LinkSigner::new(key)?, base)
+        .with_access_portal(access_portal);
     Ok(AwsLocal {
         svc: Arc::new(svc),
         scheduler,

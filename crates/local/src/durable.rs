@@ -52,6 +52,7 @@ impl DurableLocal {
         catalog: Catalog,
         directory: MemoryDirectory,
         base_url: &str,
+        access_portal: Option<String>,
     ) -> anyhow::Result<Self> {
         let db = Db::open_dir(dir)?;
         let key = jit_sqlite::signing_key(dir)?;
@@ -69,7 +70,8 @@ impl DurableLocal {
             clock,
         };
         let signer = LinkSigner::new(&key).context("the signing key")?;
-        let svc = Service::new(Arc::new(catalog), ports, signer, base_url);
+        let svc = Service::new(Arc::new(catalog), ports, signer, base_url)
+            .with_access_portal(access_portal);
         let cursor = db
             .meta(CURSOR)?
             .and_then(|v| v.parse().ok())
@@ -228,6 +230,7 @@ mod tests {
             jit_core::catalog::load_dir(&examples()).unwrap(),
             MemoryDirectory::load(&examples()).unwrap(),
             "http://127.0.0.1:8080",
+            None,
         )
         .unwrap();
         let alice = Email::parse("alice@example.com").unwrap();

@@ -70,6 +70,10 @@ struct Args {
     /// Keep nothing: state lives in memory and is gone when jit-local stops.
     #[arg(long, conflicts_with = "aws_endpoint")]
     in_memory: bool,
+    /// An Identity Center access portal start URL to name in what people are told (how to use
+    /// a grant, `jit aws-config`), as a deployment's AccessPortalUrl does.
+    #[arg(long, env = "JIT_ACCESS_PORTAL_URL")]
+    access_portal_url: Option<String>,
 }
 
 enum Backend {
@@ -207,10 +211,17 @@ async fn serve(args: Args, catalog: catalog::Catalog, directory: MemoryDirectory
             let key: [u8; 32] = rand::random();
             let clock = FakeClock::running_from(Utc::now());
             let svc = memory_service_with_clock(Arc::new(catalog), directory, clock, &key, &base)
-                .expect("a 32-byte key is long enough");
+                .expect("a 32-byte key is long enough")
+                .with_access_portal(args.access_portal_url.clone());
             Backend::Memory(Arc::new(svc))
         }
-        None => match durable::DurableLocal::open(&args.data_dir, catalog, directory, &base) {
+        None => match durable::DurableLocal::open(
+            &args.data_dir,
+            catalog,
+            directory,
+            &base,
+            args.access_portal_url.clone(),
+        ) {
             Ok(d) => {
                 println!(
                     "jit-local keeps its state in {} ({} requests so far)",
@@ -246,6 +257,7 @@ async fn serve(args: Args, catalog: catalog::Catalog, directory: MemoryDirectory
                 &args.template,
                 &key,
                 &base,
+                args.access_portal_url.clone(),
             )
             .await;
             match built {
@@ -275,6 +287,11 @@ async fn serve(args: Args, catalog: catalog::Catalog, directory: MemoryDirectory
     let config = Arc::new(jit_contract::ClientConfig {
         version: env!("CARGO_PKG_VERSION").to_string(),
         portal_url: Some(base.clone()),
+        sso_region: args
+            .access_portal_url
+            .as_ref()
+            .map(|_| std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".to_string())),
+        access_portal_url: args.access_portal_url.clone(),
         auth: "local-header".to_string(),
         ..Default::default()
     });

@@ -37,6 +37,8 @@ pub fn client_config(env: impl Fn(&str) -> Option<String>) -> ClientConfig {
         oidc_scopes: scopes,
         portal_url: set("PORTAL_URL"),
         access_portal_url: set("ACCESS_PORTAL_URL"),
+        // The functions run in the Identity Center instance's region (they call it there).
+        sso_region: set("AWS_REGION"),
         auth: "jwt".to_string(),
     }
 }
@@ -68,6 +70,7 @@ mod tests {
                 "JWT_SCOPE" => Some("jit/use"),
                 "PORTAL_URL" => Some(""),
                 "ACCESS_PORTAL_URL" => Some("https://d-1234567890.awsapps.com/start"),
+                "AWS_REGION" => Some("eu-west-1"),
                 _ => None,
             }
             .map(str::to_string)
@@ -84,6 +87,7 @@ mod tests {
             c.access_portal_url.as_deref(),
             Some("https://d-1234567890.awsapps.com/start")
         );
+        assert_eq!(c.sso_region.as_deref(), Some("eu-west-1"));
         assert_eq!(c.auth, "jwt");
     }
 }

@@ -44,9 +44,12 @@ where
                 Action::Activated => vec![notify::status_notice(
                     req,
                     &format!(
-                        "Your access to {} is active until {}.",
+                        "Your access to {} is active until {}{}.",
                         req.bundle,
-                        req.expires_at.unwrap_or(now)
+                        req.expires_at.unwrap_or(now),
+                        self.how_to_use(req)
+                            .map(|how| format!(", {how}"))
+                            .unwrap_or_default()
                     ),
                 )],
                 Action::Denied => vec![notify::status_notice(

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tracing::{instrument, warn};
 
+use crate::access::Place;
 use crate::audit::{Action, AuditEvent};
 use crate::catalog::{Bundle, Catalog, NotifyTarget, Strategy};
 use crate::lifecycle::{Command, LifecycleError, Request, Status, Submission, Transition};
@@ -233,6 +234,7 @@ pub struct Service<S, G, Sc, M, D, C> {
     base_url: String,
     effects: Effects,
     containers_per_sweep: usize,
+    access_portal: Option<String>,
 }
 
 /// How many containers one sweep reconciles at most, by default: with Identity Center's limit
@@ -268,6 +270,7 @@ where
             base_url: base_url.trim_end_matches('/').to_string(),
             effects: Effects::Inline,
             containers_per_sweep: CONTAINERS_PER_SWEEP,
+            access_portal: None,
         }
     }
 
@@ -275,6 +278,21 @@ where
     pub fn with_containers_per_sweep(mut self, n: usize) -> Self {
         self.containers_per_sweep = n.max(1);
         self
+    }
+
+    /// The same service naming the Identity Center access portal (its start URL) in what it
+    /// tells people, so a granted person gets the link that opens their role.
+    pub fn with_access_portal(mut self, start_url: Option<String>) -> Self {
+        self.access_portal = start_url.filter(|u| !u.is_empty());
+        self
+    }
+
+    /// Where `req`'s grant lives and how to open it, in one line (`None` for records that
+    /// predate it).
+    pub fn how_to_use(&self, req: &Request) -> Option<String> {
+        req.place
+            .as_ref()
+            .map(|p| p.describe(&req.accounts, self.access_portal.as_deref()))
     }
 
     /// The same service with access changes left to the stream-fed function.

@@ -83,6 +83,10 @@ where
                 .filter(|t| !t.is_empty()),
             start_at: input.start_at,
             catalog_version: self.catalog_version.clone(),
+            place: self
+                .catalog
+                .bundle(&decision.bundle)
+                .map(|b| Place::of(b, caller)),
         };
         let mut t = Request::submit(id.clone(), &decision, sub, now);
         t.notices = self.notices_for(&t).await;
