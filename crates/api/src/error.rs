@@ -58,7 +58,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Refused(Refusal::NotEligible { .. } | Refusal::BreakGlassOnly { .. }) => {
                 Self::new(S::FORBIDDEN, "not_eligible", msg)
             }
-            ServiceError::Refused(Refusal::UnknownBundle(_)) => {
+            ServiceError::Refused(Refusal::UnknownBundle { .. }) => {
                 Self::new(S::NOT_FOUND, "unknown_bundle", msg)
             }
             ServiceError::Refused(Refusal::TooManyPending { .. }) => {

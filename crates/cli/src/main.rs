@@ -7,6 +7,7 @@
 //! that could not be applied).
 
 mod access;
+mod find;
 mod remote;
 
 use jit_contract::{ApproveBody, ExtendBody, MessageBody, NewRequest};
@@ -68,8 +69,18 @@ enum Command {
         #[arg(long)]
         flow: Option<String>,
         /// Return as soon as the request is recorded.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "wait")]
         no_wait: bool,
+        /// Follow a request that needs approval until it is decided (and applied), showing
+        /// what it waits for; gives up after the time given (30s, 15m, 1h; default 15m).
+        #[arg(long, num_args = 0..=1, default_missing_value = "15m", value_name = "LIMIT")]
+        wait: Option<String>,
+    },
+    /// The bundles you can ask for, or those matching SEARCH (name, description, owner,
+    /// service or action), with their risk, owner and what they grant.
+    Bundles {
+        /// Words to look for.
+        search: Option<String>,
     },
     /// One request with its timeline, or your requests.
     Status {
@@ -265,6 +276,7 @@ fn main() -> ExitCode {
             start,
             flow,
             no_wait,
+            wait,
         } => match start
             .as_deref()
             .map(chrono::DateTime::parse_from_rfc3339)
@@ -277,24 +289,29 @@ fn main() -> ExitCode {
                     start.unwrap_or_default()
                 ),
             }),
-            Ok(start_at) => remote::request(
-                c,
-                NewRequest {
-                    bundle: bundle.as_str().into(),
-                    duration: duration.as_deref().map(Into::into),
-                    reason: reason.map(Into::into),
-                    ticket: ticket.map(Into::into),
-                    accounts: (!accounts.is_empty())
-                        .then(|| accounts.iter().map(|a| a.as_str().into()).collect()),
-                    start_at: start_at.map(|t| t.with_timezone(&chrono::Utc)),
-                    flow: flow.as_deref().map(Into::into),
-                },
-                !no_wait,
-            ),
+            Ok(start_at) => match wait.as_deref().map(find::wait_for).transpose() {
+                Err(f) => Err(f),
+                Ok(decided) => remote::request(
+                    c,
+                    NewRequest {
+                        bundle: bundle.as_str().into(),
+                        duration: duration.as_deref().map(Into::into),
+                        reason: reason.map(Into::into),
+                        ticket: ticket.map(Into::into),
+                        accounts: (!accounts.is_empty())
+                            .then(|| accounts.iter().map(|a| a.as_str().into()).collect()),
+                        start_at: start_at.map(|t| t.with_timezone(&chrono::Utc)),
+                        flow: flow.as_deref().map(Into::into),
+                    },
+                    !no_wait,
+                    decided,
+                ),
+            },
         },
         Command::Status { id } => remote::status(c, id.as_deref()),
         Command::List { mine: _, status } => remote::list(c, status),
         Command::AwsConfig => access::aws_config_command(c),
+        Command::Bundles { search } => find::bundles(c, search),
         Command::Approvals => remote::approvals(c),
         Command::Approve {
             id,

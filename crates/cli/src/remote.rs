@@ -284,9 +284,12 @@ fn timeline(r: &RequestView) -> String {
 }
 
 /// `jit request`: asks, then waits (up to 30 s) while the grant is applied.
-pub fn request(c: &Client, ask: NewRequest, wait: bool) -> Outcome {
+pub fn request(c: &Client, ask: NewRequest, wait: bool, decided: Option<Duration>) -> Outcome {
     let scheduled = ask.start_at.is_some();
     let mut r: RequestView = c.post_as("/v1/requests", &ask)?;
+    if let Some(limit) = decided {
+        r = crate::find::until_decided(c, r, limit)?;
+    }
     // A grant with a later start is applied then; anything else is applied within seconds.
     if wait && !scheduled && r.status == Status::Approved {
         if !c.json {

@@ -784,3 +784,94 @@ fn a_grant_says_where_it_is_and_aws_config_writes_profiles_for_it() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Finding and waiting: `jit bundles` searches what the API offers, an unknown bundle is
+/// answered with the nearest name, and `jit request --wait` follows a request that needs
+/// approval until it is decided and applied, or gives up, saying how to follow it.
+#[test]
+fn bundles_are_found_by_search_and_a_request_can_be_followed_until_decided() {
+    let local = start();
+    let found = local.ok(Some("alice"), &["bundles", "s3:GetObject"]);
+    let lines: Vec<&str> = found.lines().collect();
+    assert!(lines[0].starts_with("NAME"), "{found}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("api-production ")),
+        "{found}"
+    );
+    assert!(!found.contains("ec2-readonly"), "only matches: {found}");
+    // Columns line up: RISK starts at the same place in every row.
+    let at = lines[0].find("RISK").unwrap();
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|l| l[at..].starts_with(['l', 'm', 'h', 'c'])),
+        "{found}"
+    );
+
+    let typo = local.jit(
+        Some("alice"),
+        &["request", "api-log-read", "--for", "1h", "--reason", "x"],
+    );
+    let said = String::from_utf8_lossy(&typo.stderr);
+    assert!(said.contains("did you mean api-logs-read?"), "{said}");
+    assert!(said.contains("`jit bundles`"), "{said}");
+
+    // Followed until decided: two approvers decide while jit waits.
+    let since = local.console_len();
+    let follower = Command::new(bin("jit"))
+        .args(["--api", &local.url, "--as", "carol@example.com"])
+        .args([
+            "request",
+            "rds-prod-pii",
+            "--for",
+            "1h",
+            "--reason",
+            "INC-7 customer data",
+        ])
+        .args(["--ticket", "INC-7", "--wait", "30s"])
+        .env_remove("JIT_API")
+        .env_remove("JIT_AS")
+        .env_remove("JIT_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for approver in ["dave", "erin"] {
+        let link = local.link_for(approver, since);
+        assert!(press(&link, "action=approve&message=ok").contains("200 OK"));
+    }
+    let out = follower.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("pending"),
+        "a status line while it waits: {stderr}"
+    );
+    assert!(stdout.contains("active until"), "{stdout}");
+
+    // Nobody decides within the limit: it says so, and how to follow it.
+    let out = local.jit(
+        Some("bob"),
+        &[
+            "request",
+            "rds-prod-pii",
+            "--for",
+            "1h",
+            "--reason",
+            "INC-8",
+            "--ticket",
+            "INC-8",
+            "--wait",
+            "2s",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("still pending after 2s; follow it with: jit status"),
+        "{stderr}"
+    );
+}

@@ -58,9 +58,14 @@ pub enum Refusal {
     /// The request named no bundle.
     #[error("name the bundle you need")]
     NoBundle,
-    /// No such bundle.
-    #[error("there is no bundle {0:?}; `jit catalog list` shows the bundles you can ask for")]
-    UnknownBundle(String),
+    /// No such bundle, with the nearest name when one is close.
+    #[error("there is no bundle {name:?}{}; `jit bundles` lists the bundles you can ask for", near.as_ref().map(|n| format!(" (did you mean {n}?)")).unwrap_or_default())]
+    UnknownBundle {
+        /// What was asked for.
+        name: String,
+        /// The nearest bundle name.
+        near: Option<BundleName>,
+    },
     /// The bundle is deprecated.
     #[error("bundle {bundle} is deprecated{}", successor.as_ref().map(|s| format!("; ask for {s} instead")).unwrap_or_default())]
     Deprecated {
@@ -181,6 +186,16 @@ pub enum Refusal {
         /// The cap.
         max: usize,
     },
+}
+
+impl Refusal {
+    /// There is no bundle `name` in `catalog`; names the nearest one when one is close.
+    pub fn unknown_bundle(catalog: &Catalog, name: &str) -> Self {
+        Refusal::UnknownBundle {
+            name: name.to_string(),
+            near: catalog.bundle_like(name).cloned(),
+        }
+    }
 }
 
 /// How many requests for one bundle one person may have waiting for approval at once.
@@ -425,7 +440,7 @@ pub fn decide(
     let name = input.bundle.as_ref().ok_or(Refusal::NoBundle)?;
     let bundle = catalog
         .bundle(name)
-        .ok_or_else(|| Refusal::UnknownBundle(name.to_string()))?;
+        .ok_or_else(|| Refusal::unknown_bundle(catalog, name.as_str()))?;
     if let Some(d) = &bundle.deprecated {
         return Err(Refusal::Deprecated {
             bundle: name.clone(),

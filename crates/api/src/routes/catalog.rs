@@ -41,8 +41,9 @@ pub async fn show<A: Api>(
     let name: BundleName = field("bundle", &path(p)?.bundle)?;
     let cat = app.catalog();
     let b = cat.bundle(&name).ok_or_else(|| {
-        ApiError::from(ServiceError::Refused(Refusal::UnknownBundle(
-            name.to_string(),
+        ApiError::from(ServiceError::Refused(Refusal::unknown_bundle(
+            cat,
+            name.as_str(),
         )))
     })?;
     let recent: Vec<RequestView> = app

@@ -41,6 +41,13 @@ impl Catalog {
         self.bundles.get(name)
     }
 
+    /// The bundle whose name is nearest to a misspelt `name`, if one is close.
+    pub fn bundle_like(&self, name: &str) -> Option<&BundleName> {
+        let names: Vec<&str> = self.bundles.keys().map(|b| b.as_str()).collect();
+        let near = super::parse::closest(name, &names)?;
+        self.bundles.keys().find(|b| b.as_str() == near)
+    }
+
     /// The flows that offer `bundle`, in name order.
     pub fn flows_for<'a>(&'a self, bundle: &BundleName) -> impl Iterator<Item = &'a Flow> + 'a {
         let bundle = bundle.clone();

@@ -336,7 +336,7 @@ fn check_keys(ctx: &mut Ctx, table: &DeTable, allowed: &[&str], path: &str) {
 }
 
 /// The allowed key nearest to a misspelt one, if any is close.
-fn closest<'a>(name: &str, allowed: &[&'a str]) -> Option<&'a str> {
+pub(crate) fn closest<'a>(name: &str, allowed: &[&'a str]) -> Option<&'a str> {
     allowed
         .iter()
         .map(|a| (edit_distance(name, a), *a))

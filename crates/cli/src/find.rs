@@ -1,0 +1,179 @@
+//! Finding a bundle (`jit bundles`) and following a request until it is decided
+//! (`jit request --wait`).
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use jit_contract::{BundleView, CatalogView, RequestView};
+use jit_core::lifecycle::Status;
+
+use crate::remote::{exit, Client, Failure};
+
+/// Whether `b` matches `needle` (lower case) by name, description, owner, service or action.
+fn matches(b: &BundleView, needle: &str) -> bool {
+    let hay = [&b.name, &b.description, &b.owner_team];
+    hay.iter().any(|h| h.to_lowercase().contains(needle))
+        || b.services.iter().any(|s| s.to_lowercase().contains(needle))
+        || b.statements
+            .iter()
+            .flat_map(|s| &s.actions)
+            .any(|a| a.to_lowercase().contains(needle))
+}
+
+/// Rows as a table whose columns are as wide as their widest cell.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let last = cells.len() - 1;
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i == last {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        out.trim_end().to_string() + "\n"
+    };
+    let mut out = line(header.to_vec());
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+/// `jit bundles [SEARCH]`: the bundles the API offers, or those matching SEARCH.
+pub fn bundles(c: &Client, search: Option<String>) -> Result<serde_json::Value, Failure> {
+    let v: CatalogView = c.get_as("/v1/catalog", &[])?;
+    let needle = search.as_deref().map(str::to_lowercase);
+    let hits: Vec<&BundleView> = v
+        .bundles
+        .iter()
+        .filter(|b| needle.as_deref().is_none_or(|n| matches(b, n)))
+        .collect();
+    if hits.is_empty() {
+        return Err(Failure {
+            code: exit::REFUSED,
+            message: format!(
+                "no bundle matches {:?}; `jit bundles` lists them all",
+                search.unwrap_or_default()
+            ),
+        });
+    }
+    let rows: Vec<Vec<String>> = hits
+        .iter()
+        .map(|b| {
+            let grants: Vec<String> = b
+                .statements
+                .iter()
+                .flat_map(|s| s.actions.iter().cloned())
+                .collect();
+            let mut description = b.description.clone();
+            if b.deprecated {
+                description = format!(
+                    "(deprecated{}) {description}",
+                    b.successor
+                        .as_ref()
+                        .map(|s| format!(": ask for {s}"))
+                        .unwrap_or_default()
+                );
+            }
+            let grants = if grants.is_empty() {
+                format!("({} of a permission set)", b.strategy)
+            } else {
+                grants.join(" ")
+            };
+            vec![
+                b.name.clone(),
+                b.risk.as_str().to_string(),
+                b.owner_team.clone(),
+                grants,
+                description,
+            ]
+        })
+        .collect();
+    let value = serde_json::json!({ "version": v.version, "bundles": hits });
+    c.show(&value, |_| {
+        table(&["NAME", "RISK", "OWNER", "GRANTS", "DESCRIPTION"], &rows)
+    });
+    Ok(value)
+}
+
+/// A wait such as `30s`, `15m` or `1h`.
+pub fn wait_for(text: &str) -> Result<Duration, Failure> {
+    let bad = || Failure {
+        code: exit::USAGE,
+        message: format!("--wait {text:?}: write how long to wait, such as 30s, 15m or 1h"),
+    };
+    let (n, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
+    let n: u64 = n.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3_600,
+        _ => return Err(bad()),
+    };
+    if secs == 0 || secs > 24 * 3_600 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+/// Follows a pending request until it is decided or `limit` passes, with a status line on
+/// the terminal; then the request as it is.
+pub fn until_decided(
+    c: &Client,
+    mut r: RequestView,
+    limit: Duration,
+) -> Result<RequestView, Failure> {
+    let started = Instant::now();
+    while r.status == Status::Pending {
+        if started.elapsed() >= limit {
+            if !c.json {
+                eprintln!();
+            }
+            return Err(Failure {
+                code: exit::FAILED,
+                message: format!(
+                    "{} is still pending after {}s; follow it with: jit status {}",
+                    r.id,
+                    limit.as_secs(),
+                    r.id
+                ),
+            });
+        }
+        if !c.json {
+            eprint!(
+                "\r\x1b[2Kpending {}s: waiting for {}",
+                started.elapsed().as_secs(),
+                r.approval.waiting_for.as_deref().unwrap_or("approval")
+            );
+            let _ = std::io::stderr().flush();
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        r = c.get_as(&format!("/v1/requests/{}", r.id), &[])?;
+    }
+    if !c.json {
+        eprintln!("\r\x1b[2K{}: {}", r.id, r.status.as_str());
+    }
+    if matches!(
+        r.status,
+        Status::Denied | Status::Expired | Status::Cancelled
+    ) {
+        return Err(Failure {
+            code: exit::REFUSED,
+            message: format!(
+                "{} was {}: {}",
+                r.id,
+                r.status.as_str(),
+                r.status_reason.as_deref().unwrap_or("no reason given")
+            ),
+        });
+    }
+    Ok(r)
+}
