@@ -144,14 +144,14 @@ impl DurableLocal {
             }
         };
         let (mut done, mut acted) = (from, 0);
-        for (seq, id) in &changes {
-            let before = svc.get(id).await.map(|r| r.status).ok();
+        for change in &changes {
+            let id = &change.request_id;
             match svc.reconcile(id).await {
-                Ok(r) => {
-                    if before != Some(r.status) {
-                        changed.push(format!("{} {}", r.id, r.status));
-                    }
+                // Reported when reconciling moved it on (approved, now active).
+                Ok(r) if r.status != change.status => {
+                    changed.push(format!("{} {}", r.id, r.status));
                 }
+                Ok(_) => {}
                 // As a stream shard waits on a failed batch: this change, and the ones after
                 // it, are tried again at the next tick.
                 Err(e) if e.is_retryable() => {
@@ -160,7 +160,7 @@ impl DurableLocal {
                 }
                 Err(e) => tracing::error!(request_id = %id, error = %e, "reconcile failed"),
             }
-            done = *seq;
+            done = change.seq;
             acted += 1;
         }
         if done > from {

@@ -20,6 +20,18 @@ pub struct SqliteStore {
     db: Db,
 }
 
+/// One entry of the change feed: a request was written, with this status (the stream
+/// record's new image, as far as the grant function needs it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Its position in the feed.
+    pub seq: i64,
+    /// The request written.
+    pub request_id: RequestId,
+    /// Its status as written.
+    pub status: Status,
+}
+
 /// Statuses that are not final, as stored (the same words as the `requests_open` index, so
 /// SQLite uses it).
 const OPEN: &str = "('requested', 'pending', 'approved', 'active')";
@@ -37,28 +49,30 @@ impl SqliteStore {
 
     /// Requests changed after position `after` of the change feed, oldest change first, at
     /// most `limit`: what the table's stream delivers deployed. Positions only grow.
-    pub fn changes_after(
-        &self,
-        after: i64,
-        limit: usize,
-    ) -> Result<Vec<(i64, RequestId)>, StoreError> {
+    pub fn changes_after(&self, after: i64, limit: usize) -> Result<Vec<Change>, StoreError> {
         let c = self.db.lock();
         let mut q = c
             .prepare_cached(
-                "SELECT seq, request_id FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                "SELECT seq, request_id, status FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
             )
             .map_err(fault)?;
         let rows = q
             .query_map(params![after, limit as i64], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
             })
             .map_err(fault)?;
+        let bad = |e: jit_core::types::InvalidValue| StoreError::Unknown(e.into());
         rows.map(|row| {
-            let (seq, id) = row.map_err(fault)?;
-            Ok((
+            let (seq, id, status) = row.map_err(fault)?;
+            Ok(Change {
                 seq,
-                RequestId::parse(&id).map_err(|e| StoreError::Unknown(e.into()))?,
-            ))
+                request_id: RequestId::parse(&id).map_err(bad)?,
+                status: status.parse().map_err(bad)?,
+            })
         })
         .collect()
     }
@@ -150,8 +164,11 @@ fn put(tx: &Transaction<'_>, t: &Transition) -> Result<(), StoreError> {
         )
         .map_err(fault)?;
     }
-    tx.execute("INSERT INTO changes (request_id) VALUES (?1)", [id])
-        .map_err(fault)?;
+    tx.execute(
+        "INSERT INTO changes (request_id, status) VALUES (?1, ?2)",
+        [id, r.status.as_str()],
+    )
+    .map_err(fault)?;
     Ok(())
 }
 

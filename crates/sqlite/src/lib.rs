@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 use jit_core::ports::StoreError;
 use rusqlite::{Connection, OptionalExtension};
 
-pub use ledger::SqliteStore;
+pub use ledger::{Change, SqliteStore};
 pub use local::{PersistedGrantor, SqliteMailer, SqliteScheduler};
 
 /// The file under the data directory that holds everything but the key.
@@ -51,7 +51,8 @@ CREATE TABLE IF NOT EXISTS audit (
   PRIMARY KEY (request_id, seq));
 CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at);
 CREATE TABLE IF NOT EXISTS admissions (person TEXT PRIMARY KEY, version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS changes (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT NULL, status TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS notices (
   request_id TEXT NOT NULL, key TEXT NOT NULL, written_at TEXT NOT NULL, data TEXT NOT NULL,
   PRIMARY KEY (request_id, key));
