@@ -131,6 +131,11 @@ pub trait Api: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<Prompt>, ServiceError>> + Send;
     /// See [`Service::live_grants`].
     fn live_grants(&self) -> impl Future<Output = Result<Vec<Request>, ServiceError>> + Send;
+    /// See [`Service::groups_of`].
+    fn groups_of(
+        &self,
+        person: &Email,
+    ) -> impl Future<Output = Result<Vec<GroupName>, ServiceError>> + Send;
 }
 
 impl<S, G, Sc, M, D, C> Api for Service<S, G, Sc, M, D, C>
@@ -277,5 +282,11 @@ where
     }
     fn live_grants(&self) -> impl Future<Output = Result<Vec<Request>, ServiceError>> + Send {
         Service::live_grants(self)
+    }
+    fn groups_of(
+        &self,
+        person: &Email,
+    ) -> impl Future<Output = Result<Vec<GroupName>, ServiceError>> + Send {
+        Service::groups_of(self, person)
     }
 }

@@ -63,6 +63,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/audit"),
     ("GET", "/v1/prompts"),
     ("GET", "/v1/report"),
+    ("GET", "/v1/me"),
     ("GET", "/v1/config"),
     ("GET", "/v1/openapi.json"),
 ];
@@ -96,6 +97,7 @@ pub fn router<A: Api>(app: Arc<A>, config: Arc<ClientConfig>) -> Router {
         .route("/v1/audit", get(records::audit::<A>))
         .route("/v1/prompts", get(records::prompts::<A>))
         .route("/v1/report", get(records::report::<A>))
+        .route("/v1/me", get(meta::whoami::<A>))
         .route("/v1/config", get(meta::config))
         .route("/v1/openapi.json", get(meta::openapi))
         .fallback(|| async {

@@ -44,7 +44,7 @@ carries internals. Bodies are at most 16 KiB and unknown fields are refused."
         actions::review, actions::extend,
         links::decision_page, links::decide, links::prompt_page, links::answer_prompt,
         records::audit, records::prompts, records::report,
-        meta::config, meta::openapi
+        meta::whoami, meta::config, meta::openapi
     ),
     components(schemas(ErrorBody, Name, Id, Account, EmailText, DurationText, Token, Mine, AuditFormat, Status, DecisionAction)),
     modifiers(&Conventions),

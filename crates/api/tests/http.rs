@@ -963,3 +963,34 @@ async fn a_release_whose_removal_is_still_under_way_answers_202_and_says_why() {
         "gone"
     );
 }
+
+#[tokio::test]
+async fn whoami_says_who_the_caller_is_and_what_they_may_ask_through() {
+    let (_svc, app) = app();
+    let carol = get(&app, "/v1/me", "carol").await;
+    assert_eq!(carol.status, StatusCode::OK, "{}", carol.text);
+    let me: jit_contract::WhoAmI = serde_json::from_str(&carol.text).unwrap();
+    assert_eq!(me.email, "carol@example.com");
+    assert_eq!(me.groups, ["data"]);
+    assert!(!me.admin);
+    let pii = me
+        .flows
+        .iter()
+        .find(|f| f.bundles.iter().any(|b| b == "rds-prod-pii"))
+        .expect("carol's group asks for rds-prod-pii");
+    assert!(!pii.flow.break_glass);
+    assert!(
+        me.flows
+            .iter()
+            .all(|f| f.flow.requesters.contains(&"data".to_string()) || f.flow.requesters == ["*"]),
+        "only flows open to her groups: {:?}",
+        me.flows
+    );
+
+    let frank: jit_contract::WhoAmI =
+        serde_json::from_str(&get(&app, "/v1/me", "frank").await.text).unwrap();
+    assert!(frank.admin, "frank is in the admin group");
+
+    let nobody = call(&app, Method::GET, "/v1/me", None, None, "application/json").await;
+    assert_eq!(nobody.status, StatusCode::UNAUTHORIZED);
+}

@@ -387,6 +387,52 @@ impl BundleView {
     }
 }
 
+/// A flow the caller may use, in `GET /v1/me`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MyFlow {
+    /// The flow.
+    #[serde(flatten)]
+    pub flow: FlowView,
+    /// One line for people.
+    pub description: String,
+    /// The bundles it offers.
+    pub bundles: Vec<String>,
+}
+
+/// `GET /v1/me`: who the API says the caller is, and what that lets them do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WhoAmI {
+    /// The caller (the token's `email` claim; locally, the `X-Jit-User` header).
+    pub email: String,
+    /// The caller's groups in the directory.
+    pub groups: Vec<String>,
+    /// Whether the caller is in the catalog's admin group (may revoke and review).
+    pub admin: bool,
+    /// The flows the caller may ask through, with their bundles.
+    pub flows: Vec<MyFlow>,
+}
+
+impl WhoAmI {
+    /// What `person`, in `groups`, may do under `cat`.
+    pub fn of(cat: &Catalog, person: &str, groups: &[jit_core::types::GroupName]) -> Self {
+        Self {
+            email: person.to_string(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            admin: groups.contains(&cat.settings.admin_group),
+            flows: cat
+                .flows
+                .values()
+                .filter(|f| f.admits(groups))
+                .map(|f| MyFlow {
+                    flow: FlowView::of(f),
+                    description: f.description.clone(),
+                    bundles: f.bundles.iter().map(|b| b.to_string()).collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// `GET /v1/catalog`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CatalogView {

@@ -182,6 +182,7 @@ async fn each_role_allows_exactly_what_its_function_calls() {
         ("/v1/catalog", "bob@example.com"),
         ("/v1/audit", "bob@example.com"),
         ("/v1/report", "bob@example.com"),
+        ("/v1/me", "dave@example.com"),
         ("/v1/requests?mine=true", "carol@example.com"),
     ] {
         call_intake(&w, "GET", path, user, None, 200).await;

@@ -104,6 +104,11 @@ where
         Ok(req)
     }
 
+    /// The groups `person` is in, as the directory says now.
+    pub async fn groups_of(&self, person: &Email) -> Result<Vec<GroupName>, ServiceError> {
+        Ok(self.ports.directory.groups_of(person).await?)
+    }
+
     pub(super) async fn is_admin(&self, person: &Email) -> Result<bool, ServiceError> {
         Ok(self
             .ports
