@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# One-time set-up on a fresh machine: checks the Rust toolchain, fetches every crate, and
-# installs the Python test tools (moto server and cfn-lint in .venv; checkov, schemathesis, and
-# the SAM CLI with cargo-lambda, in virtualenvs of their own under .venv). Safe to run again.
+# One-time set-up on a fresh machine: checks the Rust toolchain, fetches every crate, installs
+# the Python test tools (moto server and cfn-lint in .venv; checkov, schemathesis, and the SAM
+# CLI with cargo-lambda, in virtualenvs of their own under .venv) and the OpenID Connect
+# provider the sign-in tests use (tests/oidc, on Node.js). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,11 @@ need cargo "install Rust (https://rustup.rs) 1.94 or newer"
 need python3 "install Python 3.9 or newer (the AWS emulator used by the tests is Python)"
 cargo fmt --version >/dev/null 2>&1 || { echo "setup: rustfmt is missing: rustup component add rustfmt" >&2; exit 1; }
 cargo clippy --version >/dev/null 2>&1 || { echo "setup: clippy is missing: rustup component add clippy" >&2; exit 1; }
+
+need node "install Node.js 20 or newer (the tests sign in against an OpenID Connect provider that runs on it)"
+need npm "install npm (it comes with Node.js)"
+node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' \
+  || { echo "setup: Node.js $(node --version) is too old: the tests need 20 or newer" >&2; exit 1; }
 
 # A cold build, the deployment build (scripts/package.sh) and the Python tools take about
 # 10 GB; say so now rather than fail half-way.
@@ -40,4 +46,7 @@ for tool in checkov sam schemathesis; do
   echo "setup: installing $tool from tests/requirements-$tool.txt into .venv/$tool"
   ".venv/$tool/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir -r "tests/requirements-$tool.txt"
 done
+# The OpenID Connect provider the sign-in tests use (oidc-provider), as package-lock.json pins it.
+echo "setup: installing the test OIDC provider from tests/oidc/package-lock.json"
+npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error
 echo "setup: done. Build with: cargo build --workspace --all-targets"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite. Starts moto server (the AWS emulator) on a free port on 127.0.0.1 for
-# the adapter tests, runs every test, and stops moto again, whatever happens.
+# The whole test suite. Starts moto server (the AWS emulator) for the adapter tests and an
+# OpenID Connect provider (tests/oidc) for the sign-in tests, each on a free port on 127.0.0.1,
+# runs every test, and stops both again, whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,29 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 echo "test: moto server on 127.0.0.1:$port (log: $log)"
+
+# The OpenID Connect provider the sign-in tests sign in against (tests/oidc/server.mjs).
+if [ ! -d tests/oidc/node_modules/oidc-provider ]; then
+  echo "test: the test OIDC provider is missing; run: bash scripts/setup.sh" >&2
+  exit 1
+fi
+oidc_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+oidc_keys=$(mktemp -d -t oidc-keys.XXXXXX)
+oidc_log=$(mktemp -t oidc.XXXXXX.log)
+node tests/oidc/server.mjs --port "$oidc_port" --keys "$oidc_keys" >"$oidc_log" 2>&1 &
+oidc_pid=$!
+trap 'kill "$moto_pid" "$oidc_pid" 2>/dev/null || true; wait "$moto_pid" "$oidc_pid" 2>/dev/null || true; rm -rf "$oidc_keys"' EXIT
+for _ in $(seq 1 100); do
+  if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$oidc_port/.well-known/openid-configuration', timeout=1)" 2>/dev/null; then
+    break
+  fi
+  if ! kill -0 "$oidc_pid" 2>/dev/null; then
+    echo "test: the OIDC provider failed to start:" >&2; cat "$oidc_log" >&2; exit 1
+  fi
+  sleep 0.2
+done
+echo "test: OIDC provider on 127.0.0.1:$oidc_port (log: $oidc_log)"
+export JIT_TEST_OIDC_ISSUER="http://127.0.0.1:$oidc_port" JIT_TEST_OIDC_KEYS="$oidc_keys"
 
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1

@@ -1,14 +1,19 @@
 //! `jit`: the command line. `jit catalog check|list|show` work on a catalog directory with no
-//! service; everything else talks to the API (`--api`/`JIT_API`, default the local one), as
-//! `--as`/`JIT_AS` in local mode or with the bearer token in `JIT_TOKEN`.
+//! service; everything else talks to the API: the one of a profile (`--profile`/`JIT_PROFILE`,
+//! else the default profile, made by `jit login --api URL`), or `--api`/`JIT_API` (default
+//! the local one). A profile signs in with OIDC (`jit login`); in local mode `--as`/`JIT_AS`
+//! says who you are; `JIT_TOKEN` gives a bearer token outright (scripts).
 //!
 //! Exit codes: 0 success; 1 refused (rejected catalog, not allowed, not eligible, wrong state,
 //! unknown thing); 2 usage errors; 3 failed (unreachable service, unreadable directory, a grant
-//! that could not be applied).
+//! that could not be applied); 4 sign-in needed.
 
 mod access;
 mod find;
+mod profile;
 mod remote;
+mod session;
+mod signin;
 
 use jit_contract::{ApproveBody, ExtendBody, MessageBody, NewRequest};
 use std::collections::BTreeMap;
@@ -23,14 +28,12 @@ use jit_core::types::{BundleName, Risk};
 #[derive(Parser)]
 #[command(name = "jit", version, about)]
 struct Cli {
-    /// The API's base URL.
-    #[arg(
-        long,
-        env = "JIT_API",
-        default_value = "http://127.0.0.1:8080",
-        global = true
-    )]
-    api: String,
+    /// The API's base URL (default: the profile's, else the local one, http://127.0.0.1:8080).
+    #[arg(long, env = "JIT_API", global = true)]
+    api: Option<String>,
+    /// The profile to use (see jit login); default: the config file's default profile.
+    #[arg(long, env = "JIT_PROFILE", global = true)]
+    profile: Option<String>,
     /// Who you are, in local mode (sent as X-Jit-User).
     #[arg(long = "as", env = "JIT_AS", global = true)]
     as_user: Option<String>,
@@ -41,8 +44,26 @@ struct Cli {
     command: Command,
 }
 
-#[derive(Subcommand)]
+#[derive(Subcommand, Clone)]
 enum Command {
+    /// Sign in to an API (--api URL the first time): reads how from the API's GET /v1/config,
+    /// signs in with its OIDC issuer, and keeps the API as a profile (the default one when it
+    /// is the first).
+    Login {
+        /// Sign in with the browser (authorization code with PKCE on a loopback redirect).
+        #[arg(long, conflicts_with = "device")]
+        browser: bool,
+        /// Sign in with a code entered on any device (device authorization grant).
+        #[arg(long)]
+        device: bool,
+        /// Do not open a browser: print the address to open.
+        #[arg(long, conflicts_with = "device")]
+        no_browser: bool,
+    },
+    /// Forget the sign-in of a profile (revoking its refresh token where the issuer allows).
+    Logout,
+    /// Who the API says you are: your email, groups, and the flows you may ask through.
+    Whoami,
     /// Work with a catalog directory (bundles and access flows as TOML).
     #[command(subcommand)]
     Catalog(CatalogCommand),
@@ -194,7 +215,7 @@ enum Command {
     Local(LocalCommand),
 }
 
-#[derive(Subcommand)]
+#[derive(Subcommand, Clone)]
 enum LocalCommand {
     /// Move local time forward and fire what falls due.
     Advance {
@@ -219,7 +240,7 @@ enum LocalCommand {
     },
 }
 
-#[derive(Subcommand)]
+#[derive(Subcommand, Clone)]
 enum CatalogCommand {
     /// Validate a catalog: print every error with file, line and field, or a summary.
     Check {
@@ -258,15 +279,37 @@ enum CatalogCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let client = remote::Client::new(
-        &cli.api,
-        cli.as_user.clone(),
-        std::env::var("JIT_TOKEN").ok(),
-        cli.json,
-    );
-    let c = &client;
-    let outcome = match cli.command {
-        Command::Catalog(cmd) => return catalog_command(cmd),
+    if let Command::Catalog(cmd) = cli.command {
+        return catalog_command(cmd);
+    }
+    let outcome = match session::open(&cli) {
+        Ok(client) => run(&cli, &client),
+        Err(f) => Err(f),
+    };
+    match outcome {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(f) => {
+            if cli.json {
+                let body = serde_json::json!({ "error": { "exit": f.code, "message": f.message } });
+                eprintln!("{body}");
+            } else {
+                eprintln!("jit: {}", f.message);
+            }
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn run(cli: &Cli, c: &remote::Client) -> Result<serde_json::Value, remote::Failure> {
+    match cli.command.clone() {
+        Command::Catalog(_) => unreachable!("handled before a client is made"),
+        Command::Login {
+            browser,
+            device,
+            no_browser,
+        } => session::login(cli, c, browser, device, no_browser),
+        Command::Logout => session::logout(cli),
+        Command::Whoami => session::whoami(c),
         Command::Request {
             bundle,
             duration,
@@ -378,13 +421,6 @@ fn main() -> ExitCode {
         Command::Local(LocalCommand::Identity) => remote::identity(c),
         Command::Local(LocalCommand::Link { email, prompt }) => remote::link(c, &email, prompt),
         Command::Local(LocalCommand::Deny { file }) => remote::deny(c, &file),
-    };
-    match outcome {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(f) => {
-            eprintln!("jit: {}", f.message);
-            ExitCode::from(f.code)
-        }
     }
 }
 

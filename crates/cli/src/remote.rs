@@ -20,6 +20,8 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// It failed: the service is unreachable or broken, or the grant could not be applied.
     pub const FAILED: u8 = 3;
+    /// Sign-in needed: not signed in, or the sign-in expired or was refused.
+    pub const SIGN_IN: u8 = 4;
 }
 
 /// Where and as whom to call.
@@ -28,8 +30,28 @@ pub struct Client {
     base: String,
     user: Option<String>,
     token: Option<String>,
+    /// What to do when the API says "who are you?" (401).
+    sign_in: String,
     /// Print JSON instead of text.
     pub json: bool,
+}
+
+/// The HTTP agent every call uses: rustls on the AWS SDK's crypto provider (aws-lc-rs; ureq
+/// picks none by itself), 30 s per call, statuses read rather than raised, and a User-Agent
+/// that names jit and its version.
+pub(crate) fn agent() -> ureq::Agent {
+    let tls = ureq::tls::TlsConfig::builder()
+        .unversioned_rustls_crypto_provider(std::sync::Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .build();
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .user_agent(concat!("jit/", env!("CARGO_PKG_VERSION")))
+        .tls_config(tls)
+        .build()
+        .into()
 }
 
 /// An answer read as the contract type it should be. A field the API renamed or dropped fails
@@ -50,7 +72,7 @@ pub(crate) fn as_value<T: Serialize>(v: &T) -> Value {
 }
 
 /// Whether `base` is this machine (where jit-local runs), not a deployment.
-fn is_local(base: &str) -> bool {
+pub(crate) fn is_local(base: &str) -> bool {
     let authority = base
         .split("://")
         .nth(1)
@@ -74,27 +96,28 @@ pub struct Failure {
 type Outcome = Result<Value, Failure>;
 
 impl Client {
-    /// A client for `base` (no trailing slash).
-    pub fn new(base: &str, user: Option<String>, token: Option<String>, json: bool) -> Self {
-        // The AWS SDK's crypto provider (aws-lc-rs), named here: ureq picks none by itself.
-        let tls = ureq::tls::TlsConfig::builder()
-            .unversioned_rustls_crypto_provider(std::sync::Arc::new(
-                rustls::crypto::aws_lc_rs::default_provider(),
-            ))
-            .build();
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .tls_config(tls)
-            .build()
-            .into();
+    /// A client for `base` (no trailing slash), as `user` (local mode) and/or with `token`;
+    /// `sign_in` says how to sign in when the API asks who is calling.
+    pub fn new(
+        base: &str,
+        user: Option<String>,
+        token: Option<String>,
+        sign_in: String,
+        json: bool,
+    ) -> Self {
         Self {
-            agent,
+            agent: agent(),
             base: base.trim_end_matches('/').to_string(),
             user,
             token,
+            sign_in,
             json,
         }
+    }
+
+    /// The API's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     fn call(
@@ -132,14 +155,16 @@ impl Client {
         let parsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         let message = parsed["error"]["message"]
             .as_str()
+            // API Gateway's own answers (its JWT authorizer's 401, throttling) say {"message"}.
+            .or(parsed["message"].as_str())
             .map(str::to_string)
             .unwrap_or_else(|| format!("HTTP {status}: {text}"));
         let code = match status {
             400 | 413 | 415 => exit::USAGE,
             401 => {
                 return Err(Failure {
-                    code: exit::USAGE,
-                    message: format!("{message}\nsay who you are: --as you@example.com (local mode) or JIT_TOKEN (deployed)"),
+                    code: exit::SIGN_IN,
+                    message: format!("{message}\n{}", self.sign_in),
                 })
             }
             403 | 404 | 409 | 410 | 422 => exit::REFUSED,

@@ -1,210 +1,12 @@
 //! End to end: `jit-local` started as a process on a free port, driven through the `jit`
 //! binary as the README's quickstart does, with the test clock moving time.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-/// A running jit-local, stopped when dropped; its console output is collected.
-struct Local {
-    child: Child,
-    url: String,
-    console: Arc<Mutex<Vec<String>>>,
-}
-
-impl Drop for Local {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn bin(name: &str) -> PathBuf {
-    let jit = PathBuf::from(env!("CARGO_BIN_EXE_jit"));
-    let path = jit.with_file_name(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build --workspace --bins` (scripts/test.sh does)",
-        path.display()
-    );
-    path
-}
-
-fn examples() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../catalog/examples")
-        .display()
-        .to_string()
-}
-
-fn start() -> Local {
-    start_with(&[])
-}
-
-/// A data directory no other test uses.
-fn fresh_dir() -> PathBuf {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "jit-local-test-{}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn start_with(extra: &[&str]) -> Local {
-    start_in(&fresh_dir(), extra)
-}
-
-/// jit-local keeping its state in `dir`.
-fn start_in(dir: &Path, extra: &[&str]) -> Local {
-    let mut child = Command::new(bin("jit-local"))
-        .args(["--port", "0", "--catalog", &examples()])
-        .args(["--data-dir", &dir.display().to_string()])
-        .args(extra)
-        .env_remove("AWS_ENDPOINT_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("jit-local starts");
-    let stdout = child.stdout.take().unwrap();
-    let console = Arc::new(Mutex::new(Vec::new()));
-    let (tx, rx) = std::sync::mpsc::channel();
-    let lines = console.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("jit-local listening on ") {
-                let _ = tx.send(url.to_string());
-            }
-            lines.lock().unwrap().push(line);
-        }
-    });
-    let url = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("jit-local prints where it listens");
-    Local {
-        child,
-        url,
-        console,
-    }
-}
-
-impl Local {
-    fn jit(&self, user: Option<&str>, args: &[&str]) -> Output {
-        let mut cmd = Command::new(bin("jit"));
-        cmd.args(["--api", &self.url]);
-        if let Some(u) = user {
-            cmd.args(["--as", &format!("{u}@example.com")]);
-        }
-        cmd.args(args)
-            .env_remove("JIT_API")
-            .env_remove("JIT_AS")
-            .env_remove("JIT_TOKEN")
-            .output()
-            .expect("jit runs")
-    }
-
-    /// Runs jit and returns stdout, asserting success.
-    fn ok(&self, user: Option<&str>, args: &[&str]) -> String {
-        let out = self.jit(user, args);
-        let (stdout, stderr) = (
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-        );
-        assert!(
-            out.status.success(),
-            "jit {args:?} failed ({:?}): {stdout}{stderr}",
-            out.status.code()
-        );
-        stdout.to_string()
-    }
-
-    fn json(&self, user: Option<&str>, args: &[&str]) -> serde_json::Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        serde_json::from_str(&self.ok(user, &all)).unwrap()
-    }
-
-    /// The link printed on the console for `person`'s newest approval email, waiting for it.
-    fn link_for(&self, person: &str, since: usize) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            {
-                let lines = self.console.lock().unwrap();
-                let mut to_person = false;
-                for line in lines.iter().skip(since) {
-                    if line.starts_with("✉  to ") {
-                        to_person = line.contains(&format!("{person}@example.com"));
-                    } else if to_person {
-                        if let Some(url) = line.trim().strip_prefix("Approve: ") {
-                            return url.split('?').next().unwrap().to_string();
-                        }
-                    }
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no approval link for {person} on the console"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn console_len(&self) -> usize {
-        self.console.lock().unwrap().len()
-    }
-}
-
-/// POSTs the confirmation form behind a decision link, as a browser would.
-fn press(url: &str, form: &str) -> String {
-    let rest = url.trim_start_matches("http://");
-    let (host, path) = rest.split_once('/').unwrap();
-    let mut s = std::net::TcpStream::connect(host).unwrap();
-    write!(
-        s,
-        "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
-        form.len()
-    )
-    .unwrap();
-    let mut page = String::new();
-    s.read_to_string(&mut page).unwrap();
-    page
-}
-
-/// GETs `url` as a browser would and returns the whole answer, head included.
-fn get_text(url: &str) -> String {
-    let rest = url.trim_start_matches("http://");
-    let (host, path) = rest.split_once('/').unwrap();
-    let mut s = std::net::TcpStream::connect(host).unwrap();
-    write!(
-        s,
-        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut page = String::new();
-    s.read_to_string(&mut page).unwrap();
-    page
-}
-
-fn wait_until(local: &Local, user: &str, id: &str, status: &str) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let r = local.json(Some(user), &["status", id]);
-        if r["status"] == status {
-            return r;
-        }
-        assert!(Instant::now() < deadline, "{id} never became {status}: {r}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 #[test]
 fn the_quickstart_works_as_written() {
@@ -476,8 +278,9 @@ fn refusals_say_what_to_do_with_distinct_exit_codes() {
         assert_eq!(out.status.code(), Some(*code), "{args:?}: {stderr}");
         assert!(stderr.contains(fragment), "{args:?}: {stderr}");
     }
+    // No caller: sign-in needed (4), saying how.
     let out = local.jit(None, &["list"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--as you@example.com"));
 
     let out = Command::new(bin("jit"))

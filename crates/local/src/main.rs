@@ -12,6 +12,7 @@
 mod aws;
 mod durable;
 mod http;
+mod oidc;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -74,6 +75,20 @@ struct Args {
     /// a grant, `jit aws-config`), as a deployment's AccessPortalUrl does.
     #[arg(long, env = "JIT_ACCESS_PORTAL_URL")]
     access_portal_url: Option<String>,
+    /// Sign callers in with this OpenID Connect issuer instead of the X-Jit-User header: bearer
+    /// tokens are checked as the deployed JWT authorizer checks them (signature by the
+    /// issuer's JWKS, issuer, audience, expiry, scope) and the caller is their email claim.
+    #[arg(long, env = "JIT_OIDC_ISSUER")]
+    oidc_issuer: Option<String>,
+    /// The client id `jit login` and the portal sign in with (told to them by GET /v1/config).
+    #[arg(long, default_value = "jit-cli", requires = "oidc_issuer")]
+    oidc_client_id: String,
+    /// The audience tokens must carry (`aud`, or `client_id`); the client id when not given.
+    #[arg(long, requires = "oidc_issuer")]
+    oidc_audience: Option<String>,
+    /// The scope every API route requires, as the template's JwtScope; "" for none.
+    #[arg(long, default_value = "jit/use", requires = "oidc_issuer")]
+    oidc_scope: String,
 }
 
 enum Backend {
@@ -284,16 +299,47 @@ async fn serve(args: Args, catalog: catalog::Catalog, directory: MemoryDirectory
         backend,
         printed: AtomicUsize::new(0),
     });
+    let verifier = match &args.oidc_issuer {
+        None => None,
+        Some(issuer) => {
+            let settings = oidc::Settings {
+                issuer: issuer.clone(),
+                client_id: args.oidc_client_id.clone(),
+                audience: args
+                    .oidc_audience
+                    .clone()
+                    .unwrap_or_else(|| args.oidc_client_id.clone()),
+                scope: Some(args.oidc_scope.clone()).filter(|s| !s.is_empty()),
+            };
+            match tokio::task::block_in_place(|| oidc::Verifier::discover(settings)) {
+                Ok(v) => Some(Arc::new(v)),
+                Err(e) => {
+                    eprintln!("cannot use the OIDC issuer {issuer}: {e:#}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+    };
+    let (auth, oidc_scopes) = match &verifier {
+        None => ("local-header", Vec::new()),
+        Some(v) => {
+            let mut scopes = vec!["openid".to_string(), "email".to_string()];
+            scopes.extend(v.settings().scope.clone());
+            ("jwt", scopes)
+        }
+    };
     let config = Arc::new(jit_contract::ClientConfig {
         version: env!("CARGO_PKG_VERSION").to_string(),
+        oidc_issuer: verifier.as_ref().map(|v| v.settings().issuer.clone()),
+        oidc_client_id: verifier.as_ref().map(|v| v.settings().client_id.clone()),
+        oidc_scopes,
         portal_url: Some(base.clone()),
         sso_region: args
             .access_portal_url
             .as_ref()
             .map(|_| std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".to_string())),
         access_portal_url: args.access_portal_url.clone(),
-        auth: "local-header".to_string(),
-        ..Default::default()
+        auth: auth.to_string(),
     });
     let api = match &local.backend {
         Backend::Memory(s) => jit_api::router(s.clone(), config),
@@ -309,7 +355,7 @@ async fn serve(args: Args, catalog: catalog::Catalog, directory: MemoryDirectory
                 .route("/local/cloudtrail", axum::routing::post(cloudtrail))
                 .with_state(local.clone()),
         )
-        .layer(middleware::from_fn(dev_identity));
+        .layer(middleware::from_fn_with_state(verifier.clone(), identify));
 
     // Whatever fell due while it was stopped: end grants past expiry, expire requests, put the
     // identity side back in line with the ledger.
@@ -330,8 +376,15 @@ async fn serve(args: Args, catalog: catalog::Catalog, directory: MemoryDirectory
 
     println!("jit-local listening on {base}");
     println!(
-        "  catalog {} (version {version}), identity from the X-Jit-User header",
-        args.catalog.display()
+        "  catalog {} (version {version}), {}",
+        args.catalog.display(),
+        match &verifier {
+            None => "identity from the X-Jit-User header".to_string(),
+            Some(v) => format!(
+                "callers sign in with {} (jit --api {base} login)",
+                v.settings().issuer
+            ),
+        }
     );
     println!(
         "  emails are printed here; {}. Try:",
@@ -370,7 +423,44 @@ async fn sdk_for(endpoint: &str) -> aws_config::SdkConfig {
     loader.load().await
 }
 
-async fn dev_identity(mut req: Request, next: Next) -> Response {
+/// Names the caller: from a bearer token when an OIDC issuer is set (the X-Jit-User header is
+/// then refused, as the deployed API ignores it), otherwise from the X-Jit-User header.
+async fn identify(
+    State(verifier): State<Option<Arc<oidc::Verifier>>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if let Some(verifier) = verifier {
+        let bearer = req
+            .headers()
+            .get(axum::http::header::AUTHORIZATION)
+            .map(|v| {
+                v.to_str()
+                    .ok()
+                    .and_then(|v| v.strip_prefix("Bearer "))
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| "send the token as: Authorization: Bearer <token>".to_string())
+            });
+        let outcome = match bearer {
+            Some(Ok(token)) => Some(tokio::task::block_in_place(|| verifier.verify(token))),
+            Some(Err(why)) => Some(Err(why)),
+            None if req.headers().contains_key(USER_HEADER) => Some(Err(
+                "this jit-local signs callers in with OIDC: X-Jit-User is not accepted; sign in with jit login".to_string(),
+            )),
+            None => None,
+        };
+        match outcome {
+            Some(Ok(email)) => {
+                req.extensions_mut().insert(Caller(email));
+            }
+            Some(Err(why)) => {
+                req.extensions_mut().insert(Unidentified(why));
+            }
+            None => {}
+        }
+        return next.run(req).await;
+    }
     if let Some(value) = req.headers().get(USER_HEADER) {
         match value.to_str().ok().and_then(|v| Email::parse(v).ok()) {
             Some(email) => {
