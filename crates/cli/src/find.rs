@@ -20,12 +20,28 @@ fn matches(b: &BundleView, needle: &str) -> bool {
             .any(|a| a.to_lowercase().contains(needle))
 }
 
-/// Rows as a table whose columns are as wide as their widest cell.
+/// How wide `cell` shows: its characters, less any colour codes (`ESC [ … m`).
+fn shown_width(cell: &str) -> usize {
+    let mut width = 0;
+    let mut in_escape = false;
+    for c in cell.chars() {
+        match (in_escape, c) {
+            (false, '\x1b') => in_escape = true,
+            (true, 'm') => in_escape = false,
+            (true, _) => {}
+            (false, _) => width += 1,
+        }
+    }
+    width
+}
+
+/// Rows as a table whose columns are as wide as their widest cell (as shown: colour codes
+/// take no room).
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| shown_width(h)).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+            *w = (*w).max(shown_width(cell));
         }
     }
     let line = |cells: Vec<&str>| {
@@ -35,7 +51,8 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
             if i == last {
                 out.push_str(cell);
             } else {
-                out.push_str(&format!("{cell:<w$}  "));
+                let pad = w.saturating_sub(shown_width(cell));
+                out.push_str(&format!("{cell}{:pad$}  ", ""));
             }
         }
         out.trim_end().to_string() + "\n"
@@ -176,4 +193,32 @@ pub fn until_decided(
         });
     }
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_line_up_whatever_colour_a_cell_has() {
+        let t = table(
+            &["ID", "STATUS", "BY"],
+            &[
+                vec!["r1".into(), "\x1b[32mactive\x1b[0m".into(), "carol".into()],
+                vec!["r22".into(), "pending".into(), "dave".into()],
+            ],
+        );
+        let plain: Vec<String> = t
+            .lines()
+            .map(|l| l.replace("\x1b[32m", "").replace("\x1b[0m", ""))
+            .collect();
+        assert_eq!(
+            plain,
+            [
+                "ID   STATUS   BY",
+                "r1   active   carol",
+                "r22  pending  dave"
+            ]
+        );
+    }
 }

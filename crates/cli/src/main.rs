@@ -10,6 +10,7 @@
 
 mod access;
 mod find;
+mod present;
 mod profile;
 mod remote;
 mod session;
@@ -37,9 +38,12 @@ struct Cli {
     /// Who you are, in local mode (sent as X-Jit-User).
     #[arg(long = "as", env = "JIT_AS", global = true)]
     as_user: Option<String>,
-    /// Print JSON instead of text.
+    /// Print JSON instead of text (errors too, on stderr).
     #[arg(long, global = true)]
     json: bool,
+    /// Show times in UTC rather than the local zone.
+    #[arg(long, env = "JIT_UTC", global = true)]
+    utc: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -64,6 +68,11 @@ enum Command {
     Logout,
     /// Who the API says you are: your email, groups, and the flows you may ask through.
     Whoami,
+    /// Print a shell completion script: jit completions bash > ~/.local/share/bash-completion/completions/jit
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
     /// Work with a catalog directory (bundles and access flows as TOML).
     #[command(subcommand)]
     Catalog(CatalogCommand),
@@ -180,10 +189,10 @@ enum Command {
     },
     /// Audit records (everyone may read them).
     Audit {
-        /// From (RFC 3339; default 7 days ago).
+        /// From: yesterday, today, 2h or 7d (ago), 2026-12-01, or RFC 3339 (default 7d).
         #[arg(long)]
         from: Option<String>,
-        /// To (RFC 3339; default now).
+        /// To, written the same ways (default now).
         #[arg(long)]
         to: Option<String>,
         /// Only records by or about this person.
@@ -198,10 +207,10 @@ enum Command {
     },
     /// Access-denied prompts and what became of them (everyone may read them).
     Prompts {
-        /// Start (RFC 3339; default 7 days ago).
+        /// From: yesterday, today, 2h or 7d (ago), 2026-12-01, or RFC 3339 (default 7d).
         #[arg(long)]
         from: Option<String>,
-        /// End (RFC 3339; default now).
+        /// To, written the same ways (default now).
         #[arg(long)]
         to: Option<String>,
         /// Only those sent to this person.
@@ -279,8 +288,15 @@ enum CatalogCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Catalog(cmd) = cli.command {
-        return catalog_command(cmd);
+    present::init(cli.utc, cli.json);
+    match cli.command {
+        Command::Catalog(cmd) => return catalog_command(cmd),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "jit", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
     }
     let outcome = match session::open(&cli) {
         Ok(client) => run(&cli, &client),
@@ -302,7 +318,9 @@ fn main() -> ExitCode {
 
 fn run(cli: &Cli, c: &remote::Client) -> Result<serde_json::Value, remote::Failure> {
     match cli.command.clone() {
-        Command::Catalog(_) => unreachable!("handled before a client is made"),
+        Command::Catalog(_) | Command::Completions { .. } => {
+            unreachable!("handled before a client is made")
+        }
         Command::Login {
             browser,
             device,

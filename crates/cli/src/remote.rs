@@ -86,6 +86,7 @@ pub(crate) fn is_local(base: &str) -> bool {
 }
 
 /// A failed call, with the exit code it deserves.
+#[derive(Debug)]
 pub struct Failure {
     /// Exit code.
     pub code: u8,
@@ -222,21 +223,21 @@ impl Client {
 fn time(v: &Value) -> String {
     v.as_str()
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| {
-            t.with_timezone(&Utc)
-                .format("%Y-%m-%d %H:%M UTC")
-                .to_string()
-        })
+        .map(|t| at(t.with_timezone(&Utc)))
         .unwrap_or_else(|| "-".into())
 }
 
-/// A time from the API, for people.
+/// A time from the API, for people (see [`crate::present::at`]).
 fn at(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
+    crate::present::at(t)
 }
 
 fn at_opt(t: Option<DateTime<Utc>>) -> String {
     t.map_or_else(|| "-".to_string(), at)
+}
+
+fn paint(status: &str) -> String {
+    crate::present::status(status)
 }
 
 /// One request in a few lines: what it is, where it is, what is next.
@@ -249,7 +250,8 @@ pub fn describe(r: &RequestView) -> String {
     let line = match r.status {
         Status::Pending => {
             let mut s = format!(
-                "pending: waiting for {}",
+                "{}: waiting for {}",
+                paint("pending"),
                 r.approval.waiting_for.as_deref().unwrap_or("approval")
             );
             if let (Some(to), Some(when)) = (&r.approval.escalates_to, r.approval.escalates_at) {
@@ -262,13 +264,15 @@ pub fn describe(r: &RequestView) -> String {
             s
         }
         Status::Approved => format!(
-            "approved ({}); the grant is being applied, until {}",
+            "{} ({}); the grant is being applied, until {}",
+            paint("approved"),
             r.approval.basis,
             at_opt(r.expires_at)
         ),
         Status::Active => {
             let mut line = format!(
-                "active until {}; end it early with: jit release {id}",
+                "{} until {}; end it early with: jit release {id}",
+                paint("active"),
                 at_opt(r.expires_at)
             );
             if let Some(a) = &r.access {
@@ -278,10 +282,10 @@ pub fn describe(r: &RequestView) -> String {
         }
         Status::Failed | Status::Denied | Status::Revoked => format!(
             "{}: {}",
-            r.status.as_str(),
+            paint(r.status.as_str()),
             r.status_reason.as_deref().unwrap_or("no reason given")
         ),
-        other => other.as_str().to_string(),
+        other => paint(other.as_str()),
     };
     out.push_str(&format!("  {line}\n"));
     if let Some(removal) = &r.removal {
@@ -416,8 +420,15 @@ pub fn audit(
 ) -> Outcome {
     let mut q = Vec::new();
     for (k, v) in [
-        ("from", from),
-        ("to", to),
+        (
+            "from",
+            from.map(|t| crate::present::when("--from", &t))
+                .transpose()?,
+        ),
+        (
+            "to",
+            to.map(|t| crate::present::when("--to", &t)).transpose()?,
+        ),
         ("user", user),
         ("bundle", bundle),
     ] {
@@ -433,29 +444,31 @@ pub fn audit(
     }
     let v: AuditPage = c.get_as("/v1/audit", &q)?;
     c.show(&v, |v| {
-        let mut out = String::new();
-        for e in &v.records {
-            let msg = e
-                .message
-                .as_deref()
-                .map(|m| format!(": {m}"))
-                .unwrap_or_default();
-            out.push_str(&format!(
-                "{}  {}  {:<18} {:<8} {} ({} for {}){msg}\n",
-                at(e.at),
-                e.request_id,
-                e.action.as_str(),
-                e.status.as_str(),
-                e.actor,
-                e.bundle,
-                e.requester,
-            ));
+        if v.records.is_empty() {
+            return "no audit records in that range\n".into();
         }
-        if out.is_empty() {
-            "no audit records in that range\n".into()
-        } else {
-            out
-        }
+        let rows: Vec<Vec<String>> = v
+            .records
+            .iter()
+            .map(|e| {
+                vec![
+                    at(e.at),
+                    e.request_id.to_string(),
+                    e.action.as_str().to_string(),
+                    paint(e.status.as_str()),
+                    e.actor.to_string(),
+                    e.bundle.to_string(),
+                    e.requester.to_string(),
+                    e.message.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        crate::find::table(
+            &[
+                "TIME", "REQUEST", "ACTION", "STATUS", "BY", "BUNDLE", "FOR", "MESSAGE",
+            ],
+            &rows,
+        )
     });
     Ok(as_value(&v))
 }
@@ -593,6 +606,10 @@ pub fn prompts(
     to: Option<String>,
     user: Option<String>,
 ) -> Outcome {
+    let from = from
+        .map(|t| crate::present::when("--from", &t))
+        .transpose()?;
+    let to = to.map(|t| crate::present::when("--to", &t)).transpose()?;
     let q: Vec<(&str, String)> = [("from", from), ("to", to), ("user", user)]
         .into_iter()
         .filter_map(|(k, v)| v.map(|v| (k, v)))

@@ -678,3 +678,51 @@ fn bundles_are_found_by_search_and_a_request_can_be_followed_until_decided() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_cli_reads_times_as_people_write_them_lines_up_the_audit_and_completes_itself() {
+    let local = start_with(&["--in-memory"]);
+    local.ok(
+        Some("alice"),
+        &[
+            "request",
+            "api-logs-read",
+            "--for",
+            "1h",
+            "--reason",
+            "debug 5xx",
+        ],
+    );
+    let audit = local.ok(Some("bob"), &["audit", "--from", "yesterday", "--utc"]);
+    let mut lines = audit.lines();
+    let header = lines.next().unwrap();
+    assert!(
+        header.starts_with("TIME") && header.contains("ACTION"),
+        "{audit}"
+    );
+    let requester = header.find("  FOR").unwrap() + 2;
+    for row in lines {
+        assert!(row.contains(" UTC"), "--utc: {row}");
+        assert_eq!(
+            &row[requester..requester + "alice@example.com".len()],
+            "alice@example.com",
+            "columns line up: {audit}"
+        );
+        assert!(!row.contains('\x1b'), "no colour into a pipe");
+    }
+    assert_eq!(
+        local
+            .ok(Some("bob"), &["audit", "--from", "1h", "--to", "now"])
+            .lines()
+            .count(),
+        audit.lines().count()
+    );
+    let out = local.jit(Some("bob"), &["audit", "--from", "last tuesday"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("yesterday"));
+
+    let script = local.ok(None, &["completions", "bash"]);
+    for word in ["login", "whoami", "request", "--profile"] {
+        assert!(script.contains(word), "the bash completion knows {word}");
+    }
+}
