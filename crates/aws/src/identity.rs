@@ -70,24 +70,9 @@ fn hex_prefix(text: &str, n: usize) -> String {
         .to_string()
 }
 
-/// The IAM role of a person under `template`.
-pub fn role_name(template: &str, person: &Email) -> String {
-    let local: String = person
-        .as_str()
-        .split('@')
-        .next()
-        .unwrap_or("")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "+=,.@_-".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    template.replace("{user}", &local)
-}
+/// The IAM role of a person under `template` (the core names it: the request view and emails
+/// tell people which role to switch to).
+pub use jit_core::access::iam_role_name as role_name;
 
 fn grant_fault(f: Fault) -> GrantError {
     failed(f, None)

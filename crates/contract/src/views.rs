@@ -42,7 +42,11 @@ impl AccessView {
             Place::Assignment { permission_set_arn } => {
                 ("assignment", None, Some(permission_set_arn.clone()))
             }
-            Place::IamRole => ("iam-role", None, None),
+            Place::IamRole { role_name } => (
+                "iam-role",
+                Some(role_name.clone()).filter(|n| !n.is_empty()),
+                None,
+            ),
         };
         Some(Self {
             kind: kind.to_string(),

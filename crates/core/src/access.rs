@@ -22,12 +22,17 @@ pub enum Place {
         permission_set_arn: String,
     },
     /// The person's IAM role in each account (`iam-role`).
-    IamRole,
+    IamRole {
+        /// The role's name (the same in every account); empty on records that predate it.
+        #[serde(default)]
+        role_name: String,
+    },
 }
 
 impl Place {
-    /// Where `person`'s grant of `bundle` lives.
-    pub fn of(bundle: &Bundle, person: &Email) -> Self {
+    /// Where `person`'s grant of `bundle` lives; `role_template` names IAM roles (`{user}`:
+    /// the email's local part), as the deployment's RoleNameTemplate does.
+    pub fn of(bundle: &Bundle, person: &Email, role_template: &str) -> Self {
         match &bundle.strategy {
             Strategy::Container => Place::PermissionSet {
                 name: container_name(person),
@@ -35,7 +40,9 @@ impl Place {
             Strategy::Assignment { permission_set } => Place::Assignment {
                 permission_set_arn: permission_set.as_str().to_string(),
             },
-            Strategy::IamRole => Place::IamRole,
+            Strategy::IamRole => Place::IamRole {
+                role_name: iam_role_name(role_template, person),
+            },
         }
     }
 
@@ -43,6 +50,7 @@ impl Place {
     pub fn role_name(&self) -> Option<&str> {
         match self {
             Place::PermissionSet { name } => Some(name),
+            Place::IamRole { role_name } if !role_name.is_empty() => Some(role_name),
             _ => None,
         }
     }
@@ -73,7 +81,17 @@ impl Place {
                     .map(|p| format!("; sign in at {p}"))
                     .unwrap_or_default()
             ),
-            Place::IamRole => format!("on your IAM role in {accounts_text}"),
+            Place::IamRole { role_name } if !role_name.is_empty() => {
+                let links: Vec<String> = accounts
+                    .iter()
+                    .map(|a| switch_role_link(a, role_name))
+                    .collect();
+                format!(
+                    "on your IAM role {role_name} in {accounts_text}; switch to it: {}",
+                    links.join(" ")
+                )
+            }
+            Place::IamRole { .. } => format!("on your IAM role in {accounts_text}"),
         }
     }
 }
@@ -94,6 +112,31 @@ pub fn container_name(person: &Email) -> String {
         .map(|b| format!("{b:02x}"))
         .collect();
     format!("jit-{local}-{}", &hash[..8])
+}
+
+/// A person's IAM role name under `template` (`{user}`: the email's local part, with any
+/// character IAM does not allow in a role name made `-`).
+pub fn iam_role_name(template: &str, person: &Email) -> String {
+    let local: String = person
+        .as_str()
+        .split('@')
+        .next()
+        .unwrap_or("")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+=,.@_-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    template.replace("{user}", &local)
+}
+
+/// The console link that switches to `role` in `account` (the AWS console's switch-role form).
+pub fn switch_role_link(account: &AccountId, role: &str) -> String {
+    format!("https://signin.aws.amazon.com/switchrole?roleName={role}&account={account}")
 }
 
 /// The access-portal link that opens `role` in `account` (the portal's shortcut-link form).
@@ -124,5 +167,23 @@ mod tests {
             place.describe(&[account], None),
             format!("in your permission set {name} in 111111111111")
         );
+    }
+
+    #[test]
+    fn an_iam_role_is_named_by_the_template_and_opened_by_a_switch_role_link() {
+        let bob = Email::parse("bob.o'neil@example.com").unwrap();
+        assert_eq!(iam_role_name("jit-{user}", &bob), "jit-bob.o-neil");
+        let place = Place::IamRole {
+            role_name: iam_role_name("jit-{user}", &bob),
+        };
+        assert_eq!(place.role_name(), Some("jit-bob.o-neil"));
+        let account = AccountId::parse("222222222222").unwrap();
+        assert_eq!(
+            place.describe(&[account], Some("https://d-1.awsapps.com/start")),
+            "on your IAM role jit-bob.o-neil in 222222222222; switch to it: https://signin.aws.amazon.com/switchrole?roleName=jit-bob.o-neil&account=222222222222"
+        );
+        // A record from before roles were named there still reads.
+        let old: Place = serde_json::from_str(r#"{"kind":"iam-role"}"#).unwrap();
+        assert_eq!(old.role_name(), None);
     }
 }

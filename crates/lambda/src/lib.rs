@@ -309,6 +309,7 @@ impl<K: Access> App<K> {
         Service::new(Arc::new(catalog), ports, signer, &env.base_url)
             .with_effects(K::EFFECTS)
             .with_access_portal(env.access_portal_url.clone())
+            .with_role_name_template(env.role_name_template.clone())
     }
 }
 

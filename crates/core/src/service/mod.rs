@@ -235,6 +235,8 @@ pub struct Service<S, G, Sc, M, D, C> {
     effects: Effects,
     containers_per_sweep: usize,
     access_portal: Option<String>,
+    /// How people's IAM roles are named (see [`Service::with_role_name_template`]).
+    role_name_template: String,
 }
 
 /// How many containers one sweep reconciles at most, by default: with Identity Center's limit
@@ -271,12 +273,22 @@ where
             effects: Effects::Inline,
             containers_per_sweep: CONTAINERS_PER_SWEEP,
             access_portal: None,
+            role_name_template: "jit-{user}".to_string(),
         }
     }
 
     /// The same service reconciling at most `n` containers a sweep (at least 1).
     pub fn with_containers_per_sweep(mut self, n: usize) -> Self {
         self.containers_per_sweep = n.max(1);
+        self
+    }
+
+    /// The same service naming people's IAM roles by `template` (`{user}`: the email's local
+    /// part), as the grantor does, in what it tells them; `jit-{user}` when not given.
+    pub fn with_role_name_template(mut self, template: Option<String>) -> Self {
+        if let Some(t) = template.filter(|t| !t.is_empty()) {
+            self.role_name_template = t;
+        }
         self
     }
 

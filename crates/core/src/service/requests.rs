@@ -86,7 +86,7 @@ where
             place: self
                 .catalog
                 .bundle(&decision.bundle)
-                .map(|b| Place::of(b, caller)),
+                .map(|b| Place::of(b, caller, &self.role_name_template)),
         };
         let mut t = Request::submit(id.clone(), &decision, sub, now);
         t.notices = self.notices_for(&t).await;
