@@ -63,6 +63,10 @@ enum Command {
         /// Do not open a browser: print the address to open.
         #[arg(long, conflicts_with = "device")]
         no_browser: bool,
+        /// The loopback port for the browser's redirect (default: any free one), for an IdP
+        /// that wants the exact redirect URI registered: http://127.0.0.1:PORT/callback.
+        #[arg(long, default_value_t = 0, conflicts_with = "device")]
+        port: u16,
     },
     /// Forget the sign-in of a profile (revoking its refresh token where the issuer allows).
     Logout,
@@ -325,7 +329,8 @@ fn run(cli: &Cli, c: &remote::Client) -> Result<serde_json::Value, remote::Failu
             browser,
             device,
             no_browser,
-        } => session::login(cli, c, browser, device, no_browser),
+            port,
+        } => session::login(cli, c, browser, device, no_browser, port),
         Command::Logout => session::logout(cli),
         Command::Whoami => session::whoami(c),
         Command::Request {

@@ -94,6 +94,7 @@ pub fn login(
     browser: bool,
     device: bool,
     no_browser: bool,
+    port: u16,
 ) -> Result<Value, Failure> {
     let store = Store::locate();
     let file = store.load().map_err(usage)?;
@@ -119,7 +120,8 @@ pub fn login(
     valid_name(&name).map_err(usage)?;
     let config: ClientConfig = c.get_as("/v1/config", &[])?;
     let method = match (browser, device) {
-        (true, _) => Method::Browser,
+        _ if port != 0 => Method::Browser { port },
+        (true, _) => Method::Browser { port },
         (_, true) => Method::Device,
         _ => Method::Choose,
     };

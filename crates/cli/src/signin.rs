@@ -28,8 +28,11 @@ use crate::remote::{exit, Failure};
 pub enum Method {
     /// Whichever fits: the browser when one can be opened here, else the device code.
     Choose,
-    /// The authorization code flow with PKCE on a loopback redirect.
-    Browser,
+    /// The authorization code flow with PKCE on a loopback redirect, on `port` (0: any).
+    Browser {
+        /// The loopback port.
+        port: u16,
+    },
     /// The device authorization grant.
     Device,
 }
@@ -257,6 +260,7 @@ fn browser_flow(
     client_id: &str,
     scope: &str,
     open: bool,
+    port: u16,
 ) -> Result<Tokens, Failure> {
     let auth = d.authorization_endpoint.as_deref().ok_or_else(|| {
         failed(format!(
@@ -272,9 +276,9 @@ fn browser_flow(
             )));
         }
     }
-    let listener = TcpListener::bind(("127.0.0.1", 0)).map_err(|e| {
+    let listener = TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
         failed(format!(
-            "cannot listen on 127.0.0.1 for the sign-in redirect: {e}"
+            "cannot listen on 127.0.0.1:{port} for the sign-in redirect: {e}"
         ))
     })?;
     let port = listener
@@ -521,18 +525,16 @@ pub fn login(
         let d = discover(agent, issuer)?;
         let scope = scopes(&config.oidc_scopes, &d);
         profile.scopes = scope.split(' ').map(str::to_string).collect();
-        let use_browser = match method {
-            Method::Browser => true,
-            Method::Device => false,
-            Method::Choose => {
-                (can_open_browser() && d.authorization_endpoint.is_some())
-                    || d.device_authorization_endpoint.is_none()
-            }
+        let browser_port = match method {
+            Method::Browser { port } => Some(port),
+            Method::Device => None,
+            Method::Choose => ((can_open_browser() && d.authorization_endpoint.is_some())
+                || d.device_authorization_endpoint.is_none())
+            .then_some(0),
         };
-        let tokens = if use_browser {
-            browser_flow(agent, &d, client_id, &scope, open)?
-        } else {
-            device_flow(agent, &d, client_id, &scope)?
+        let tokens = match browser_port {
+            Some(port) => browser_flow(agent, &d, client_id, &scope, open, port)?,
+            None => device_flow(agent, &d, client_id, &scope)?,
         };
         store.keep(name, &tokens).map_err(failed)?;
     } else if config.auth == "jwt" {

@@ -151,8 +151,29 @@ fn tokens_are_refreshed_silently_and_a_dead_sign_in_says_how_to_sign_in_again() 
     let e: serde_json::Value = serde_json::from_str(stderr(&out).trim()).unwrap();
     assert_eq!(e["error"]["exit"], 4);
 
-    // Signed in again, then out: the tokens are gone and the next call asks for sign-in.
-    bob.login_in_browser(&local.url);
+    // Signed in again, on a fixed redirect port (for an IdP that registers the exact URI),
+    // then out: the tokens are gone and the next call asks for sign-in.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let out = bob
+        .command(
+            &["login", "--port", &port],
+            &[("BROWSER", &person(&bob.email))],
+        )
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains(&format!(
+            "redirect_uri=http%3A%2F%2F127.0.0.1%3A{port}%2Fcallback"
+        )),
+        "{said}"
+    );
     assert!(bob.ok(&["logout"]).contains("Signed out of"));
     assert!(!path.exists(), "logout forgets the tokens");
     let out = bob.jit(&["list"]);

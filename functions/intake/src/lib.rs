@@ -24,16 +24,24 @@ pub fn caller(req: &Request) -> Option<Email> {
 }
 
 /// What `GET /v1/config` tells clients, from the function's environment (set by the template
-/// from its parameters): the JWT authorizer's issuer, audience and scope, the portal and the
-/// access portal. Read once, when first asked.
+/// from its parameters): the JWT authorizer's issuer, the client id to sign in with
+/// (`OIDC_CLIENT_ID`, else the audience), the scopes to ask for (`OIDC_SCOPES`, else `openid
+/// email` and the API's scope), the portal and the access portal. Read once, when first asked.
 pub fn client_config(env: impl Fn(&str) -> Option<String>) -> ClientConfig {
-    let set = |k: &str| env(k).filter(|v| !v.is_empty());
-    let mut scopes = vec!["openid".to_string(), "email".to_string()];
-    scopes.extend(set("JWT_SCOPE"));
+    let set = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+    let scopes = match set("OIDC_SCOPES") {
+        Some(s) => s.split_whitespace().map(str::to_string).collect(),
+        None => {
+            let mut scopes = vec!["openid".to_string(), "email".to_string()];
+            scopes.extend(set("JWT_SCOPE"));
+            scopes
+        }
+    };
     ClientConfig {
         version: env!("CARGO_PKG_VERSION").to_string(),
         oidc_issuer: set("JWT_ISSUER"),
-        oidc_client_id: set("JWT_AUDIENCE"),
+        // Okta and Entra ID tokens carry the API as their audience, not the client.
+        oidc_client_id: set("OIDC_CLIENT_ID").or_else(|| set("JWT_AUDIENCE")),
         oidc_scopes: scopes,
         portal_url: set("PORTAL_URL"),
         access_portal_url: set("ACCESS_PORTAL_URL"),
@@ -89,5 +97,26 @@ mod tests {
         );
         assert_eq!(c.sso_region.as_deref(), Some("eu-west-1"));
         assert_eq!(c.auth, "jwt");
+    }
+
+    #[test]
+    fn okta_and_entra_name_the_client_and_scopes_apart_from_the_audience() {
+        let env = |k: &str| {
+            match k {
+                "JWT_ISSUER" => Some("https://login.microsoftonline.com/t/v2.0"),
+                "JWT_AUDIENCE" => Some("api://jit"),
+                "JWT_SCOPE" => Some("jit.use"),
+                "OIDC_CLIENT_ID" => Some("0b9c-cli"),
+                "OIDC_SCOPES" => Some("openid email offline_access api://jit/jit.use"),
+                _ => None,
+            }
+            .map(str::to_string)
+        };
+        let c = client_config(env);
+        assert_eq!(c.oidc_client_id.as_deref(), Some("0b9c-cli"));
+        assert_eq!(
+            c.oidc_scopes,
+            ["openid", "email", "offline_access", "api://jit/jit.use"]
+        );
     }
 }
