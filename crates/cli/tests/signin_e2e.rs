@@ -7,7 +7,15 @@ mod common;
 use common::*;
 
 fn start_signed() -> Local {
-    start_with(&["--in-memory", "--oidc-issuer", &issuer()])
+    // The test provider's access tokens name the API `urn:jit:api` (aud) and the CLI
+    // `jit-cli` (client_id), as Okta's and Entra ID's do.
+    start_with(&[
+        "--in-memory",
+        "--oidc-issuer",
+        &issuer(),
+        "--oidc-audience",
+        "urn:jit:api",
+    ])
 }
 
 fn code(out: &std::process::Output) -> Option<i32> {

@@ -83,7 +83,8 @@ struct Args {
     /// The client id `jit login` and the portal sign in with (told to them by GET /v1/config).
     #[arg(long, default_value = "jit-cli", requires = "oidc_issuer")]
     oidc_client_id: String,
-    /// The audience tokens must carry (`aud`, or `client_id`); the client id when not given.
+    /// The audience tokens must carry (`aud`; `client_id` when they have no `aud`), as the
+    /// template's JwtAudience; the client id when not given.
     #[arg(long, requires = "oidc_issuer")]
     oidc_audience: Option<String>,
     /// The scope every API route requires, as the template's JwtScope; "" for none.

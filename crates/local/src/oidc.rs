@@ -5,7 +5,7 @@
 //!   document, and an RSA algorithm (RS256, RS384, RS512: what the authorizer supports), and
 //!   the signature verifies with that key; `alg: none` and any other algorithm are refused;
 //! - `iss` is the issuer, exactly;
-//! - `aud` contains the audience, or `client_id` is it;
+//! - `aud` contains the audience, or, when the token has no `aud`, `client_id` is it;
 //! - `exp` is in the future, `nbf` and `iat` (when present) are not;
 //! - `scope` (or `scp`) carries the scope every route requires, when one is set;
 //! - and, as the intake function then requires, an `email` claim that is an email address.
@@ -163,13 +163,15 @@ impl Verifier {
 
     fn check(&self, claims: &Claims) -> Result<Email, String> {
         debug_assert_eq!(claims.iss, self.settings.issuer);
+        // As API Gateway: `aud` when the token has one, `client_id` only when it has none.
         let audience = &self.settings.audience;
-        let in_aud = match &claims.aud {
+        let for_us = match &claims.aud {
             Some(Value::String(a)) => a == audience,
             Some(Value::Array(all)) => all.iter().any(|a| a.as_str() == Some(audience)),
-            _ => false,
+            Some(_) => false,
+            None => claims.client_id.as_deref() == Some(audience.as_str()),
         };
-        if !in_aud && claims.client_id.as_deref() != Some(audience.as_str()) {
+        if !for_us {
             return Err(format!(
                 "the token is not for this API: its audience is not {audience}"
             ));

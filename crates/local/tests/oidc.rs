@@ -42,6 +42,12 @@ fn start(extra: &[&str]) -> Local {
         .args(["--port", "0", "--in-memory", "--catalog"])
         .arg(&examples)
         .args(["--oidc-issuer", &issuer()])
+        .args(if extra.contains(&"--oidc-audience") {
+            &[][..]
+        } else {
+            // The API, as the test provider's access tokens name it.
+            &["--oidc-audience", "urn:jit:api"][..]
+        })
         .args(extra)
         .env_remove("AWS_ENDPOINT_URL")
         .stdout(Stdio::piped())
@@ -328,13 +334,30 @@ fn tokens_wrong_in_any_one_way_are_refused_with_401_and_why() {
 
 #[test]
 fn the_audience_and_scope_are_the_deployment_s_to_set() {
-    // An audience given as the token's aud (the resource), and no scope required.
-    let local = start(&["--oidc-audience", "urn:jit:api", "--oidc-scope", ""]);
-    let mut c = claims("alice@example.com");
-    c["client_id"] = json!("someone-else");
-    c.as_object_mut().unwrap().remove("scope");
-    let (status, me) = get(&local, "/v1/me", Some(&signed(&c)), None);
+    // As API Gateway: a token with no aud is for the audience its client_id names (Cognito's
+    // access tokens); with an aud, client_id does not count. No scope required here.
+    let local = start(&["--oidc-audience", "jit-cli", "--oidc-scope", ""]);
+    let mut cognito_like = claims("alice@example.com");
+    let c = cognito_like.as_object_mut().unwrap();
+    c.remove("aud");
+    c.remove("scope");
+    let (status, me) = get(&local, "/v1/me", Some(&signed(&cognito_like)), None);
     assert_eq!(status, 200, "{me}");
+    let (status, body) = get(
+        &local,
+        "/v1/me",
+        Some(&signed(&claims("alice@example.com"))),
+        None,
+    );
+    assert_eq!(
+        status, 401,
+        "aud urn:jit:api is not jit-cli, whatever client_id says: {body}"
+    );
+    cognito_like["client_id"] = json!("other-app");
+    assert_eq!(
+        get(&local, "/v1/me", Some(&signed(&cognito_like)), None).0,
+        401
+    );
     assert_eq!(
         get(&local, "/v1/config", None, None).1["oidc_scopes"],
         json!(["openid", "email"])
