@@ -149,9 +149,13 @@ pub fn until_decided(
     limit: Duration,
 ) -> Result<RequestView, Failure> {
     let started = Instant::now();
+    // On a terminal, one status line rewritten in place; into a pipe or a log, a line each
+    // time what it waits for changes (no control characters).
+    let live = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut said = String::new();
     while r.status == Status::Pending {
         if started.elapsed() >= limit {
-            if !c.json {
+            if !c.json && live {
                 eprintln!();
             }
             return Err(Failure {
@@ -164,19 +168,24 @@ pub fn until_decided(
                 ),
             });
         }
-        if !c.json {
+        let waiting = r.approval.waiting_for.as_deref().unwrap_or("approval");
+        if !c.json && live {
             eprint!(
-                "\r\x1b[2Kpending {}s: waiting for {}",
+                "\r\x1b[2Kpending {}s: waiting for {waiting}",
                 started.elapsed().as_secs(),
-                r.approval.waiting_for.as_deref().unwrap_or("approval")
             );
             let _ = std::io::stderr().flush();
+        } else if !c.json && said != waiting {
+            eprintln!("pending: waiting for {waiting}");
+            said = waiting.to_string();
         }
         std::thread::sleep(Duration::from_secs(1));
         r = c.get_as(&format!("/v1/requests/{}", r.id), &[])?;
     }
-    if !c.json {
+    if !c.json && live {
         eprintln!("\r\x1b[2K{}: {}", r.id, r.status.as_str());
+    } else if !c.json {
+        eprintln!("{}: {}", r.id, r.status.as_str());
     }
     if matches!(
         r.status,

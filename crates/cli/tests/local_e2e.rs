@@ -650,8 +650,12 @@ fn bundles_are_found_by_search_and_a_request_can_be_followed_until_decided() {
     );
     assert!(out.status.success(), "{stdout}{stderr}");
     assert!(
-        stderr.contains("pending"),
+        stderr.contains("pending: waiting for"),
         "a status line while it waits: {stderr}"
+    );
+    assert!(
+        !stderr.contains('\x1b') && !stderr.contains('\r'),
+        "no control characters into a pipe: {stderr:?}"
     );
     assert!(stdout.contains("active until"), "{stdout}");
 

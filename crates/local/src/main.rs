@@ -394,8 +394,13 @@ async fn serve(args: Args, catalog: catalog::Catalog, directory: MemoryDirectory
             _ => "a restart keeps everything",
         }
     );
-    println!("    jit --api {base} --as alice@example.com request api-logs-read --for 4h --reason \"debug 5xx\"");
-    println!("    jit --api {base} --as carol@example.com request rds-prod-pii --for 1h --reason \"INC-7 customer data\" --ticket INC-7");
+    if verifier.is_some() {
+        println!("    jit login --api {base}");
+        println!("    jit request api-logs-read --for 4h --reason \"debug 5xx\"");
+    } else {
+        println!("    jit --api {base} --as alice@example.com request api-logs-read --for 4h --reason \"debug 5xx\"");
+        println!("    jit --api {base} --as carol@example.com request rds-prod-pii --for 1h --reason \"INC-7 customer data\" --ticket INC-7");
+    }
     println!("    jit --api {base} local advance 5h");
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
