@@ -44,20 +44,35 @@ async fn identity_side(
     dynamo: &aws_sdk_dynamodb::Client,
     table: &str,
 ) -> (AwsGrantor, IdentityStoreDirectory) {
-    identity_side_with(sdk, dynamo, table, jit_aws::retry::RetryPolicy::default()).await
+    identity_side_with(
+        sdk,
+        sdk,
+        dynamo,
+        table,
+        jit_aws::retry::RetryPolicy::default(),
+    )
+    .await
 }
 
+/// The identity side whose clients use `sdk`, set up (the Identity Store seeded, the instance
+/// found) through `setup`: a fault test sets up through a patient client, so that only the
+/// code under test meets the faults and the one-second attempts.
 async fn identity_side_with(
+    setup: &aws_config::SdkConfig,
     sdk: &aws_config::SdkConfig,
     dynamo: &aws_sdk_dynamodb::Client,
     table: &str,
     retry: jit_aws::retry::RetryPolicy,
 ) -> (AwsGrantor, IdentityStoreDirectory) {
-    let ids = aws_sdk_identitystore::Client::new(sdk);
-    let store_id = seed_identity_store(&ids).await;
-    let directory = IdentityStoreDirectory::new(ids, store_id);
+    let store_id = seed_identity_store(&aws_sdk_identitystore::Client::new(setup)).await;
+    let directory = IdentityStoreDirectory::new(aws_sdk_identitystore::Client::new(sdk), store_id);
     let sso = aws_sdk_ssoadmin::Client::new(sdk);
-    let instance = sso.list_instances().send().await.unwrap().instances()[0]
+    let instance = aws_sdk_ssoadmin::Client::new(setup)
+        .list_instances()
+        .send()
+        .await
+        .unwrap()
+        .instances()[0]
         .instance_arn()
         .unwrap()
         .to_string();
@@ -375,13 +390,16 @@ type FaultService = Service<
 async fn behind_a_fault_proxy() -> (common::fault::FaultProxy, FaultService) {
     let proxy = common::fault::FaultProxy::start(&common::endpoint()).await;
     let sdk = common::sdk_at_impatient(&proxy.url).await;
-    let (dynamo, table) = common::table(&sdk).await;
+    // Set up through a patient client straight to moto: only the service meets the faults.
+    let setup = common::sdk().await;
+    let (_, table) = common::table(&setup).await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
     let retry = jit_aws::retry::RetryPolicy {
         attempts: 3,
         base_delay: std::time::Duration::from_millis(20),
         max_delay: std::time::Duration::from_millis(100),
     };
-    let (grantor, directory) = identity_side_with(&sdk, &dynamo, &table, retry).await;
+    let (grantor, directory) = identity_side_with(&setup, &sdk, &dynamo, &table, retry).await;
     let svc = Service::new(
         Arc::new(catalog::load_dir(&examples()).unwrap()),
         Ports {

@@ -10,6 +10,7 @@
 
 mod access;
 mod find;
+mod keychain;
 mod present;
 mod profile;
 mod remote;

@@ -14,8 +14,10 @@
 //! scopes = ["openid", "email", "jit/use", "offline_access"]
 //! ```
 //!
-//! Tokens are kept apart from it, one file per profile under `credentials/`, readable by the
-//! owner only (0600, in a 0700 directory), and never printed.
+//! Tokens are kept apart from it and never printed: in the OS keyring (the macOS Keychain, the
+//! Windows Credential Manager, the Linux kernel's persistent keyring), or, where there is none
+//! or `JIT_TOKEN_STORE=file`, in one file per profile under `credentials/`, readable by the
+//! owner only (0600, in a 0700 directory).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -68,6 +70,26 @@ pub struct Tokens {
 #[derive(Debug, Clone)]
 pub struct Store {
     dir: PathBuf,
+    /// Whether tokens go to the OS keyring first.
+    keyring: bool,
+}
+
+/// Where a profile's tokens were kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kept {
+    /// In the OS keyring.
+    Keyring,
+    /// In this file (0600).
+    File(PathBuf),
+}
+
+impl std::fmt::Display for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Kept::Keyring => write!(f, "the OS keyring"),
+            Kept::File(p) => write!(f, "{} (readable only by you)", p.display()),
+        }
+    }
 }
 
 /// A profile name: letters, digits, `-` and `_` (it names a file).
@@ -99,7 +121,23 @@ impl Store {
                     .map(|h| PathBuf::from(h).join(".config").join("jit"))
             })
             .unwrap_or_else(|| PathBuf::from(".jit"));
-        Self { dir }
+        let keyring = !std::env::var("JIT_TOKEN_STORE").is_ok_and(|v| v == "file");
+        Self { dir, keyring }
+    }
+
+    /// The keyring entry's name for `profile`: `jit:` with the profile and this config
+    /// directory (two config directories never share an entry).
+    fn entry(&self, profile: &str) -> Option<String> {
+        if !self.keyring {
+            return None;
+        }
+        use sha2::Digest;
+        let dir = std::path::absolute(&self.dir).unwrap_or_else(|_| self.dir.clone());
+        let tag: String = sha2::Sha256::digest(dir.to_string_lossy().as_bytes())[..6]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Some(format!("jit:{profile}@{tag}"))
     }
 
     /// The config file's path.
@@ -132,24 +170,43 @@ impl Store {
         write_private(&self.config_path(), text.as_bytes())
     }
 
-    /// The tokens kept for `profile`, if any.
+    /// The tokens kept for `profile`, if any: the keyring's, else the file's.
     pub fn tokens(&self, profile: &str) -> Option<Tokens> {
-        let text = std::fs::read_to_string(self.credentials(profile)).ok()?;
-        serde_json::from_str(&text).ok()
+        let from_keyring = self
+            .entry(profile)
+            .and_then(|e| crate::keychain::get(&e))
+            .and_then(|text| serde_json::from_str(&text).ok());
+        from_keyring.or_else(|| {
+            let text = std::fs::read_to_string(self.credentials(profile)).ok()?;
+            serde_json::from_str(&text).ok()
+        })
     }
 
-    /// Keeps `tokens` for `profile`, readable by the owner only.
-    pub fn keep(&self, profile: &str, tokens: &Tokens) -> Result<(), String> {
-        let text = serde_json::to_vec(tokens).map_err(|e| e.to_string())?;
-        write_private(&self.credentials(profile), &text)
+    /// Keeps `tokens` for `profile`: in the OS keyring, or where there is none (or it refuses),
+    /// in a file readable by the owner only. Where they went.
+    pub fn keep(&self, profile: &str, tokens: &Tokens) -> Result<Kept, String> {
+        let text = serde_json::to_string(tokens).map_err(|e| e.to_string())?;
+        if let Some(entry) = self.entry(profile) {
+            if crate::keychain::set(&entry, &text).is_ok() {
+                // No older copy left behind in a file.
+                let _ = std::fs::remove_file(self.credentials(profile));
+                return Ok(Kept::Keyring);
+            }
+        }
+        let path = self.credentials(profile);
+        write_private(&path, text.as_bytes())?;
+        Ok(Kept::File(path))
     }
 
-    /// Forgets the tokens of `profile`; whether there were any.
+    /// Forgets the tokens of `profile`, wherever they were; whether there were any.
     pub fn forget(&self, profile: &str) -> Result<bool, String> {
+        let in_keyring = self
+            .entry(profile)
+            .is_some_and(|e| crate::keychain::delete(&e));
         let path = self.credentials(profile);
         match std::fs::remove_file(&path) {
             Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(in_keyring),
             Err(e) => Err(format!("cannot remove {}: {e}", path.display())),
         }
     }
@@ -186,13 +243,19 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    fn store() -> Store {
-        let dir = std::env::temp_dir().join(format!(
+    fn dir() -> PathBuf {
+        std::env::temp_dir().join(format!(
             "jit-profile-{}-{}",
             std::process::id(),
             rand::random::<u32>()
-        ));
-        Store { dir }
+        ))
+    }
+
+    fn store() -> Store {
+        Store {
+            dir: dir(),
+            keyring: false,
+        }
     }
 
     #[test]
@@ -222,7 +285,10 @@ mod tests {
             expires_at: 1,
             refresh_token: Some("r".into()),
         };
-        s.keep("prod", &t).unwrap();
+        assert_eq!(
+            s.keep("prod", &t).unwrap(),
+            Kept::File(s.credentials("prod"))
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -253,5 +319,46 @@ mod tests {
         for bad in ["", "../x", "a/b", "a b"] {
             assert!(valid_name(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// On Linux, the kernel's persistent keyring (keyutils). A kernel that refuses keys (a
+    /// container whose seccomp profile blocks add_key, say) has none: then the file, and the
+    /// test says which it checked.
+    #[test]
+    fn tokens_go_to_the_os_keyring_where_there_is_one_and_to_the_file_elsewhere() {
+        let probe = format!("jit:probe-{}", rand::random::<u32>());
+        let has_keyring = crate::keychain::set(&probe, "x").is_ok();
+        crate::keychain::delete(&probe);
+        eprintln!("this machine has an OS keyring: {has_keyring}");
+
+        let s = Store {
+            dir: dir(),
+            keyring: true,
+        };
+        let t = Tokens {
+            access_token: "k.e.y".into(),
+            expires_at: 2,
+            refresh_token: None,
+        };
+        let kept = s.keep("default", &t).unwrap();
+        if has_keyring {
+            assert_eq!(kept, Kept::Keyring);
+            assert!(
+                !s.credentials("default").exists(),
+                "no file beside the keyring"
+            );
+        } else {
+            assert_eq!(kept, Kept::File(s.credentials("default")));
+        }
+        assert_eq!(s.tokens("default").unwrap().access_token, "k.e.y");
+        // Another config directory is another entry.
+        let other = Store {
+            dir: dir(),
+            keyring: true,
+        };
+        assert!(other.tokens("default").is_none());
+        assert!(s.forget("default").unwrap());
+        assert!(s.tokens("default").is_none(), "gone");
+        assert!(!s.forget("default").unwrap());
     }
 }

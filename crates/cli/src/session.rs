@@ -126,7 +126,7 @@ pub fn login(
         _ => Method::Choose,
     };
     let agent = crate::remote::agent();
-    let profile = signin::login(&agent, &store, &name, &api, &config, method, !no_browser)?;
+    let (profile, kept) = signin::login(&agent, &store, &name, &api, &config, method, !no_browser)?;
     if profile.issuer.is_none() {
         let v = serde_json::json!({ "profile": name, "api": api, "auth": config.auth });
         c.show(&v, |_| {
@@ -145,8 +145,10 @@ pub fn login(
     let me: WhoAmI = signed_in.get_as("/v1/me", &[])?;
     signed_in.show(&me, |me| {
         format!(
-            "Signed in to {api} as {} (profile {name}).\n",
-            jit_core::text::one_line(&me.email)
+            "Signed in to {api} as {} (profile {name}; the sign-in is kept in {}).\n",
+            jit_core::text::one_line(&me.email),
+            kept.as_ref()
+                .map_or_else(|| "nowhere".to_string(), |k| k.to_string())
         )
     });
     Ok(as_value(&me))

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::profile::{Profile, Store, Tokens};
+use crate::profile::{Kept, Profile, Store, Tokens};
 use crate::remote::{exit, Failure};
 
 /// How `jit login` signs in.
@@ -513,8 +513,9 @@ pub fn login(
     config: &ClientConfig,
     method: Method,
     open: bool,
-) -> Result<Profile, Failure> {
+) -> Result<(Profile, Option<Kept>), Failure> {
     let mut file = store.load().map_err(failed)?;
+    let mut kept = None;
     let mut profile = Profile {
         api: api.to_string(),
         issuer: config.oidc_issuer.clone(),
@@ -536,7 +537,7 @@ pub fn login(
             Some(port) => browser_flow(agent, &d, client_id, &scope, open, port)?,
             None => device_flow(agent, &d, client_id, &scope)?,
         };
-        store.keep(name, &tokens).map_err(failed)?;
+        kept = Some(store.keep(name, &tokens).map_err(failed)?);
     } else if config.auth == "jwt" {
         return Err(failed(format!(
             "{api} takes tokens but names no OIDC issuer and client id in GET /v1/config; ask its operators"
@@ -547,7 +548,7 @@ pub fn login(
     }
     file.profiles.insert(name.to_string(), profile.clone());
     store.save(&file).map_err(failed)?;
-    Ok(profile)
+    Ok((profile, kept))
 }
 
 /// The bearer token for `name`: the kept one, refreshed when it ends within a minute.

@@ -29,7 +29,9 @@ fn stderr(out: &std::process::Output) -> String {
 #[test]
 fn login_then_request_approve_and_use_with_real_tokens() {
     let local = start_signed();
-    let carol = Someone::new(&local, "carol");
+    // Carol keeps her sign-in where jit keeps it by default: the OS keyring.
+    let mut carol = Someone::new(&local, "carol");
+    carol.keyring = true;
     let dave = Someone::new(&local, "dave");
     let erin = Someone::new(&local, "erin");
 
@@ -44,17 +46,21 @@ fn login_then_request_approve_and_use_with_real_tokens() {
         said.contains(&format!("Signed in to {} as carol@example.com", local.url)),
         "{said}"
     );
+    // Where the machine has one (this one: see the profile unit test), the OS keyring.
+    let in_keyring = said.contains("kept in the OS keyring");
+    assert!(
+        in_keyring || said.contains("readable only by you"),
+        "{said}"
+    );
     let config = std::fs::read_to_string(carol.config.join("config.toml")).unwrap();
     assert!(config.contains("default = \"default\""), "{config}");
     assert!(config.contains(&issuer()), "{config}");
-    let kept = std::fs::read_to_string(carol.config.join("credentials/default.json")).unwrap();
-    assert!(!said.contains(&kept[..40]), "tokens are never printed");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(carol.config.join("credentials/default.json")).unwrap();
-        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
-    }
+    assert_eq!(
+        carol.config.join("credentials/default.json").exists(),
+        !in_keyring,
+        "a token file only where there is no keyring"
+    );
+    assert!(!said.contains("eyJ"), "tokens are never printed: {said}");
 
     // From now on one profile is all she needs: no --api, no --as.
     let me = carol.ok(&["whoami"]);
@@ -119,9 +125,21 @@ fn login_then_request_approve_and_use_with_real_tokens() {
 #[test]
 fn tokens_are_refreshed_silently_and_a_dead_sign_in_says_how_to_sign_in_again() {
     let local = start_signed();
+    // Bob keeps his in the file (JIT_TOKEN_STORE=file, or a machine with no keyring).
     let bob = Someone::new(&local, "bob");
-    bob.login_in_browser(&local.url);
+    let said = bob.login_in_browser(&local.url);
     let path = bob.config.join("credentials/default.json");
+    assert!(said.contains("readable only by you"), "{said}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        let dir = std::fs::metadata(path.parent().unwrap()).unwrap();
+        assert_eq!(dir.permissions().mode() & 0o777, 0o700);
+    }
+    let kept = std::fs::read_to_string(&path).unwrap();
+    assert!(!said.contains(&kept[20..60]), "tokens are never printed");
     let read = || -> serde_json::Value {
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
     };

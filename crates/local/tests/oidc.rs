@@ -373,6 +373,7 @@ fn the_audience_and_scope_are_the_deployment_s_to_set() {
         ])
         .arg("--catalog")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog/examples"))
+        .env_remove("AWS_ENDPOINT_URL")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

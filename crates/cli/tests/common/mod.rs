@@ -231,6 +231,8 @@ pub fn person(email: &str) -> String {
 pub struct Someone {
     pub email: String,
     pub config: PathBuf,
+    /// Keep tokens in the OS keyring (jit's default) rather than the file.
+    pub keyring: bool,
 }
 
 impl Someone {
@@ -239,6 +241,7 @@ impl Someone {
         Self {
             email: format!("{name}@example.com"),
             config,
+            keyring: false,
         }
     }
 
@@ -255,6 +258,11 @@ impl Someone {
             .env_remove("WAYLAND_DISPLAY")
             .env("JIT_CONFIG_DIR", &self.config)
             .env("JIT_DEVICE_POLL_MS", "200");
+        if self.keyring {
+            cmd.env_remove("JIT_TOKEN_STORE");
+        } else {
+            cmd.env("JIT_TOKEN_STORE", "file");
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
