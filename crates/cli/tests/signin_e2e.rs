@@ -120,6 +120,12 @@ fn login_then_request_approve_and_use_with_real_tokens() {
         "{}",
         stderr(&out)
     );
+
+    // Signing out takes the tokens out of the keyring too (and leaves none behind).
+    for who in [&carol, &dave, &erin] {
+        assert!(who.ok(&["logout"]).contains("Signed out of"));
+    }
+    assert_eq!(code(&carol.jit(&["whoami"])), Some(4));
 }
 
 #[test]
