@@ -26,6 +26,12 @@ pub trait Api: Send + Sync + 'static {
         caller: &Email,
         input: RequestInput,
     ) -> impl Future<Output = Result<Request, ServiceError>> + Send;
+    /// See [`Service::preview`].
+    fn preview(
+        &self,
+        caller: &Email,
+        input: RequestInput,
+    ) -> impl Future<Output = Result<(Request, Option<usize>), ServiceError>> + Send;
     /// See [`Service::get`].
     fn get(&self, id: &RequestId) -> impl Future<Output = Result<Request, ServiceError>> + Send;
     /// See [`Service::timeline`].
@@ -159,6 +165,13 @@ where
         input: RequestInput,
     ) -> impl Future<Output = Result<Request, ServiceError>> + Send {
         Service::submit(self, caller, input)
+    }
+    fn preview(
+        &self,
+        caller: &Email,
+        input: RequestInput,
+    ) -> impl Future<Output = Result<(Request, Option<usize>), ServiceError>> + Send {
+        Service::preview(self, caller, input)
     }
     fn get(&self, id: &RequestId) -> impl Future<Output = Result<Request, ServiceError>> + Send {
         Service::get(self, id)

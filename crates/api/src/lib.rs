@@ -47,6 +47,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/catalog/{bundle}"),
     ("POST", "/v1/requests"),
     ("GET", "/v1/requests"),
+    ("POST", "/v1/requests/preview"),
     ("GET", "/v1/requests/{id}"),
     ("GET", "/v1/approvals"),
     ("POST", "/v1/requests/{id}/approve"),
@@ -77,6 +78,7 @@ pub fn router<A: Api>(app: Arc<A>, config: Arc<ClientConfig>) -> Router {
             "/v1/requests",
             post(requests::submit::<A>).get(requests::list::<A>),
         )
+        .route("/v1/requests/preview", post(requests::preview::<A>))
         .route("/v1/requests/{id}", get(requests::show::<A>))
         .route("/v1/approvals", get(requests::approvals::<A>))
         .route("/v1/requests/{id}/approve", post(actions::approve::<A>))

@@ -39,7 +39,7 @@ carries internals. Bodies are at most 16 KiB and unknown fields are refused."
     ),
     paths(
         catalog::list, catalog::show,
-        requests::submit, requests::list, requests::show, requests::approvals,
+        requests::submit, requests::preview, requests::list, requests::show, requests::approvals,
         actions::approve, actions::deny, actions::cancel, actions::release, actions::revoke,
         actions::review, actions::extend,
         links::decision_page, links::decide, links::prompt_page, links::answer_prompt,

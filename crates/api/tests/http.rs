@@ -994,3 +994,66 @@ async fn whoami_says_who_the_caller_is_and_what_they_may_ask_through() {
     let nobody = call(&app, Method::GET, "/v1/me", None, None, "application/json").await;
     assert_eq!(nobody.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_preview_says_what_asking_would_do_and_stores_nothing() {
+    let (_svc, app) = app();
+    let auto = post(
+        &app,
+        "/v1/requests/preview",
+        "alice",
+        json!({"bundle": "api-logs-read", "duration": "1h", "reason": "debug 5xx"}),
+    )
+    .await;
+    assert_eq!(auto.status, StatusCode::OK, "{}", auto.text);
+    let p: jit_contract::PreviewView = serde_json::from_str(&auto.text).unwrap();
+    assert!(p.request.approval.auto, "{p:?}");
+    assert_eq!(p.request.flow, "engineering");
+    assert_eq!(p.max_duration, "14d");
+    let room = p.room.expect("a container bundle");
+    assert!(room.used_bytes > 0 && room.used_bytes < room.budget_bytes);
+    assert_eq!(room.budget_bytes, 10_240);
+    let mine = get(&app, "/v1/requests?mine=true", "alice").await.json();
+    assert_eq!(mine["requests"], json!([]), "a preview stores nothing");
+
+    let two = post(
+        &app,
+        "/v1/requests/preview",
+        "carol",
+        json!({"bundle": "rds-prod-pii", "duration": "1h", "reason": "INC-7", "ticket": "INC-7"}),
+    )
+    .await;
+    let p: jit_contract::PreviewView = serde_json::from_str(&two.text).unwrap();
+    assert!(!p.request.approval.auto);
+    let waiting = p.request.approval.waiting_for.unwrap();
+    assert!(
+        waiting.contains("data-dbas") && waiting.contains("security"),
+        "{waiting}"
+    );
+
+    // Refused exactly as asking would be.
+    for (user, body) in [
+        (
+            "carol",
+            json!({"bundle": "rds-prod-pii", "duration": "3h", "reason": "x", "ticket": "INC-7"}),
+        ),
+        (
+            "carol",
+            json!({"bundle": "rds-prod-pii", "duration": "1h", "reason": "x"}),
+        ),
+        (
+            "bob",
+            json!({"bundle": "prod-admin", "duration": "1h", "reason": "x"}),
+        ),
+        (
+            "alice",
+            json!({"bundle": "api-logs-reed", "duration": "1h", "reason": "x"}),
+        ),
+    ] {
+        let previewed = post(&app, "/v1/requests/preview", user, body.clone()).await;
+        let asked = post(&app, "/v1/requests", user, body.clone()).await;
+        assert_eq!(previewed.status, asked.status, "{body}: {}", previewed.text);
+        assert_eq!(previewed.error_code(), asked.error_code(), "{body}");
+        assert!(previewed.status.is_client_error(), "{body}");
+    }
+}

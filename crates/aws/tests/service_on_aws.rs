@@ -386,7 +386,7 @@ type FaultService = Service<
 >;
 
 /// The service on moto through a fault proxy: the SDK's own retries off and attempts cut off
-/// after a second, the grantor retrying three times quickly, so faults show at once.
+/// after three seconds, the grantor retrying three times quickly, so faults show at once.
 async fn behind_a_fault_proxy() -> (common::fault::FaultProxy, FaultService) {
     let proxy = common::fault::FaultProxy::start(&common::endpoint()).await;
     let sdk = common::sdk_at_impatient(&proxy.url).await;
@@ -460,7 +460,7 @@ async fn grants_and_expiries_come_through_5xx_hangs_and_throttling() {
     proxy.hang(
         "CreateAccountAssignment",
         1,
-        std::time::Duration::from_secs(3),
+        std::time::Duration::from_secs(8),
     );
     let activated = svc.activate(&id).await.unwrap();
     assert_eq!(

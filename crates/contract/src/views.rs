@@ -391,6 +391,28 @@ impl BundleView {
     }
 }
 
+/// `POST /v1/requests/preview`: what asking would do now, without asking.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PreviewView {
+    /// The request as it would be stored: its flow, duration, accounts, where the grant would
+    /// live, and the approval it would need (`approval.auto`, `approval.waiting_for`,
+    /// `approval.decide_by`). Its id is not kept: nothing was stored.
+    pub request: RequestView,
+    /// The longest grant the flow gives.
+    pub max_duration: String,
+    /// The person's container policy with this grant in it, when the bundle goes there.
+    pub room: Option<RoomView>,
+}
+
+/// How full a person's container policy would be.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RoomView {
+    /// Its size with the grant (bytes, as IAM counts them: no whitespace).
+    pub used_bytes: u32,
+    /// The most an inline policy may hold.
+    pub budget_bytes: u32,
+}
+
 /// A flow the caller may use, in `GET /v1/me`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct MyFlow {

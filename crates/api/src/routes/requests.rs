@@ -1,5 +1,5 @@
-//! Asking and looking: `POST /v1/requests`, `GET /v1/requests`, `GET /v1/requests/{id}` and
-//! `GET /v1/approvals`.
+//! Asking and looking: `POST /v1/requests` (and its dry run, `POST /v1/requests/preview`),
+//! `GET /v1/requests`, `GET /v1/requests/{id}` and `GET /v1/approvals`.
 
 use std::sync::Arc;
 
@@ -8,8 +8,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use jit_contract::{
-    ApprovalList, ErrorBody, IdPath, ListQuery, NewRequest, RequestList, RequestView, MAX_ACCOUNTS,
+    ApprovalList, ErrorBody, IdPath, ListQuery, NewRequest, PreviewView, RequestList, RequestView,
+    RoomView, MAX_ACCOUNTS,
 };
+use jit_core::plan::POLICY_BUDGET;
 use jit_core::policy::RequestInput;
 use jit_core::types::{AccountId, RequestId};
 
@@ -28,7 +30,43 @@ pub async fn submit<A: Api>(
     Me(me): Me,
     b: Result<Json<NewRequest>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<RequestView>)> {
-    let b = body(b)?;
+    let req = app.submit(&me, input(body(b)?)?).await?;
+    Ok((StatusCode::CREATED, Json(RequestView::of(&req, None))))
+}
+
+/// What asking would do now, without asking: the flow, the approval it would need (or that it
+/// would be granted at once), the longest grant, and the room left in the caller's container.
+/// The same policy as `POST /v1/requests`, refused the same way; nothing is stored or sent.
+#[utoipa::path(post, operation_id = "preview_request", path = "/v1/requests/preview", tag = "requests", request_body = NewRequest,
+    responses(
+        (status = 200, description = "What the request would be", body = PreviewView),
+        (status = 403, description = "Not eligible for any flow that offers the bundle", body = ErrorBody),
+        (status = 404, description = "No such bundle", body = ErrorBody),
+        (status = 422, description = "It would be refused by the rules (duration, reason, ticket, accounts, room in the container); the message says which", body = ErrorBody)))]
+pub async fn preview<A: Api>(
+    State(app): State<Arc<A>>,
+    Me(me): Me,
+    b: Result<Json<NewRequest>, JsonRejection>,
+) -> ApiResult<Json<PreviewView>> {
+    let (req, room) = app.preview(&me, input(body(b)?)?).await?;
+    let max_duration = app
+        .catalog()
+        .flows
+        .get(&req.flow)
+        .map(|f| f.max_duration.to_string())
+        .unwrap_or_default();
+    Ok(Json(PreviewView {
+        request: RequestView::of(&req, None),
+        max_duration,
+        room: room.map(|used| RoomView {
+            used_bytes: used as u32,
+            budget_bytes: POLICY_BUDGET as u32,
+        }),
+    }))
+}
+
+/// A request body as the policy's input, every field checked against the contract.
+fn input(b: NewRequest) -> ApiResult<RequestInput> {
     let accounts = match &b.accounts {
         Some(a) if a.len() > MAX_ACCOUNTS => {
             return Err(ApiError::bad_request(format!(
@@ -44,7 +82,7 @@ pub async fn submit<A: Api>(
     };
     let reason = b.reason.as_ref().map(|r| plain("reason", r)).transpose()?;
     let ticket = b.ticket.as_ref().map(|t| plain("ticket", t)).transpose()?;
-    let input = RequestInput {
+    Ok(RequestInput {
         bundle: Some(field("bundle", &b.bundle)?),
         duration: b
             .duration
@@ -56,9 +94,7 @@ pub async fn submit<A: Api>(
         accounts,
         start_at: b.start_at,
         flow: b.flow.as_ref().map(|f| field("flow", f)).transpose()?,
-    };
-    let req = app.submit(&me, input).await?;
-    Ok((StatusCode::CREATED, Json(RequestView::of(&req, None))))
+    })
 }
 
 /// The caller's requests, newest first.

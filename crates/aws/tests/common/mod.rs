@@ -37,8 +37,10 @@ pub async fn sdk_at(url: &str) -> SdkConfig {
         .await
 }
 
-/// As [`sdk_at`], with the SDK's own retries off and each attempt cut off after a second, so
-/// that tests of faults see the adapters' retries alone, quickly, and a held call times out.
+/// As [`sdk_at`], with the SDK's own retries off and each attempt cut off after three seconds,
+/// so that tests of faults see the adapters' retries alone and a held call times out. (One
+/// second was too short: moto serves one request at a time, and under the whole suite's load a
+/// plain call waited past it.)
 pub async fn sdk_at_impatient(url: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(url)
@@ -47,7 +49,7 @@ pub async fn sdk_at_impatient(url: &str) -> SdkConfig {
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
-                .operation_attempt_timeout(std::time::Duration::from_secs(1))
+                .operation_attempt_timeout(std::time::Duration::from_secs(3))
                 .build(),
         )
         .load()

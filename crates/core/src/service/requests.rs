@@ -63,31 +63,7 @@ where
             return Ok(existing);
         }
         let now = self.now();
-        let bundle = input.bundle.clone().ok_or(Refusal::NoBundle)?;
-        let groups = self.ports.directory.groups_of(caller).await?;
-        let membership = self
-            .membership(&policy::groups_needed(&self.catalog, &bundle))
-            .await?;
-        let requester = Requester {
-            email: caller.clone(),
-            groups,
-        };
-        let decision = policy::decide(&self.catalog, &requester, &membership, &input, now)?;
-        let sub = Submission {
-            requester: caller.clone(),
-            reason: input.reason.clone().unwrap_or_default().trim().to_string(),
-            ticket: input
-                .ticket
-                .clone()
-                .map(|t| t.trim().to_string())
-                .filter(|t| !t.is_empty()),
-            start_at: input.start_at,
-            catalog_version: self.catalog_version.clone(),
-            place: self
-                .catalog
-                .bundle(&decision.bundle)
-                .map(|b| Place::of(b, caller, &self.role_name_template)),
-        };
+        let (decision, sub) = self.judge(caller, &input, now).await?;
         let mut t = Request::submit(id.clone(), &decision, sub, now);
         t.notices = self.notices_for(&t).await;
         // Room and caps are judged on the copy of the person's open requests that the create
@@ -144,9 +120,70 @@ where
         Ok(req)
     }
 
+    /// What submitting `input` would do now, without doing it: the same policy, caps and room
+    /// checks as [`Self::submit`] (refused the same way), on the request it would store, with
+    /// the size of the person's container policy afterwards (`None` for bundles that do not
+    /// use the container). Nothing is written, scheduled or sent.
+    pub async fn preview(
+        &self,
+        caller: &Email,
+        input: RequestInput,
+    ) -> Result<(Request, Option<usize>), ServiceError> {
+        let now = self.now();
+        let (decision, sub) = self.judge(caller, &input, now).await?;
+        let t = Request::submit(RequestId::generate(now), &decision, sub, now);
+        let open = self.ports.store.open_for(caller).await?;
+        if !decision.plan.auto {
+            policy::check_pending_caps(&open.requests, &decision.bundle)?;
+        }
+        let room = self.room_after(&open.requests, &t.request)?;
+        Ok((t.request, room))
+    }
+
+    /// The policy's decision on `input` from `caller`, and the submission it would record.
+    async fn judge(
+        &self,
+        caller: &Email,
+        input: &RequestInput,
+        now: DateTime<Utc>,
+    ) -> Result<(policy::Decision, Submission), ServiceError> {
+        let bundle = input.bundle.clone().ok_or(Refusal::NoBundle)?;
+        let groups = self.ports.directory.groups_of(caller).await?;
+        let membership = self
+            .membership(&policy::groups_needed(&self.catalog, &bundle))
+            .await?;
+        let requester = Requester {
+            email: caller.clone(),
+            groups,
+        };
+        let decision = policy::decide(&self.catalog, &requester, &membership, input, now)?;
+        let sub = Submission {
+            requester: caller.clone(),
+            reason: input.reason.clone().unwrap_or_default().trim().to_string(),
+            ticket: input
+                .ticket
+                .clone()
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty()),
+            start_at: input.start_at,
+            catalog_version: self.catalog_version.clone(),
+            place: self
+                .catalog
+                .bundle(&decision.bundle)
+                .map(|b| Place::of(b, caller, &self.role_name_template)),
+        };
+        Ok((decision, sub))
+    }
+
     /// Refuses a grant that would not fit next to the container grants the person holds or
     /// is waiting for: an approved request never fails for room.
     pub(super) fn check_room(&self, open: &[Request], new: &Request) -> Result<(), ServiceError> {
+        self.room_after(open, new).map(|_| ())
+    }
+
+    /// [`Self::check_room`], saying how large the container policy would be with `new` in it
+    /// (`None` when `new` does not go into the container).
+    fn room_after(&self, open: &[Request], new: &Request) -> Result<Option<usize>, ServiceError> {
         // A request not yet started is counted with the start condition it will carry.
         let reserved = |r: &Request| {
             let b = self
@@ -165,12 +202,12 @@ where
             .filter_map(reserved)
             .collect();
         let Some(new) = reserved(new) else {
-            return Ok(());
+            return Ok(None);
         };
-        PolicyDocument::default()
+        let after = PolicyDocument::default()
             .rebuilt(&held, POLICY_BUDGET)?
             .with(&new, POLICY_BUDGET)?;
-        Ok(())
+        Ok(Some(after.size()))
     }
 
     /// Reads, applies `command` and writes conditionally, retrying on conflict. Returns the
