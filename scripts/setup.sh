@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One-time set-up on a fresh machine: checks the Rust toolchain, fetches every crate, installs
 # the Python test tools (moto server and cfn-lint in .venv; checkov, schemathesis, and the SAM
-# CLI with cargo-lambda, in virtualenvs of their own under .venv) and the OpenID Connect
-# provider the sign-in tests use (tests/oidc, on Node.js). Safe to run again.
+# CLI with cargo-lambda, in virtualenvs of their own under .venv), the OpenID Connect provider
+# the sign-in tests use (tests/oidc, on Node.js), the web portal (web/, built into web/dist) and
+# Debian's Chromium for its browser tests. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,4 +50,21 @@ done
 # The OpenID Connect provider the sign-in tests use (oidc-provider), as package-lock.json pins it.
 echo "setup: installing the test OIDC provider from tests/oidc/package-lock.json"
 npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error
+
+# The web portal (web/: Preact, Vite, TypeScript; package-lock.json pins every package), built
+# into web/dist, which jit-local serves at /.
+echo "setup: installing and building the web portal (web/)"
+npm ci --prefix web --no-audit --no-fund --loglevel=error
+npm --prefix web run build --silent
+
+# A real browser for the portal's tests: Debian's Chromium (Playwright drives it; it cannot
+# download browsers here).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "setup: installing Debian's chromium for the portal's browser tests"
+  if [ "$(id -u)" -eq 0 ]; then apt_get=(apt-get); elif command -v sudo >/dev/null 2>&1; then apt_get=(sudo apt-get); else
+    echo "setup: chromium is missing and this user cannot install packages: run as root: apt-get install chromium" >&2; exit 1
+  fi
+  DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y --no-install-recommends chromium >/dev/null \
+    || { DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" update -qq && DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y --no-install-recommends chromium >/dev/null; }
+fi
 echo "setup: done. Build with: cargo build --workspace --all-targets"

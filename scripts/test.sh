@@ -64,6 +64,14 @@ cargo build --workspace --bins --locked
 # The root manifest is a virtual workspace: with no -p, every member is tested; with -p (from
 # "$@"), only those named.
 cargo test --locked --no-fail-fast "$@"
+# The portal in a real browser (web/tests/portal.mjs: Chromium through Playwright, axe-core on
+# every page, 375 px, CSP), against jit-local serving the freshly built portal. Skipped only
+# with -p, which names crates to test.
+if [ "$#" -eq 0 ]; then
+  echo "test: the web portal (build, then Chromium against jit-local)"
+  npm --prefix web run build --silent
+  node web/tests/portal.mjs
+fi
 # The API contract: schemathesis against a jit-local of its own, as the right people and with
 # no identity (bounded: fixed examples per operation, fixed seed). Skipped only with -p, which
 # names crates to test.

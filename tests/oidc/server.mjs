@@ -6,7 +6,9 @@
 // - Issuer http://127.0.0.1:PORT. Prints "oidc-provider listening on ISSUER" once it serves.
 // - Client `jit-cli`: a public native client (no secret) with the authorization code flow with
 //   PKCE on a loopback redirect (any port, RFC 8252) and the device authorization grant
-//   (RFC 8628), and refresh tokens (scope offline_access).
+//   (RFC 8628), and refresh tokens (scope offline_access). The portal served by jit-local on
+//   127.0.0.1 signs in with it too (redirect http://127.0.0.1:PORT/callback; CORS allowed from
+//   such origins).
 // - Access tokens are JWTs for the resource `urn:jit:api` (RFC 8707) carrying the scope
 //   `jit/use` and the person's `email`, as the API's JWT authorizer expects; signed RS256.
 // - The signing key is made at start and written to DIR/signing.pem (with its key id in
@@ -73,6 +75,11 @@ const provider = new Provider(issuer, {
     return token.kind === 'AccessToken' ? { email: token.accountId } : undefined;
   },
   pkce: { required: () => true },
+  // The portal trades its code for tokens from the browser: the token endpoint answers pages
+  // served from this machine, as an IdP lists a deployment's portal origin.
+  clientBasedCORS(ctx, origin, client) {
+    return client.clientId === 'jit-cli' && /^http:\/\/127\.0\.0\.1:\d+$/.test(origin);
+  },
   ttl: { AccessToken: Number(values['access-ttl']), IdToken: 600, DeviceCode: 300, Interaction: 300, Grant: 3600, Session: 3600, RefreshToken: 86400 },
   // Refresh tokens for the native client whenever offline_access was asked for.
   async issueRefreshToken(ctx, client, code) {

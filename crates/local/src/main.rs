@@ -13,6 +13,7 @@ mod aws;
 mod durable;
 mod http;
 mod oidc;
+mod portal;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -83,6 +84,9 @@ struct Args {
     /// The client id `jit login` and the portal sign in with (told to them by GET /v1/config).
     #[arg(long, default_value = "jit-cli", requires = "oidc_issuer")]
     oidc_client_id: String,
+    /// The built web portal, served at / (npm --prefix web run build makes it).
+    #[arg(long, env = "JIT_PORTAL_DIR", default_value = "web/dist")]
+    portal: PathBuf,
     /// The audience tokens must carry (`aud`; `client_id` when they have no `aud`), as the
     /// template's JwtAudience; the client id when not given.
     #[arg(long, requires = "oidc_issuer")]
@@ -207,6 +211,21 @@ fn main() -> ExitCode {
 }
 
 async fn serve(args: Args, catalog: catalog::Catalog, directory: MemoryDirectory) -> ExitCode {
+    // Who is in the directory, for the portal's person picker (local mode without OIDC).
+    let mut people: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (group, members) in directory.groups() {
+        for m in members {
+            people
+                .entry(m.to_string())
+                .or_default()
+                .push(group.to_string());
+        }
+    }
+    let people: Vec<serde_json::Value> = people
+        .into_iter()
+        .map(|(email, groups)| json!({ "email": email, "groups": groups }))
+        .collect();
+    let people = Arc::new(json!({ "people": people }));
     let listener =
         match tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port))).await {
             Ok(l) => l,
@@ -321,6 +340,10 @@ async fn serve(args: Args, catalog: catalog::Catalog, directory: MemoryDirectory
             }
         }
     };
+    let portal = Arc::new(portal::Portal::new(
+        &args.portal,
+        verifier.as_ref().map(|v| v.settings().issuer.as_str()),
+    ));
     let (auth, oidc_scopes) = match &verifier {
         None => ("local-header", Vec::new()),
         Some(v) => {
@@ -356,6 +379,19 @@ async fn serve(args: Args, catalog: catalog::Catalog, directory: MemoryDirectory
                 .route("/local/cloudtrail", axum::routing::post(cloudtrail))
                 .with_state(local.clone()),
         )
+        .merge(
+            Router::new()
+                .route(
+                    "/local/people",
+                    get(move || {
+                        let people = people.clone();
+                        async move { Json((*people).clone()) }
+                    }),
+                )
+                .route("/", axum::routing::any(portal::serve))
+                .route("/{*path}", axum::routing::any(portal::serve))
+                .with_state(portal.clone()),
+        )
         .layer(middleware::from_fn_with_state(verifier.clone(), identify));
 
     // Whatever fell due while it was stopped: end grants past expiry, expire requests, put the
@@ -376,6 +412,14 @@ async fn serve(args: Args, catalog: catalog::Catalog, directory: MemoryDirectory
     });
 
     println!("jit-local listening on {base}");
+    if portal.built() {
+        println!("  the portal: open {base}/ in a browser");
+    } else {
+        println!(
+            "  the portal is not built ({} is missing): npm --prefix web ci && npm --prefix web run build",
+            args.portal.join("index.html").display()
+        );
+    }
     println!(
         "  catalog {} (version {version}), {}",
         args.catalog.display(),
