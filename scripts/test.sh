@@ -5,48 +5,53 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+pids=()
+cleanup=()
+trap 'kill "${pids[@]}" 2>/dev/null || true; wait "${pids[@]}" 2>/dev/null || true; rm -rf "${cleanup[@]}"' EXIT
+
+# Starts a server in the background (the rest of the arguments: its command line) and waits
+# until URL answers; NAME says what it is in messages. Its log goes to a temporary file.
+start_server() {
+  local name=$1 url=$2 log
+  shift 2
+  log=$(mktemp -t "test-server.XXXXXX.log")
+  "$@" >"$log" 2>&1 &
+  local pid=$!
+  pids+=("$pid")
+  for _ in $(seq 1 100); do
+    if python3 -c "import urllib.request; urllib.request.urlopen('$url', timeout=1)" 2>/dev/null; then
+      echo "test: $name at $url (log: $log)"
+      return
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "test: $name failed to start:" >&2; cat "$log" >&2; exit 1
+    fi
+    sleep 0.2
+  done
+  echo "test: $name did not answer at $url within 20 s:" >&2; cat "$log" >&2; exit 1
+}
+
 if [ ! -x .venv/bin/moto_server ]; then
   echo "test: moto is missing from .venv; run: bash scripts/setup.sh" >&2
   exit 1
 fi
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-log=$(mktemp -t moto.XXXXXX.log)
-# moto as AWS behaves under parallel callers: one request at a time (tests/moto_server.py says why).
-.venv/bin/python tests/moto_server.py -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
-moto_pid=$!
-trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/data.json', timeout=1)" 2>/dev/null; then
-    break
-  fi
-  if ! kill -0 "$moto_pid" 2>/dev/null; then
-    echo "test: moto server failed to start:" >&2; cat "$log" >&2; exit 1
-  fi
-  sleep 0.2
-done
-echo "test: moto server on 127.0.0.1:$port (log: $log)"
-
-# The OpenID Connect provider the sign-in tests sign in against (tests/oidc/server.mjs).
 if [ ! -d tests/oidc/node_modules/oidc-provider ]; then
   echo "test: the test OIDC provider is missing; run: bash scripts/setup.sh" >&2
   exit 1
 fi
-oidc_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+# moto as AWS behaves under parallel callers: one request at a time (tests/moto_server.py says why).
+port=$(free_port)
+start_server "moto server" "http://127.0.0.1:$port/moto-api/data.json" \
+  .venv/bin/python tests/moto_server.py -H 127.0.0.1 -p "$port"
+# The OpenID Connect provider the sign-in tests sign in against (tests/oidc/server.mjs).
+oidc_port=$(free_port)
 oidc_keys=$(mktemp -d -t oidc-keys.XXXXXX)
-oidc_log=$(mktemp -t oidc.XXXXXX.log)
-node tests/oidc/server.mjs --port "$oidc_port" --keys "$oidc_keys" >"$oidc_log" 2>&1 &
-oidc_pid=$!
-trap 'kill "$moto_pid" "$oidc_pid" 2>/dev/null || true; wait "$moto_pid" "$oidc_pid" 2>/dev/null || true; rm -rf "$oidc_keys"' EXIT
-for _ in $(seq 1 100); do
-  if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$oidc_port/.well-known/openid-configuration', timeout=1)" 2>/dev/null; then
-    break
-  fi
-  if ! kill -0 "$oidc_pid" 2>/dev/null; then
-    echo "test: the OIDC provider failed to start:" >&2; cat "$oidc_log" >&2; exit 1
-  fi
-  sleep 0.2
-done
-echo "test: OIDC provider on 127.0.0.1:$oidc_port (log: $oidc_log)"
+cleanup+=("$oidc_keys")
+start_server "OIDC provider" "http://127.0.0.1:$oidc_port/.well-known/openid-configuration" \
+  node tests/oidc/server.mjs --port "$oidc_port" --keys "$oidc_keys"
 export JIT_TEST_OIDC_ISSUER="http://127.0.0.1:$oidc_port" JIT_TEST_OIDC_KEYS="$oidc_keys"
 
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port"

@@ -96,17 +96,19 @@ impl Place {
     }
 }
 
+/// The characters of an email's local part.
+fn local_part(person: &Email) -> std::str::Chars<'_> {
+    person.as_str().split('@').next().unwrap_or("").chars()
+}
+
+/// Whether IAM allows `c` in a role or permission set name.
+fn iam_name_char(c: &char) -> bool {
+    c.is_ascii_alphanumeric() || "+=,.@_-".contains(*c)
+}
+
 /// A person's own permission set's name: readable, unique, at most 32 characters.
 pub fn container_name(person: &Email) -> String {
-    let local: String = person
-        .as_str()
-        .split('@')
-        .next()
-        .unwrap_or("")
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(*c))
-        .take(18)
-        .collect();
+    let local: String = local_part(person).filter(iam_name_char).take(18).collect();
     let hash: String = Sha256::digest(person.as_str().as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -117,19 +119,8 @@ pub fn container_name(person: &Email) -> String {
 /// A person's IAM role name under `template` (`{user}`: the email's local part, with any
 /// character IAM does not allow in a role name made `-`).
 pub fn iam_role_name(template: &str, person: &Email) -> String {
-    let local: String = person
-        .as_str()
-        .split('@')
-        .next()
-        .unwrap_or("")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "+=,.@_-".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
+    let local: String = local_part(person)
+        .map(|c| if iam_name_char(&c) { c } else { '-' })
         .collect();
     template.replace("{user}", &local)
 }
