@@ -19,8 +19,35 @@ fn page(title: &str, body: &str) -> String {
     )
 }
 
-/// The request, who else was asked, and the form. `hint` is the button the email link named.
-pub fn confirm(r: &Request, claims: &LinkClaims, hint: Option<&str>) -> String {
+/// What a decision page shows beside the request: what the bundle grants, where the portal is,
+/// and, after a refused form, the form as it was sent with why it was refused.
+#[derive(Debug, Default)]
+pub struct Extras<'a> {
+    /// The bundle's statements: (actions, resources), each joined for reading.
+    pub grants: Vec<(String, String)>,
+    /// The portal's address, when there is one.
+    pub portal: Option<&'a str>,
+    /// Why the form was refused, with what it held: (reason, action, message, duration).
+    pub refused: Option<(&'a str, &'a str, &'a str, &'a str)>,
+}
+
+/// The request, who else was asked, what it grants, and the form. `hint` is the button the
+/// email link named. A link whose approver already decided says so and when.
+pub fn confirm(r: &Request, claims: &LinkClaims, hint: Option<&str>, extras: &Extras) -> String {
+    if let Some(v) = r.votes.iter().find(|v| v.approver == claims.approver) {
+        let next = match r.status {
+            Status::Pending => format!("It still waits for {}.", r.waiting_for()),
+            other => format!("It is now {other}."),
+        };
+        return page(
+            "Already decided",
+            &format!(
+                "<p>You approved this request at {}. {}</p>",
+                v.at.format("%Y-%m-%d %H:%M UTC"),
+                esc(&next)
+            ),
+        );
+    }
     if r.status != Status::Pending {
         let by = r
             .status_by
@@ -80,22 +107,52 @@ pub fn confirm(r: &Request, claims: &LinkClaims, hint: Option<&str>) -> String {
         .iter()
         .map(|(k, v)| format!("<tr><th>{k}</th><td>{}</td></tr>", esc(v)))
         .collect();
+    let grants: String = extras
+        .grants
+        .iter()
+        .map(|(actions, resources)| {
+            format!(
+                "<li><code>{}</code> on <code>{}</code></li>",
+                esc(actions),
+                esc(resources)
+            )
+        })
+        .collect();
+    let (hint, message, duration, problem) = match extras.refused {
+        Some((why, action, message, duration)) => (
+            Some(action),
+            message,
+            duration,
+            format!("<p role=\"alert\"><b>Not sent:</b> {}</p>", esc(why)),
+        ),
+        None => (hint, "", "", String::new()),
+    };
     let lead = match hint {
-        Some("deny") => "You chose <b>deny</b> in the email. Say why, then press Deny.",
-        Some("approve") => {
-            "You chose <b>approve</b> in the email. Add a note if you like, then press Approve."
-        }
+        Some("deny") => "You chose <b>deny</b>. Say why, then press Deny.",
+        Some("approve") => "You chose <b>approve</b>. Add a note if you like, then press Approve.",
         _ => "Decide below.",
     };
+    let portal = extras
+        .portal
+        .map(|p| {
+            format!(
+                "<p>Signed in to the portal? <a href=\"{}/approvals\">Decide there</a>, with everything else that waits for you.</p>",
+                esc(p.trim_end_matches('/'))
+            )
+        })
+        .unwrap_or_default();
     page(
         &format!("{} asks for {}", r.requester, r.bundle),
         &format!(
-            "<p>Signed in as {} through your personal link.</p><table>{table}</table><p>{lead}</p>\
-             <form method=\"post\"><p><label>Message (required to deny)<br><textarea name=\"message\" rows=\"3\" maxlength=\"1000\"></textarea></label></p>\
-             <p><label>Shorter duration (optional, e.g. 30m): <input name=\"duration\" size=\"8\" maxlength=\"16\"></label></p>\
+            "<p>Signed in as {} through your personal link.</p><table>{table}</table>\
+             <h2>What it grants</h2><ul>{grants}</ul>{problem}<p>{lead}</p>\
+             <form method=\"post\"><p><label>Message (required to deny)<br><textarea name=\"message\" rows=\"3\" maxlength=\"1000\">{}</textarea></label></p>\
+             <p><label>Shorter duration (optional, e.g. 30m): <input name=\"duration\" size=\"8\" maxlength=\"16\" value=\"{}\"></label></p>\
              <p><button class=\"approve\" name=\"action\" value=\"approve\">Approve</button>\
-             <button class=\"deny\" name=\"action\" value=\"deny\">Deny</button></p></form>",
-            esc(claims.approver.as_str())
+             <button class=\"deny\" name=\"action\" value=\"deny\">Deny</button></p></form>{portal}",
+            esc(claims.approver.as_str()),
+            esc(message),
+            esc(duration)
         ),
     )
 }

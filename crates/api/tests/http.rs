@@ -1057,3 +1057,85 @@ async fn a_preview_says_what_asking_would_do_and_stores_nothing() {
         assert!(previewed.status.is_client_error(), "{body}");
     }
 }
+
+#[tokio::test]
+async fn a_decision_page_shows_what_is_granted_keeps_a_refused_form_and_says_when_you_approved() {
+    let (svc, app) = app();
+    let asked = post(
+        &app,
+        "/v1/requests",
+        "carol",
+        json!({"bundle": "rds-prod-pii", "duration": "1h", "reason": "INC-7 data", "ticket": "INC-7"}),
+    )
+    .await;
+    assert_eq!(asked.status, StatusCode::CREATED, "{}", asked.text);
+    let mail = svc
+        .ports
+        .mailer
+        .sent()
+        .into_iter()
+        .find(|m| m.to.iter().any(|t| t.as_str() == "dave@example.com"))
+        .expect("an email to dave");
+    let path = mail
+        .text
+        .lines()
+        .find_map(|l| {
+            l.split_once("http://127.0.0.1:8080")
+                .map(|(_, p)| p.split('?').next().unwrap().to_string())
+        })
+        .expect("a decision link");
+    let page = call(&app, Method::GET, &path, None, None, "text/html").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(page.text.contains("What it grants"), "{}", page.text);
+    assert!(page.text.contains("rds-db:connect"), "{}", page.text);
+
+    // A denial with no message is refused, and the form comes back as sent, saying why.
+    let form = |body: &'static str| {
+        let (app, path) = (app.clone(), path.clone());
+        async move {
+            call(
+                &app,
+                Method::POST,
+                &path,
+                None,
+                Some(Body::from(body)),
+                "application/x-www-form-urlencoded",
+            )
+            .await
+        }
+    };
+    let refused = form("action=deny&message=&duration=30m").await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.text
+    );
+    assert!(refused.text.contains("Not sent:"), "{}", refused.text);
+    assert!(
+        refused.text.contains("<form"),
+        "the form is kept: {}",
+        refused.text
+    );
+    assert!(refused.text.contains("value=\"30m\""), "{}", refused.text);
+    assert!(
+        refused.text.contains("You chose <b>deny</b>"),
+        "{}",
+        refused.text
+    );
+
+    // Approved; the same link then says when.
+    let done = form("action=approve&message=ok+for+INC-7&duration=").await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+    let again = call(&app, Method::GET, &path, None, None, "text/html").await;
+    assert!(
+        again.text.contains("You approved this request at"),
+        "{}",
+        again.text
+    );
+    assert!(
+        again.text.contains("still waits for security"),
+        "{}",
+        again.text
+    );
+}

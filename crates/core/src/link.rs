@@ -48,7 +48,7 @@ pub enum LinkError {
     #[error("this link's signature does not match: it was not issued by this service")]
     Forged,
     /// Past its expiry.
-    #[error("this link expired at {0}; the request may still be decided in the app")]
+    #[error("this link expired at {0}; if the request still waits, decide it with the jit command (jit approvals) or in your team's jit portal")]
     Expired(DateTime<Utc>),
     /// Used by someone other than the approver it names.
     #[error("this link was sent to another approver; use the link from your own email")]

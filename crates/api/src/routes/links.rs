@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::{FormRejection, PathRejection, QueryRejection};
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Extension, Form, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Html;
 use jit_contract::{
@@ -17,6 +17,20 @@ use jit_core::types::GrantDuration;
 
 use crate::error::{field, form, path, plain, query, ApiError, ApiResult};
 use crate::{pages, Api};
+
+/// What the bundle of `req` grants, one (actions, resources) line per statement.
+fn grants<A: Api>(app: &A, req: &jit_core::lifecycle::Request) -> Vec<(String, String)> {
+    let cat = app.catalog();
+    cat.bundle(&req.bundle)
+        .map(|b| {
+            jit_contract::BundleView::of(cat, b)
+                .statements
+                .into_iter()
+                .map(|s| (s.actions.join(", "), s.resources.join(", ")))
+                .collect()
+        })
+        .unwrap_or_default()
+}
 
 /// Headers for link pages: the token is in the URL, so it must not leak through a Referer, a
 /// cache or a frame.
@@ -85,6 +99,7 @@ fn form_duration(d: &FormDuration) -> ApiResult<Option<GrantDuration>> {
         (status = 503, description = "Busy; open the link again in a moment", content_type = "text/html", body = String)))]
 pub async fn decision_page<A: Api>(
     State(app): State<Arc<A>>,
+    Extension(config): Extension<Arc<jit_contract::ClientConfig>>,
     p: Result<Path<TokenPath>, PathRejection>,
     q: Result<Query<PageQuery>, QueryRejection>,
 ) -> LinkPage {
@@ -96,7 +111,12 @@ pub async fn decision_page<A: Api>(
                 DecisionAction::Deny => "deny",
             });
             let (claims, req) = app.inspect_link(&t.0).await?;
-            Ok(pages::confirm(&req, &claims, hint))
+            let extras = pages::Extras {
+                grants: grants(app.as_ref(), &req),
+                portal: config.portal_url.as_deref(),
+                refused: None,
+            };
+            Ok(pages::confirm(&req, &claims, hint, &extras))
         }
         .await,
     )
@@ -118,25 +138,51 @@ pub async fn decision_page<A: Api>(
         (status = 503, description = "Busy; send the form again in a moment", content_type = "text/html", body = String)))]
 pub async fn decide<A: Api>(
     State(app): State<Arc<A>>,
+    Extension(config): Extension<Arc<jit_contract::ClientConfig>>,
     p: Result<Path<TokenPath>, PathRejection>,
     f: Result<Form<DecisionForm>, FormRejection>,
 ) -> LinkPage {
-    link_page(
-        async {
-            let (t, f) = (token(p)?, form(f)?);
-            let message = plain("message", &f.message)?;
-            let verdict = match f.action {
-                DecisionAction::Approve => Verdict::Approve,
-                DecisionAction::Deny => Verdict::Deny,
+    let (t, f) = match (token(p), form(f)) {
+        (Ok(t), Ok(f)) => (t, f),
+        (Err(e), _) | (_, Err(e)) => return link_page(Err(e)),
+    };
+    let outcome: ApiResult<String> = async {
+        let message = plain("message", &f.message)?;
+        let verdict = match f.action {
+            DecisionAction::Approve => Verdict::Approve,
+            DecisionAction::Deny => Verdict::Deny,
+        };
+        let duration = form_duration(&f.duration)?;
+        let req = app
+            .decide_by_link(&t.0, verdict, &message, duration)
+            .await?;
+        Ok(pages::done(&req))
+    }
+    .await;
+    // A form the rules refused (a denial with no message, a duration out of range) comes back
+    // as it was sent, with why, so nothing typed is lost.
+    match outcome {
+        Err(e) if matches!(e.status.as_u16(), 400 | 422) => {
+            let Ok((claims, req)) = app.inspect_link(&t.0).await else {
+                return link_page(Err(e));
             };
-            let duration = form_duration(&f.duration)?;
-            let req = app
-                .decide_by_link(&t.0, verdict, &message, duration)
-                .await?;
-            Ok(pages::done(&req))
+            let action = match f.action {
+                DecisionAction::Approve => "approve",
+                DecisionAction::Deny => "deny",
+            };
+            let extras = pages::Extras {
+                grants: grants(app.as_ref(), &req),
+                portal: config.portal_url.as_deref(),
+                refused: Some((&e.message, action, &f.message.0, &f.duration.0)),
+            };
+            (
+                e.status,
+                page_headers(),
+                Html(pages::confirm(&req, &claims, None, &extras)),
+            )
         }
-        .await,
-    )
+        other => link_page(other),
+    }
 }
 
 /// The prompt page: what was denied and a prefilled request form; opening it never acts.
