@@ -230,8 +230,15 @@ async function localMode() {
   const csv = readFileSync(await (await download).path(), 'utf8');
   if (!csv.includes('rds-prod-pii')) fail('the CSV export holds the records');
   await visit(page, base, '/report', 'Report');
+  await page.getByRole('img', { name: /Requests per bundle.*rds-prod-pii 1/ }).waitFor();
+  await page.getByText('median time to access').waitFor();
   await accessible(page, 'the report');
   await visit(page, base, '/catalog', 'Catalog');
+
+  // The bundle's page lists who asked for it lately, from the public log.
+  await page.goto(`${base}/catalog/rds-prod-pii`);
+  await page.getByRole('heading', { name: 'Recent requests, by anyone' }).waitFor();
+  await page.getByRole('link', { name: 'carol@example.com' }).first().waitFor();
 
   // Every page at 375 px.
   const carol = { localUser: 'carol@example.com' };

@@ -68,6 +68,34 @@ export function Grants(props: { bundle: Bundle }) {
   );
 }
 
+/** The bundle's recent requests by anyone, from the public log (the last 30 days). */
+function RecentAsks(props: { bundle: string }) {
+  const { value } = useLoad(() => {
+    const q = new URLSearchParams();
+    q.set('from', new Date(Date.now() - 30 * 86400000).toISOString());
+    q.set('bundle', props.bundle);
+    return api.audit(q);
+  }, [props.bundle]);
+  const asks = (value?.records ?? []).filter((e) => e.action === 'requested').reverse().slice(0, 10);
+  return (
+    <>
+      <h2>Recent requests, by anyone</h2>
+      {asks.length ? (
+        <ul>
+          {asks.map((e) => (
+            <li key={e.seq}>
+              <Link href={`/requests/${e.request_id}`}>{e.requester}</Link>, {when(e.at)}
+              {e.message ? `: ${e.message}` : ''}
+            </li>
+          ))}
+        </ul>
+      ) : (
+        <p>Nobody asked for it in the last 30 days.</p>
+      )}
+    </>
+  );
+}
+
 export function BundlePage(props: { name: string }) {
   const { value: b, error } = useLoad(() => api.bundle(props.name), [props.name]);
   return (
@@ -123,6 +151,7 @@ export function BundlePage(props: { name: string }) {
               Request {b.name}
             </Link>
           </p>
+          <RecentAsks bundle={b.name} />
           {!!b.recent_requests?.length && (
             <>
               <h2>Your recent requests for it</h2>
