@@ -96,7 +96,7 @@ function Page(props: { me: Me; config: Config }) {
   if (p === '/request') return <RequestForm bundle={url.searchParams.get('bundle') ?? ''} />;
   if (p === '/mine') return <Mine />;
   if (p.startsWith('/requests/')) return <RequestPage id={decodeURIComponent(p.slice(10))} me={props.me} config={props.config} />;
-  if (p === '/approvals') return <Approvals />;
+  if (p === '/approvals') return <Approvals me={props.me.email} />;
   if (p === '/log') return <Log />;
   if (p === '/report') return <ReportPage me={props.me} />;
   return (

@@ -199,6 +199,7 @@ async function localMode() {
     await pickPerson(page, base, approver);
     await visit(page, base, '/approvals', 'Approvals');
     await page.getByText('carol@example.com asks for').waitFor();
+    await page.getByText('Also asked').waitFor();
     await accessible(page, 'the approvals inbox');
     await page.getByRole('button', { name: 'Deny' }).click();
     await page.getByText('Say why you deny it').waitFor();
@@ -224,6 +225,10 @@ async function localMode() {
   // The log and the report.
   await visit(page, base, '/log', 'Log');
   await page.getByRole('cell', { name: 'carol@example.com' }).first().waitFor();
+  await page.getByLabel('Status').selectOption('denied');
+  await page.getByText('revoked').first().waitFor({ state: 'hidden' }).catch(() => {});
+  if ((await page.locator('tbody tr').count()) !== 0) fail('the status filter leaves only denied records (there are none)');
+  await page.getByLabel('Status').selectOption('');
   await accessible(page, 'the log');
   const download = page.waitForEvent('download');
   await page.getByRole('button', { name: 'Export CSV' }).click();

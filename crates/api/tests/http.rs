@@ -1015,6 +1015,21 @@ async fn a_preview_says_what_asking_would_do_and_stores_nothing() {
     assert_eq!(room.budget_bytes, 10_240);
     let mine = get(&app, "/v1/requests?mine=true", "alice").await.json();
     assert_eq!(mine["requests"], json!([]), "a preview stores nothing");
+    let report: jit_contract::Report =
+        serde_json::from_str(&get(&app, "/v1/report", "alice").await.text).unwrap();
+    assert!(report.longest_grants.is_empty(), "nothing live: {report:?}");
+    post(
+        &app,
+        "/v1/requests",
+        "alice",
+        json!({"bundle": "api-logs-read", "duration": "2h", "reason": "debug 5xx"}),
+    )
+    .await;
+    let report: jit_contract::Report =
+        serde_json::from_str(&get(&app, "/v1/report", "alice").await.text).unwrap();
+    assert_eq!(report.longest_grants.len(), 1);
+    assert_eq!(report.longest_grants[0].bundle, "api-logs-read");
+    assert_eq!(report.longest_grants[0].seconds, 7200);
 
     let two = post(
         &app,
@@ -1029,6 +1044,11 @@ async fn a_preview_says_what_asking_would_do_and_stores_nothing() {
     assert!(
         waiting.contains("data-dbas") && waiting.contains("security"),
         "{waiting}"
+    );
+    assert_eq!(
+        p.request.approval.asked,
+        ["dave@example.com", "erin@example.com"],
+        "who would be asked"
     );
 
     // Refused exactly as asking would be.

@@ -74,6 +74,9 @@ pub struct ApprovalView {
     pub escalates_to: Option<String>,
     /// When it expires if nobody decides.
     pub decide_by: DateTime<Utc>,
+    /// The people asked at the tier reached, while pending.
+    #[serde(default)]
+    pub asked: Vec<String>,
 }
 
 /// One recorded approval.
@@ -222,6 +225,15 @@ impl RequestView {
                     .and_then(|(t, _)| r.plan.tiers.get(t - 1))
                     .map(|t| t.group.to_string()),
                 decide_by: r.decision_deadline(),
+                asked: if pending {
+                    r.plan
+                        .approvers_at(r.tier)
+                        .iter()
+                        .map(|a| a.to_string())
+                        .collect()
+                } else {
+                    Vec::new()
+                },
             },
             votes: r
                 .votes
@@ -648,8 +660,25 @@ pub struct Report {
     pub standing_exceptions: StandingExceptions,
     /// Break-glass grants nobody has reviewed yet.
     pub break_glass_awaiting_review: Vec<String>,
+    /// The longest live grants (at most 10), longest first.
+    pub longest_grants: Vec<LongGrant>,
     /// How access-denied prompts fared.
     pub prompts: PromptFigures,
+}
+
+/// A live grant and how long it lasts, in `GET /v1/report`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LongGrant {
+    /// The request.
+    pub id: String,
+    /// The bundle.
+    pub bundle: String,
+    /// Who holds it.
+    pub requester: String,
+    /// How long it lasts, from start to expiry (e.g. `14d`).
+    pub duration: String,
+    /// The same in seconds, for sorting and charts.
+    pub seconds: i64,
 }
 
 impl Report {
@@ -690,6 +719,18 @@ impl Report {
             })
             .map(|r| r.id.to_string())
             .collect();
+        let mut longest: Vec<LongGrant> = live
+            .iter()
+            .map(|r| LongGrant {
+                id: r.id.to_string(),
+                bundle: r.bundle.to_string(),
+                requester: r.requester.to_string(),
+                duration: r.duration.to_string(),
+                seconds: r.duration.as_chrono().num_seconds(),
+            })
+            .collect();
+        longest.sort_by(|a, b| b.seconds.cmp(&a.seconds).then_with(|| a.id.cmp(&b.id)));
+        longest.truncate(10);
         Self {
             from,
             to,
@@ -710,6 +751,7 @@ impl Report {
                 ids: standing,
             },
             break_glass_awaiting_review,
+            longest_grants: longest,
             prompts: PromptFigures::of(prompts),
         }
     }

@@ -4,7 +4,7 @@ import { api, type Bundle, type RequestView } from '../api';
 import { Link, Problem, useLoad, when } from '../nav';
 import { Grants } from './catalog';
 
-function Decide(props: { r: RequestView; bundle?: Bundle; onDone: () => void }) {
+function Decide(props: { r: RequestView; bundle?: Bundle; me: string; onDone: () => void }) {
   const r = props.r;
   const [message, setMessage] = useState('');
   const [shorter, setShorter] = useState('');
@@ -50,6 +50,8 @@ function Decide(props: { r: RequestView; bundle?: Bundle; onDone: () => void }) 
         <dd>{r.approval.basis}</dd>
         <dt>Waiting for</dt>
         <dd>{r.approval.waiting_for}</dd>
+        <dt>Also asked</dt>
+        <dd>{(r.approval.asked ?? []).filter((a) => a !== props.me).join(', ') || 'nobody else'}</dd>
         <dt>Already decided</dt>
         <dd>{r.votes.length ? r.votes.map((v) => `${v.approver} (${v.for.join(', ')})`).join('; ') : 'nobody yet'}</dd>
         <dt>Expires unanswered</dt>
@@ -82,7 +84,7 @@ function Decide(props: { r: RequestView; bundle?: Bundle; onDone: () => void }) 
   );
 }
 
-export function Approvals() {
+export function Approvals(props: { me: string }) {
   const { value, error, reload } = useLoad(api.approvals);
   const { value: catalog } = useLoad(api.catalog);
   const list = value?.approvals ?? [];
@@ -93,7 +95,7 @@ export function Approvals() {
       {value && !list.length && <p>Nothing waits for your decision.</p>}
       <ul class="cards">
         {list.map((r) => (
-          <Decide key={r.id} r={r} bundle={catalog?.bundles.find((b) => b.name === r.bundle)} onDone={() => setTimeout(reload, 1500)} />
+          <Decide key={r.id} r={r} me={props.me} bundle={catalog?.bundles.find((b) => b.name === r.bundle)} onDone={() => setTimeout(reload, 1500)} />
         ))}
       </ul>
     </main>

@@ -7,6 +7,7 @@ export function Log() {
   const [person, setPerson] = useState('');
   const [bundle, setBundle] = useState('');
   const [days, setDays] = useState('7');
+  const [status, setStatus] = useState('');
   const query = () => {
     const q = new URLSearchParams();
     q.set('from', new Date(Date.now() - Number(days) * 86400000).toISOString());
@@ -45,6 +46,15 @@ export function Log() {
         <input id="f-person" type="email" value={person} onInput={(e) => setPerson((e.target as HTMLInputElement).value)} />
         <label for="f-bundle">Bundle</label>
         <input id="f-bundle" value={bundle} onInput={(e) => setBundle((e.target as HTMLInputElement).value)} />
+        <label for="f-status">Status</label>
+        <select id="f-status" value={status} onChange={(e) => setStatus((e.target as HTMLSelectElement).value)}>
+          <option value="">any</option>
+          {['pending', 'approved', 'active', 'denied', 'expired', 'released', 'revoked', 'ended', 'failed'].map((x) => (
+            <option key={x} value={x}>
+              {x}
+            </option>
+          ))}
+        </select>
         <label for="f-days">Period</label>
         <select id="f-days" value={days} onChange={(e) => setDays((e.target as HTMLSelectElement).value)}>
           <option value="1">last day</option>
@@ -73,7 +83,7 @@ export function Log() {
             </tr>
           </thead>
           <tbody>
-            {(value?.records ?? []).map((e) => (
+            {(value?.records ?? []).filter((e) => !status || e.status === status).map((e) => (
               <tr key={e.seq}>
                 <td>{when(e.at)}</td>
                 <td>
@@ -197,6 +207,11 @@ export function ReportPage(props: { me: Me }) {
               ['failed', r.failed],
               ['revoked', r.revoked],
             ]}
+          />
+          <Bars
+            title="Longest live grants (hours)"
+            rows={r.longest_grants.map((g) => [`${g.bundle} (${g.requester})`, Math.round(g.seconds / 3600)])}
+            unit={(n) => `${n} h`}
           />
           <h2>Break-glass uses awaiting review</h2>
           {r.break_glass_awaiting_review.length ? (
