@@ -78,12 +78,14 @@ fn render(
     (text, html)
 }
 
-/// Asks one approver to decide, with their own signed links.
+/// Asks one approver to decide, with their own signed links, and the portal's inbox where
+/// there is a portal (`portal`: its address).
 pub fn approval_request(
     req: &Request,
     approver: &Email,
     decision_url: &str,
     tier: usize,
+    portal: Option<&str>,
 ) -> Message {
     let escalated = if tier > 0 {
         " (escalated: the first approvers did not answer)"
@@ -94,10 +96,16 @@ pub fn approval_request(
         "{} asks for {} for {}{escalated}. The links open a page where you confirm; nothing happens until you press a button.",
         req.requester, req.bundle, req.duration
     );
-    let links = [
+    let mut links = vec![
         ("Approve", format!("{decision_url}?action=approve")),
         ("Deny", format!("{decision_url}?action=deny")),
     ];
+    if let Some(portal) = portal {
+        links.push((
+            "Or decide in the portal",
+            format!("{}/approvals", portal.trim_end_matches('/')),
+        ));
+    }
     let (text, html) = render(&intro, &facts(req), &links);
     Message {
         to: vec![approver.clone()],

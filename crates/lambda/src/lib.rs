@@ -139,6 +139,8 @@ pub struct Env {
     /// ACCESS_PORTAL_URL (optional): the Identity Center access portal's start URL, linked in
     /// the emails that tell people their access is active.
     pub access_portal_url: Option<String>,
+    /// PORTAL_URL (optional): the web portal, whose inbox approval emails link.
+    pub portal_url: Option<String>,
 }
 
 impl Env {
@@ -171,6 +173,7 @@ impl Env {
             dead_letter_arn: None,
             role_name_template: None,
             access_portal_url: None,
+            portal_url: None,
         };
         if !missing.is_empty() {
             return Err(anyhow!(
@@ -182,6 +185,7 @@ impl Env {
             dead_letter_arn: get("DEAD_LETTER_ARN").filter(|v| !v.is_empty()),
             role_name_template: get("ROLE_NAME_TEMPLATE"),
             access_portal_url: get("ACCESS_PORTAL_URL").filter(|v| !v.is_empty()),
+            portal_url: get("PORTAL_URL").filter(|v| !v.is_empty()),
             ..env
         })
     }
@@ -310,6 +314,7 @@ impl<K: Access> App<K> {
             .with_effects(K::EFFECTS)
             .with_access_portal(env.access_portal_url.clone())
             .with_role_name_template(env.role_name_template.clone())
+            .with_portal(env.portal_url.clone())
     }
 }
 

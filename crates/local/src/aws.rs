@@ -136,7 +136,7 @@ pub async fn build(
     template: &Path,
     key: &[u8],
     base: &str,
-    access_portal: Option<String>,
+    addresses: &crate::Addresses,
 ) -> anyhow::Result<AwsLocal> {
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     let ids = aws_sdk_identitystore::Client::new(sdk);
@@ -231,7 +231,8 @@ pub async fn build(
         clock: FakeClock::running_from(Utc::now()),
     };
     let svc = Service::new(Arc::new(catalog), ports, LinkSigner::new(key)?, base)
-        .with_access_portal(access_portal);
+        .with_access_portal(addresses.access_portal.clone())
+        .with_portal(addresses.portal.clone());
     Ok(AwsLocal {
         svc: Arc::new(svc),
         scheduler,

@@ -52,7 +52,7 @@ impl DurableLocal {
         catalog: Catalog,
         directory: MemoryDirectory,
         base_url: &str,
-        access_portal: Option<String>,
+        addresses: &crate::Addresses,
     ) -> anyhow::Result<Self> {
         let db = Db::open_dir(dir)?;
         let key = jit_sqlite::signing_key(dir)?;
@@ -71,7 +71,8 @@ impl DurableLocal {
         };
         let signer = LinkSigner::new(&key).context("the signing key")?;
         let svc = Service::new(Arc::new(catalog), ports, signer, base_url)
-            .with_access_portal(access_portal);
+            .with_access_portal(addresses.access_portal.clone())
+            .with_portal(addresses.portal.clone());
         let cursor = db
             .meta(CURSOR)?
             .and_then(|v| v.parse().ok())
@@ -230,7 +231,10 @@ mod tests {
             jit_core::catalog::load_dir(&examples()).unwrap(),
             MemoryDirectory::load(&examples()).unwrap(),
             "http://127.0.0.1:8080",
-            None,
+            &crate::Addresses {
+                access_portal: None,
+                portal: None,
+            },
         )
         .unwrap();
         let alice = Email::parse("alice@example.com").unwrap();

@@ -96,6 +96,13 @@ struct Args {
     oidc_scope: String,
 }
 
+/// Where people are sent from emails and pages: the Identity Center access portal (`--access-
+/// portal-url`) and the web portal (this jit-local, when the portal is built).
+pub struct Addresses {
+    access_portal: Option<String>,
+    portal: Option<String>,
+}
+
 enum Backend {
     Memory(Arc<MemoryService>),
     Durable(Arc<durable::DurableLocal>),
@@ -240,6 +247,14 @@ async fn serve(args: Args, catalog: catalog::Catalog, directory: MemoryDirectory
     let addr = listener.local_addr().expect("bound");
     let base = format!("http://{addr}");
     let version = catalog.version();
+    let addresses = Addresses {
+        access_portal: args.access_portal_url.clone(),
+        portal: args
+            .portal
+            .join("index.html")
+            .is_file()
+            .then(|| base.clone()),
+    };
     let backend = match &args.aws_endpoint {
         None if args.in_memory => {
             // A fresh key each start: links from an earlier run stop working, as they should.
@@ -247,29 +262,27 @@ async fn serve(args: Args, catalog: catalog::Catalog, directory: MemoryDirectory
             let clock = FakeClock::running_from(Utc::now());
             let svc = memory_service_with_clock(Arc::new(catalog), directory, clock, &key, &base)
                 .expect("a 32-byte key is long enough")
-                .with_access_portal(args.access_portal_url.clone());
+                .with_access_portal(addresses.access_portal.clone())
+                .with_portal(addresses.portal.clone());
             Backend::Memory(Arc::new(svc))
         }
-        None => match durable::DurableLocal::open(
-            &args.data_dir,
-            catalog,
-            directory,
-            &base,
-            args.access_portal_url.clone(),
-        ) {
-            Ok(d) => {
-                println!(
-                    "jit-local keeps its state in {} ({} requests so far)",
-                    args.data_dir.display(),
-                    d.requests()
-                );
-                Backend::Durable(Arc::new(d))
+        None => {
+            match durable::DurableLocal::open(&args.data_dir, catalog, directory, &base, &addresses)
+            {
+                Ok(d) => {
+                    println!(
+                        "jit-local keeps its state in {} ({} requests so far)",
+                        args.data_dir.display(),
+                        d.requests()
+                    );
+                    Backend::Durable(Arc::new(d))
+                }
+                Err(e) => {
+                    eprintln!("{e:#}");
+                    return ExitCode::from(1);
+                }
             }
-            Err(e) => {
-                eprintln!("{e:#}");
-                return ExitCode::from(1);
-            }
-        },
+        }
         Some(endpoint) => {
             let sdk = sdk_for(endpoint).await;
             // The same key across restarts, so links already emailed keep working.
@@ -292,7 +305,7 @@ async fn serve(args: Args, catalog: catalog::Catalog, directory: MemoryDirectory
                 &args.template,
                 &key,
                 &base,
-                args.access_portal_url.clone(),
+                &addresses,
             )
             .await;
             match built {

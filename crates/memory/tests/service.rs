@@ -1096,6 +1096,13 @@ async fn no_typed_text_can_forge_a_line_of_an_email() {
         &who("dave"),
         "http://127.0.0.1:8080/v1/decisions/t.s",
         0,
+        Some("https://jit.example.com"),
+    );
+    assert!(
+        mail.text
+            .contains("Or decide in the portal: https://jit.example.com/approvals"),
+        "{}",
+        mail.text
     );
     let approve: Vec<&str> = mail
         .text

@@ -137,7 +137,7 @@ where
                     self.base_url,
                     self.signer.sign(&claims)
                 );
-                notify::approval_request(req, &approver, &url, tier)
+                notify::approval_request(req, &approver, &url, tier, self.portal.as_deref())
             })
             .collect()
     }

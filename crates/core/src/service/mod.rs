@@ -237,6 +237,8 @@ pub struct Service<S, G, Sc, M, D, C> {
     access_portal: Option<String>,
     /// How people's IAM roles are named (see [`Service::with_role_name_template`]).
     role_name_template: String,
+    /// The web portal's address, linked from approval emails (see [`Service::with_portal`]).
+    portal: Option<String>,
 }
 
 /// How many containers one sweep reconciles at most, by default: with Identity Center's limit
@@ -274,6 +276,7 @@ where
             containers_per_sweep: CONTAINERS_PER_SWEEP,
             access_portal: None,
             role_name_template: "jit-{user}".to_string(),
+            portal: None,
         }
     }
 
@@ -289,6 +292,13 @@ where
         if let Some(t) = template.filter(|t| !t.is_empty()) {
             self.role_name_template = t;
         }
+        self
+    }
+
+    /// The same service linking the web portal's approvals inbox (its address) from every
+    /// approval email, beside the signed links.
+    pub fn with_portal(mut self, url: Option<String>) -> Self {
+        self.portal = url.filter(|u| !u.is_empty());
         self
     }
 
