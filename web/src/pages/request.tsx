@@ -14,6 +14,7 @@ export function RequestForm(props: { bundle: string }) {
   const [ticket, setTicket] = useState('');
   const [accounts, setAccounts] = useState<string[]>([]);
   const [start, setStart] = useState('');
+  const [flow, setFlow] = useState('');
   const [preview, setPreview] = useState<Preview | null>(null);
   const [previewError, setPreviewError] = useState('');
   const [error, setError] = useState('');
@@ -27,6 +28,7 @@ export function RequestForm(props: { bundle: string }) {
     ticket: ticket || undefined,
     accounts: accounts.length ? accounts : undefined,
     start_at: start ? new Date(start).toISOString() : undefined,
+    flow: flow || undefined,
   });
 
   useEffect(() => {
@@ -44,7 +46,7 @@ export function RequestForm(props: { bundle: string }) {
         });
     }, 250);
     return () => clearTimeout(t);
-  }, [bundle, duration, reason, ticket, accounts.join(','), start]);
+  }, [bundle, duration, reason, ticket, accounts.join(','), start, flow]);
 
   const submit = async (e: Event) => {
     e.preventDefault();
@@ -80,6 +82,19 @@ export function RequestForm(props: { bundle: string }) {
             <summary>What {chosen.name} grants</summary>
             <Grants bundle={chosen} />
           </details>
+        )}
+        {chosen && chosen.flows.length > 1 && (
+          <>
+            <label for="flow">Flow</label>
+            <select id="flow" value={flow} onChange={(e) => setFlow((e.target as HTMLSelectElement).value)}>
+              <option value="">the one that fits (break-glass only when chosen)</option>
+              {chosen.flows.map((f) => (
+                <option key={f.name} value={f.name}>
+                  {f.name}: {f.approval}
+                </option>
+              ))}
+            </select>
+          </>
         )}
         <label for="duration">For how long</label>
         <input id="duration" value={duration} placeholder={preview?.request.duration ?? '4h'} aria-describedby="duration-help" onInput={(e) => setDuration((e.target as HTMLInputElement).value)} />
