@@ -2,7 +2,6 @@
 //! portal and the emails lean on, over the in-memory service.
 
 mod common;
-use axum::body::Body;
 use axum::http::{Method, StatusCode};
 use common::*;
 use serde_json::json;
@@ -153,20 +152,7 @@ async fn a_decision_page_shows_what_is_granted_keeps_a_refused_form_and_says_whe
     assert!(page.text.contains("rds-db:connect"), "{}", page.text);
 
     // A denial with no message is refused, and the form comes back as sent, saying why.
-    let form = |body: &'static str| {
-        let (app, path) = (app.clone(), path.clone());
-        async move {
-            call(
-                &app,
-                Method::POST,
-                &path,
-                None,
-                Some(Body::from(body)),
-                "application/x-www-form-urlencoded",
-            )
-            .await
-        }
-    };
+    let form = |body: &'static str| post_form(&app, &path, body);
     let refused = form("action=deny&message=&duration=30m").await;
     assert_eq!(
         refused.status,

@@ -636,21 +636,7 @@ async fn a_prompt_link_opens_a_prefilled_form_and_requests_once() {
         "GET never acts"
     );
 
-    let post = |body: &'static str| {
-        let app = app.clone();
-        let path = path.clone();
-        async move {
-            call(
-                &app,
-                Method::POST,
-                &path,
-                None,
-                Some(Body::from(body)),
-                "application/x-www-form-urlencoded",
-            )
-            .await
-        }
-    };
+    let post = |body: &'static str| post_form(&app, &path, body);
     let bad = post("action=request&reason=&duration=40d").await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
     assert!(

@@ -99,3 +99,16 @@ pub async fn post(app: &Router, uri: &str, user: &str, body: Value) -> Reply {
     )
     .await
 }
+
+/// POSTs an HTML form (`a=b&c=d`) with no caller, as a browser on a link page does.
+pub async fn post_form(app: &Router, uri: &str, body: &'static str) -> Reply {
+    call(
+        app,
+        Method::POST,
+        uri,
+        None,
+        Some(Body::from(body)),
+        "application/x-www-form-urlencoded",
+    )
+    .await
+}
