@@ -532,11 +532,13 @@ pub async fn notices_are_written_with_their_transition_and_acknowledged_once<
             key: "000003-0000".into(),
             written_at: start() + Duration::hours(2),
             message: message("frank"),
+            chat: None,
         },
         jit_core::ports::Notice {
             key: "000003-0001".into(),
             written_at: start() + Duration::hours(2),
             message: message("grace"),
+            chat: None,
         },
     ];
     store.update(req.version, req.status, &t).await.unwrap();

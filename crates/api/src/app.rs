@@ -142,6 +142,14 @@ pub trait Api: Send + Sync + 'static {
         &self,
         person: &Email,
     ) -> impl Future<Output = Result<Vec<GroupName>, ServiceError>> + Send;
+    /// See [`Service::use_once`].
+    fn use_once(
+        &self,
+        key: &str,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, ServiceError>> + Send;
+    /// See [`Service::portal`].
+    fn portal(&self) -> Option<&str>;
 }
 
 impl<S, G, Sc, M, D, C> Api for Service<S, G, Sc, M, D, C>
@@ -301,5 +309,15 @@ where
         person: &Email,
     ) -> impl Future<Output = Result<Vec<GroupName>, ServiceError>> + Send {
         Service::groups_of(self, person)
+    }
+    fn use_once(
+        &self,
+        key: &str,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, ServiceError>> + Send {
+        Service::use_once(self, key, until)
+    }
+    fn portal(&self) -> Option<&str> {
+        Service::portal(self)
     }
 }

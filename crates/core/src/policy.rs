@@ -270,6 +270,16 @@ pub struct ApprovalPlan {
     pub notify: Vec<NotifyTarget>,
     /// Why this plan, in words: "risk matrix: high, up to 1 week, not on api-team → owner".
     pub basis: String,
+    /// Whether approvers may approve from a chat card (otherwise the card opens the portal).
+    #[serde(default = "yes")]
+    pub approve_in_chat: bool,
+    /// The flow's chat channel for cards and announcements, when it names one.
+    #[serde(default)]
+    pub chat_channel: Option<crate::types::ChatChannel>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A recorded approval.
@@ -749,6 +759,10 @@ fn plan_for(
         break_glass: flow.break_glass,
         notify: flow.notify.clone(),
         basis,
+        approve_in_chat: flow
+            .approve_in_chat
+            .unwrap_or(bundle.risk != crate::types::Risk::Critical),
+        chat_channel: flow.chat_channel.clone(),
     };
     if !auto {
         let reachable = |rule: &GroupRule| !rule.members.is_empty();
@@ -799,6 +813,8 @@ mod tests {
             break_glass: false,
             notify: vec![],
             basis: String::new(),
+            approve_in_chat: true,
+            chat_channel: None,
         };
         assert!(
             plan.counts_for(0, &e("p@x.io"), &[g("platform")])

@@ -77,8 +77,31 @@ pub struct Notice {
     pub key: String,
     /// When it was written.
     pub written_at: DateTime<Utc>,
-    /// What is sent (its `request_id` names the request).
+    /// What is sent (its `request_id` names the request). For a chat notice, the same words
+    /// as an email would carry: the chat message's plain-text fallback.
     pub message: Message,
+    /// Present on a chat notice: what the chat channel shows (cards, the requester's messages);
+    /// absent on an email.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat: Option<Box<ChatNote>>,
+}
+
+/// What a transition shows in chat: the request as the transition left it, so every card
+/// about it can be drawn again, and who is to be asked or told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatNote {
+    /// The request afterwards.
+    pub request: Request,
+    /// Approvers to send a card to (those of the tier just reached); empty when nobody new is
+    /// asked.
+    #[serde(default)]
+    pub ask: Vec<Email>,
+    /// One line for the requester (granted, denied, ended…), when they are told something.
+    #[serde(default)]
+    pub tell: Option<String>,
+    /// Announced in the flow's channel (a break-glass grant).
+    #[serde(default)]
+    pub announce: bool,
 }
 
 /// The ledger of requests, their grants and their audit records.
@@ -496,6 +519,88 @@ pub enum MailError {
 pub trait Mailer: Send + Sync {
     /// Sends `message`.
     fn send(&self, message: &Message) -> impl Future<Output = Result<(), MailError>> + Send;
+    /// Delivers one notice of the outbox: an email is sent; a chat notice goes nowhere unless
+    /// the mailer is paired with a chat channel ([`WithChat`]).
+    fn deliver(&self, notice: &Notice) -> impl Future<Output = Result<(), MailError>> + Send {
+        async move {
+            match notice.chat {
+                None => self.send(&notice.message).await,
+                Some(_) => Ok(()),
+            }
+        }
+    }
+}
+
+/// A chat workspace (Slack; Microsoft Teams could follow): the second notification channel,
+/// beside email. Delivery is at least once: a notice may come again after a crash, so an
+/// adapter posts a card for one approver and one request once, and otherwise redraws it.
+pub trait Chat: Send + Sync {
+    /// Shows `notice` (its `chat` part) in chat.
+    fn deliver(&self, notice: &Notice) -> impl Future<Output = Result<(), MailError>> + Send;
+}
+
+/// No chat channel configured: chat notices are dropped (and acknowledged).
+impl<C: Chat> Chat for Option<C> {
+    async fn deliver(&self, notice: &Notice) -> Result<(), MailError> {
+        match self {
+            Some(chat) => chat.deliver(notice).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// Email and chat as the service's one notification port: emails go to the mailer, chat
+/// notices to the chat channel.
+#[derive(Debug, Clone)]
+pub struct WithChat<M, Ch> {
+    /// Email.
+    pub mail: M,
+    /// Chat.
+    pub chat: Ch,
+}
+
+impl<M: Mailer, Ch: Chat> Mailer for WithChat<M, Ch> {
+    async fn send(&self, message: &Message) -> Result<(), MailError> {
+        self.mail.send(message).await
+    }
+    async fn deliver(&self, notice: &Notice) -> Result<(), MailError> {
+        match notice.chat {
+            None => self.mail.send(&notice.message).await,
+            Some(_) => self.chat.deliver(notice).await,
+        }
+    }
+}
+
+/// A message a chat adapter posted about a request (a card), so it can be found and drawn
+/// again whenever the request changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Card {
+    /// Unique within the request: who it was posted for and why (`ask:<email>`, `tell:<key>`).
+    pub key: String,
+    /// Where it is (a channel or direct-message id).
+    pub channel: String,
+    /// Which message there (Slack's `ts`).
+    pub ts: String,
+    /// Whether it is redrawn on every change (an approval card) or left as posted.
+    pub live: bool,
+    /// The request's version it shows: an older notice delivered late never draws over a
+    /// newer one.
+    pub version: u64,
+}
+
+/// Where a chat adapter keeps the cards it posted.
+pub trait CardStore: Send + Sync {
+    /// Records `card` for `request` (replacing one with the same key).
+    fn put_card(
+        &self,
+        request: &RequestId,
+        card: &Card,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The cards posted about `request`.
+    fn cards(
+        &self,
+        request: &RequestId,
+    ) -> impl Future<Output = Result<Vec<Card>, StoreError>> + Send;
 }
 
 /// The directory could not answer.

@@ -125,6 +125,19 @@ validated_string!(
     }
 );
 
+static CHAT_CHANNEL: LazyLock<Regex> =
+    LazyLock::new(|| regex(r"^(?:#[a-z0-9][a-z0-9_-]{0,79}|[CG][A-Z0-9]{8,20})$"));
+
+validated_string!(
+    /// A chat channel a flow's cards and announcements go to: a Slack channel id (`C0123ABCD`)
+    /// or a name with its `#` (`#data-approvals`).
+    ChatChannel,
+    "chat channel",
+    |v| if CHAT_CHANNEL.is_match(v) { Ok(v.to_string()) } else {
+        Err("use a channel id such as C0123ABCD, or a name such as #data-approvals (lowercase letters, digits, '-' and '_', at most 80)".into())
+    }
+);
+
 validated_string!(
     /// An access flow's name: the same rules as a bundle name.
     FlowName,

@@ -202,6 +202,8 @@ fn build(s: &Setup) -> Request {
         break_glass: false,
         notify: vec![],
         basis: "test".into(),
+        approve_in_chat: true,
+        chat_channel: None,
     };
     let decision = Decision {
         flow: FlowName::parse("f").unwrap(),

@@ -13,17 +13,22 @@ use anyhow::Context;
 use chrono::{Duration, Utc};
 use jit_core::catalog::Catalog;
 use jit_core::link::LinkSigner;
-use jit_core::ports::Message;
+use jit_core::ports::{Message, WithChat};
 use jit_core::service::{Ports, Service};
 use jit_memory::{FakeClock, IdentitySide, MemoryDirectory};
+use jit_slack::local::AnySlack;
+use jit_slack::SlackChat;
 use jit_sqlite::{Db, PersistedGrantor, SqliteMailer, SqliteScheduler, SqliteStore};
 
-/// The service on the durable local adapters.
+/// Slack as local mode talks to it: over HTTP, or the workspace in the process.
+pub type LocalWeb = Arc<AnySlack>;
+
+/// The service on the durable local adapters; chat notices go to Slack when it is on.
 pub type DurableService = Service<
     SqliteStore,
     PersistedGrantor,
     SqliteScheduler,
-    SqliteMailer,
+    WithChat<SqliteMailer, Option<SlackChat<LocalWeb, SqliteStore>>>,
     MemoryDirectory,
     FakeClock,
 >;
@@ -53,7 +58,9 @@ impl DurableLocal {
         directory: MemoryDirectory,
         base_url: &str,
         addresses: &crate::Addresses,
+        slack: Option<LocalWeb>,
     ) -> anyhow::Result<Self> {
+        let catalog = Arc::new(catalog);
         let db = Db::open_dir(dir)?;
         let key = jit_sqlite::signing_key(dir)?;
         let lead_ms: i64 = db
@@ -65,14 +72,25 @@ impl DurableLocal {
             store: SqliteStore::new(db.clone()),
             grantor: PersistedGrantor::load(db.clone())?,
             scheduler: SqliteScheduler::new(db.clone()),
-            mailer: SqliteMailer::new(db.clone()),
+            mailer: WithChat {
+                mail: SqliteMailer::new(db.clone()),
+                chat: slack.clone().map(|web| {
+                    SlackChat::new(
+                        web,
+                        SqliteStore::new(db.clone()),
+                        catalog.clone(),
+                        addresses.portal.clone(),
+                    )
+                }),
+            },
             directory,
             clock,
         };
         let signer = LinkSigner::new(&key).context("the signing key")?;
-        let svc = Service::new(Arc::new(catalog), ports, signer, base_url)
+        let svc = Service::new(catalog, ports, signer, base_url)
             .with_access_portal(addresses.access_portal.clone())
-            .with_portal(addresses.portal.clone());
+            .with_portal(addresses.portal.clone())
+            .with_chat(slack.is_some());
         let cursor = db
             .meta(CURSOR)?
             .and_then(|v| v.parse().ok())
@@ -81,6 +99,7 @@ impl DurableLocal {
         let printed = svc
             .ports
             .mailer
+            .mail
             .sent_after(0)?
             .last()
             .map_or(0, |(seq, _)| *seq);
@@ -90,6 +109,11 @@ impl DurableLocal {
             cursor: AtomicI64::new(cursor),
             printed: AtomicI64::new(printed),
         })
+    }
+
+    /// The Slack Web API the service's chat channel calls, when Slack is on.
+    pub fn slack_web(&self) -> Option<LocalWeb> {
+        self.svc.ports.mailer.chat.as_ref().map(|c| c.web().clone())
     }
 
     /// How many requests the store holds (for the start-up line).
@@ -179,7 +203,7 @@ impl DurableLocal {
 
     fn print_new_mail(&self) {
         let after = self.printed.load(Ordering::SeqCst);
-        match self.svc.ports.mailer.sent_after(after) {
+        match self.svc.ports.mailer.mail.sent_after(after) {
             Ok(new) => {
                 for (seq, m) in new {
                     crate::aws::print_mail(&m);
@@ -195,6 +219,7 @@ impl DurableLocal {
         self.svc
             .ports
             .mailer
+            .mail
             .sent_after(0)
             .map(|all| all.into_iter().map(|(_, m)| m).collect())
             .unwrap_or_default()
@@ -235,6 +260,7 @@ mod tests {
                 access_portal: None,
                 portal: None,
             },
+            None,
         )
         .unwrap();
         let alice = Email::parse("alice@example.com").unwrap();

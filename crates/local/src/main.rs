@@ -94,6 +94,54 @@ struct Args {
     /// The scope every API route requires, as the template's JwtScope; "" for none.
     #[arg(long, default_value = "jit/use", requires = "oidc_issuer")]
     oidc_scope: String,
+    /// Serve the Slack app at /slack/commands, /slack/interactions and /slack/options, with
+    /// approval cards and requester messages. Its signing secret is kept in the data directory
+    /// (slack-signing-secret); without --slack-api-url, the Web API calls it makes are
+    /// answered by a workspace of the directory's people and listed at GET /local/slack.
+    #[arg(long, conflicts_with_all = ["in_memory", "aws_endpoint"])]
+    slack: bool,
+    /// Slack's Web API to call (https://slack.com/api, or a fake in tests), with the bot token
+    /// read from --slack-token-file.
+    #[arg(long, requires_all = ["slack", "slack_token_file"])]
+    slack_api_url: Option<String>,
+    /// A file holding the bot token (xoxb-…) for --slack-api-url.
+    #[arg(long, requires = "slack_api_url")]
+    slack_token_file: Option<PathBuf>,
+}
+
+/// The file under the data directory that holds local mode's Slack signing secret.
+const SLACK_SECRET_FILE: &str = "slack-signing-secret";
+
+/// The Slack Web API local mode talks to with --slack: the one named, or a workspace of the
+/// directory's people in the process.
+fn slack_web(
+    args: &Args,
+    directory: &MemoryDirectory,
+) -> Result<Option<durable::LocalWeb>, String> {
+    use jit_slack::local::{AnySlack, LocalSlack, LocalUser};
+    if !args.slack {
+        return Ok(None);
+    }
+    let web = match (&args.slack_api_url, &args.slack_token_file) {
+        (Some(url), Some(file)) => {
+            let token = std::fs::read_to_string(file)
+                .map_err(|e| format!("cannot read the Slack bot token {}: {e}", file.display()))?;
+            AnySlack::Http(jit_slack::HttpSlack::new(
+                url,
+                jit_slack::BotToken::new(token),
+            ))
+        }
+        _ => {
+            let mut people = std::collections::BTreeSet::new();
+            for (_, members) in directory.groups() {
+                people.extend(members.iter().map(|m| m.to_string()));
+            }
+            AnySlack::Local(Arc::new(LocalSlack::new(
+                people.iter().map(|p| LocalUser::person(p)).collect(),
+            )))
+        }
+    };
+    Ok(Some(Arc::new(web)))
 }
 
 /// Where people are sent from emails and pages: the Identity Center access portal (`--access-
@@ -267,8 +315,21 @@ async fn serve(args: Args, catalog: catalog::Catalog, directory: MemoryDirectory
             Backend::Memory(Arc::new(svc))
         }
         None => {
-            match durable::DurableLocal::open(&args.data_dir, catalog, directory, &base, &addresses)
-            {
+            let slack = match slack_web(&args, &directory) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(1);
+                }
+            };
+            match durable::DurableLocal::open(
+                &args.data_dir,
+                catalog,
+                directory,
+                &base,
+                &addresses,
+                slack,
+            ) {
                 Ok(d) => {
                     println!(
                         "jit-local keeps its state in {} ({} requests so far)",
@@ -378,16 +439,43 @@ async fn serve(args: Args, catalog: catalog::Catalog, directory: MemoryDirectory
         access_portal_url: args.access_portal_url.clone(),
         auth: auth.to_string(),
     });
-    let api = match &local.backend {
+    let mut api = match &local.backend {
         Backend::Memory(s) => jit_api::router(s.clone(), config),
         Backend::Durable(d) => jit_api::router(d.svc.clone(), config),
         Backend::Aws(a) => jit_api::router(a.svc.clone(), config),
     };
+    let slack = match &local.backend {
+        Backend::Durable(d) => d.slack_web().map(|web| (d.svc.clone(), web)),
+        _ => None,
+    };
+    if let Some((svc, web)) = slack {
+        let secret = match jit_sqlite::secret_file(&args.data_dir, SLACK_SECRET_FILE) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(1);
+            }
+        };
+        let app = jit_slack::SlackApp::new(
+            svc,
+            web,
+            jit_slack::SlackSettings {
+                secret: jit_slack::SigningSecret::new(secret),
+                team: None,
+            },
+        );
+        api = api.merge(jit_slack::router(Arc::new(app)));
+        println!(
+            "jit-local serves the Slack app at {base}/slack/commands, /slack/interactions and /slack/options (signing secret in {})",
+            args.data_dir.join(SLACK_SECRET_FILE).display()
+        );
+    }
     let app = api
         .merge(
             Router::new()
                 .route("/local/clock", get(clock).post(advance))
                 .route("/local/outbox", get(outbox))
+                .route("/local/slack", get(slack_calls))
                 .route("/local/identity", get(identity))
                 .route("/local/cloudtrail", axum::routing::post(cloudtrail))
                 .with_state(local.clone()),
@@ -605,6 +693,33 @@ async fn outbox(State(local): State<Arc<Local>>) -> Json<serde_json::Value> {
         Backend::Aws(a) => a.svc.ports.mailer.sent(),
     };
     Json(json!({ "messages": messages }))
+}
+
+/// Local mode's Slack outbox: the workspace's people (their Slack user ids, to sign requests
+/// as them) and every Web API call made, when jit-local answers Slack's calls itself.
+async fn slack_calls(State(local): State<Arc<Local>>) -> (StatusCode, Json<serde_json::Value>) {
+    let web = match &local.backend {
+        Backend::Durable(d) => d.slack_web(),
+        _ => None,
+    };
+    match web.as_deref() {
+        Some(jit_slack::local::AnySlack::Local(ws)) => (
+            StatusCode::OK,
+            Json(json!({ "users": ws.users(), "calls": ws.calls() })),
+        ),
+        Some(_) => (
+            StatusCode::NOT_FOUND,
+            Json(
+                json!({ "error": { "code": "not_local", "message": "Slack calls go to --slack-api-url; see that workspace" } }),
+            ),
+        ),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(
+                json!({ "error": { "code": "no_slack", "message": "start jit-local with --slack to serve the Slack app" } }),
+            ),
+        ),
+    }
 }
 
 async fn identity(State(local): State<Arc<Local>>) -> Json<serde_json::Value> {

@@ -637,6 +637,29 @@ impl MemoryMailer {
     }
 }
 
+/// The chat cards an adapter posted, by request (see [`CardStore`]).
+#[derive(Debug, Default)]
+pub struct MemoryCards {
+    cards: Mutex<BTreeMap<RequestId, BTreeMap<String, Card>>>,
+}
+
+impl CardStore for MemoryCards {
+    async fn put_card(&self, request: &RequestId, card: &Card) -> Result<(), StoreError> {
+        lock(&self.cards)
+            .entry(request.clone())
+            .or_default()
+            .insert(card.key.clone(), card.clone());
+        Ok(())
+    }
+
+    async fn cards(&self, request: &RequestId) -> Result<Vec<Card>, StoreError> {
+        Ok(lock(&self.cards)
+            .get(request)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default())
+    }
+}
+
 impl Mailer for MemoryMailer {
     async fn send(&self, message: &Message) -> Result<(), MailError> {
         {

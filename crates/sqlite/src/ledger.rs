@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use jit_core::audit::AuditEvent;
 use jit_core::lifecycle::{Request, Status, Transition};
-use jit_core::ports::{Notice, OpenRequests, RequestStore, StoreError};
+use jit_core::ports::{Card, CardStore, Notice, OpenRequests, RequestStore, StoreError};
 use jit_core::prompt::{Prompt, PromptStatus};
 use jit_core::types::{Email, GroupName, RequestId};
 use rusqlite::{params, OptionalExtension, Transaction};
@@ -465,4 +465,25 @@ fn put_prompt(tx: &Transaction<'_>, p: &Prompt) -> Result<(), StoreError> {
     )
     .map(|_| ())
     .map_err(fault)
+}
+
+impl CardStore for SqliteStore {
+    async fn put_card(&self, request: &RequestId, card: &Card) -> Result<(), StoreError> {
+        let data = serde_json::to_string(card).map_err(|e| StoreError::Unknown(e.into()))?;
+        self.db
+            .lock()
+            .execute(
+                "INSERT OR REPLACE INTO cards (request_id, key, data) VALUES (?1, ?2, ?3)",
+                [request.as_str(), card.key.as_str(), data.as_str()],
+            )
+            .map(|_| ())
+            .map_err(fault)
+    }
+
+    async fn cards(&self, request: &RequestId) -> Result<Vec<Card>, StoreError> {
+        self.fetch(
+            "SELECT data FROM cards WHERE request_id = ?1 ORDER BY key",
+            [request.as_str()],
+        )
+    }
 }

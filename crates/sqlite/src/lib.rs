@@ -68,6 +68,8 @@ CREATE TABLE IF NOT EXISTS schedules (name TEXT PRIMARY KEY, at TEXT NOT NULL, d
 CREATE INDEX IF NOT EXISTS schedules_by_time ON schedules (at);
 CREATE TABLE IF NOT EXISTS mail (seq INTEGER PRIMARY KEY AUTOINCREMENT, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cards (
+  request_id TEXT NOT NULL, key TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (request_id, key));
 ";
 
 /// One SQLite database shared by the adapters.
@@ -181,6 +183,29 @@ pub fn signing_key(dir: &Path) -> Result<[u8; 32], OpenError> {
         }
         Err(e) => Err(OpenError(format!(
             "cannot read the signing key {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// A secret kept as text in `dir/name` (mode 0600), made of 32 random bytes (hex) the first
+/// time: local mode's Slack signing secret.
+pub fn secret_file(dir: &Path, name: &str) -> Result<String, OpenError> {
+    let path = dir.join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(text.trim().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let secret: String = rand::random::<[u8; 32]>()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            write_private(&path, secret.as_bytes()).map_err(|e| {
+                OpenError(format!("cannot write the secret {}: {e}", path.display()))
+            })?;
+            Ok(secret)
+        }
+        Err(e) => Err(OpenError(format!(
+            "cannot read the secret {}: {e}",
             path.display()
         ))),
     }

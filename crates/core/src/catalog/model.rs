@@ -10,8 +10,8 @@ use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::types::{
-    AccountId, BundleName, Email, FlowName, GrantDuration, GroupName, IamAction, PermissionSetArn,
-    ResourceArn, Risk,
+    AccountId, BundleName, ChatChannel, Email, FlowName, GrantDuration, GroupName, IamAction,
+    PermissionSetArn, ResourceArn, Risk,
 };
 
 /// A published catalog: a content-addressed set of bundles and flows.
@@ -254,6 +254,11 @@ pub struct Flow {
     pub escalate_to: Vec<GroupName>,
     /// How long a request may wait for a decision before it expires.
     pub request_ttl: Duration,
+    /// Whether an approver may approve from a chat card; `None` means yes except for a
+    /// critical bundle (chat has no step-up sign-in, so those go to the portal).
+    pub approve_in_chat: Option<bool>,
+    /// Where chat cards and break-glass announcements go instead of direct messages.
+    pub chat_channel: Option<ChatChannel>,
 }
 
 impl Flow {

@@ -18,8 +18,8 @@ use toml::Spanned;
 
 use super::model::*;
 use crate::types::{
-    AccountId, BundleName, Email, FlowName, GrantDuration, GroupName, IamAction, InvalidValue,
-    PermissionSetArn, ResourceArn, Risk,
+    AccountId, BundleName, ChatChannel, Email, FlowName, GrantDuration, GroupName, IamAction,
+    InvalidValue, PermissionSetArn, ResourceArn, Risk,
 };
 
 /// One mistake in a catalog file, located by file, line and field.
@@ -293,6 +293,8 @@ const FLOW_KEYS: &[&str] = &[
     "notify",
     "extendable",
     "approval",
+    "approve_in_chat",
+    "chat_channel",
 ];
 const APPROVAL_KEYS: &[&str] = &[
     "between",
@@ -464,6 +466,8 @@ struct RawFlow {
     notify: Option<Strings>,
     extendable: Option<bool>,
     approval: Option<Spanned<RawApproval>>,
+    approve_in_chat: Option<bool>,
+    chat_channel: Option<Spanned<String>>,
 }
 
 /// `approval = "auto"` or `approval = { between = ..., groups = [...] }`.
@@ -1161,6 +1165,10 @@ fn read_flow(
             }
         }
     });
+    let chat_channel = raw
+        .chat_channel
+        .as_ref()
+        .and_then(|c| ctx.value::<ChatChannel>(c, &f("chat_channel")));
     let notify = match &raw.notify {
         Some(list) => list
             .get_ref()
@@ -1305,6 +1313,8 @@ fn read_flow(
         escalate_after,
         escalate_to,
         request_ttl,
+        approve_in_chat: raw.approve_in_chat,
+        chat_channel,
     };
     Some((flow, bundle_refs))
 }

@@ -23,67 +23,69 @@ where
         }
     }
 
+    /// What the requester is told of one audit record, in a line; `None` for records they are
+    /// not told of (an approval that still waits for another group, a comment).
+    fn headline(&self, req: &Request, e: &AuditEvent) -> Option<String> {
+        let now = self.now();
+        let said = e.message.clone().unwrap_or_default();
+        Some(match e.action {
+            Action::Activated => format!(
+                "Your access to {} is active until {}{}.",
+                req.bundle,
+                req.expires_at.unwrap_or(now),
+                self.how_to_use(req)
+                    .map(|how| format!(", {how}"))
+                    .unwrap_or_default()
+            ),
+            Action::Denied => format!("{} denied your request: {said}", e.actor),
+            Action::Released => "You released your grant; its access is being taken away.".into(),
+            Action::Revoked => format!("{} revoked your grant: {said}", e.actor),
+            Action::Extended => format!(
+                "Your grant was extended until {}.",
+                req.expires_at.unwrap_or(now)
+            ),
+            Action::Ended => format!("Your access to {} has ended.", req.bundle),
+            Action::Expired => "Nobody decided your request in time; it has expired.".into(),
+            Action::Failed => format!("Your grant could not be applied: {said}"),
+            _ => return None,
+        })
+    }
+
     /// The notifications a transition causes, from its audit records: one place that says who
-    /// is told what. Each is keyed by the record that caused it, so a replay writes none.
+    /// is told what. Each is keyed by the record that caused it, so a replay writes none. With
+    /// chat on, the transition also writes one chat notice, so every card about the request is
+    /// drawn again wherever the change was made.
     pub(super) async fn notices_for(&self, t: &Transition) -> Vec<Notice> {
         let req = &t.request;
         let now = self.now();
         let mut out = Vec::new();
+        let mut chat = ChatNote {
+            request: req.clone(),
+            ask: Vec::new(),
+            tell: None,
+            announce: false,
+        };
         for e in &t.events {
-            let said = e.message.clone().unwrap_or_default();
             let messages = match e.action {
                 Action::AwaitingApproval | Action::Escalated => {
+                    chat.ask = req.plan.approvers_at(req.tier).into_iter().collect();
                     self.approval_requests(req, req.tier)
                 }
                 Action::AutoApproved | Action::Approved if req.plan.break_glass => {
+                    chat.announce = true;
                     vec![notify::break_glass(
                         req,
                         self.break_glass_audience(req).await,
                     )]
                 }
-                Action::Activated => vec![notify::status_notice(
-                    req,
-                    &format!(
-                        "Your access to {} is active until {}{}.",
-                        req.bundle,
-                        req.expires_at.unwrap_or(now),
-                        self.how_to_use(req)
-                            .map(|how| format!(", {how}"))
-                            .unwrap_or_default()
-                    ),
-                )],
-                Action::Denied => vec![notify::status_notice(
-                    req,
-                    &format!("{} denied your request: {said}", e.actor),
-                )],
-                Action::Released => vec![notify::status_notice(
-                    req,
-                    "You released your grant; its access is being taken away.",
-                )],
-                Action::Revoked => vec![notify::status_notice(
-                    req,
-                    &format!("{} revoked your grant: {said}", e.actor),
-                )],
-                Action::Extended => vec![notify::status_notice(
-                    req,
-                    &format!(
-                        "Your grant was extended until {}.",
-                        req.expires_at.unwrap_or(now)
-                    ),
-                )],
-                Action::Ended => vec![notify::status_notice(
-                    req,
-                    &format!("Your access to {} has ended.", req.bundle),
-                )],
-                Action::Expired => vec![notify::status_notice(
-                    req,
-                    "Nobody decided your request in time; it has expired.",
-                )],
-                Action::Failed => vec![notify::status_notice(
-                    req,
-                    &format!("Your grant could not be applied: {said}"),
-                )],
-                _ => Vec::new(),
+                _ => match self.headline(req, e) {
+                    Some(line) => {
+                        let m = notify::status_notice(req, &line);
+                        chat.tell = Some(line);
+                        vec![m]
+                    }
+                    None => Vec::new(),
+                },
             };
             out.extend(
                 messages
@@ -94,8 +96,21 @@ where
                         key: format!("{:06}-{n:04}", e.seq),
                         written_at: now,
                         message,
+                        chat: None,
                     }),
             );
+        }
+        if let (true, Some(last)) = (self.chat, t.events.last()) {
+            let line = chat
+                .tell
+                .clone()
+                .unwrap_or_else(|| format!("{} is {}", req.bundle, req.status));
+            out.push(Notice {
+                key: format!("{:06}-chat", last.seq),
+                written_at: now,
+                message: notify::status_notice(req, &line),
+                chat: Some(Box::new(chat)),
+            });
         }
         out
     }
@@ -147,8 +162,8 @@ where
     pub(super) async fn deliver(&self, notices: &[Notice]) -> usize {
         let mut sent = 0;
         for n in notices {
-            if let Err(e) = self.ports.mailer.send(&n.message).await {
-                warn!(request_id = %n.message.request_id, notice = %n.key, error = %e, "email not sent; the sweep will send it");
+            if let Err(e) = self.ports.mailer.deliver(n).await {
+                warn!(request_id = %n.message.request_id, notice = %n.key, error = %e, "notice not delivered; the sweep will send it");
                 continue;
             }
             sent += 1;
@@ -158,7 +173,7 @@ where
                 .notice_delivered(&n.message.request_id, &n.key)
                 .await
             {
-                warn!(request_id = %n.message.request_id, notice = %n.key, error = %e, "email sent, not acknowledged: the sweep may send it again");
+                warn!(request_id = %n.message.request_id, notice = %n.key, error = %e, "notice sent, not acknowledged: the sweep may send it again");
             }
         }
         sent

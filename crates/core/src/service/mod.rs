@@ -239,6 +239,8 @@ pub struct Service<S, G, Sc, M, D, C> {
     role_name_template: String,
     /// The web portal's address, linked from approval emails (see [`Service::with_portal`]).
     portal: Option<String>,
+    /// Whether transitions write chat notices too (see [`Service::with_chat`]).
+    chat: bool,
 }
 
 /// How many containers one sweep reconciles at most, by default: with Identity Center's limit
@@ -277,7 +279,30 @@ where
             access_portal: None,
             role_name_template: "jit-{user}".to_string(),
             portal: None,
+            chat: false,
         }
+    }
+
+    /// The same service writing a chat notice with every transition, for a mailer paired with
+    /// a chat channel ([`WithChat`]).
+    pub fn with_chat(mut self, on: bool) -> Self {
+        self.chat = on;
+        self
+    }
+
+    /// Records `key` as used until `until`: true the first time, false when it was used
+    /// before (how a signed chat request is refused when it is sent again).
+    pub async fn use_once(&self, key: &str, until: DateTime<Utc>) -> Result<bool, ServiceError> {
+        match self.ports.store.use_nonce(key, until).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::AlreadyExists) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The web portal's address, when there is one.
+    pub fn portal(&self) -> Option<&str> {
+        self.portal.as_deref()
     }
 
     /// The same service reconciling at most `n` containers a sweep (at least 1).
