@@ -566,3 +566,47 @@ pub async fn notices_are_written_with_their_transition_and_acknowledged_once<
         .unwrap();
     assert_eq!(left, t.notices[1..].to_vec());
 }
+
+/// Chat cards: kept per request, replaced by key (a card drawn again records its new version),
+/// and another request's cards are not mixed in.
+pub async fn cards_are_kept_per_request_and_replaced_by_key<K: jit_core::ports::CardStore>(
+    cards: K,
+) {
+    use jit_core::ports::Card;
+    let a = jit_core::types::RequestId::generate(start());
+    let b = jit_core::types::RequestId::generate(start() + Duration::seconds(1));
+    assert!(cards.cards(&a).await.unwrap().is_empty());
+    let card = |key: &str, ts: &str, version: u64| Card {
+        key: key.into(),
+        channel: "D0DAVE".into(),
+        ts: ts.into(),
+        live: true,
+        version,
+    };
+    cards
+        .put_card(&a, &card("ask:dave@example.com", "1.1", 1))
+        .await
+        .unwrap();
+    cards
+        .put_card(&a, &card("ask:erin@example.com", "1.2", 1))
+        .await
+        .unwrap();
+    cards
+        .put_card(&b, &card("ask:dave@example.com", "2.1", 1))
+        .await
+        .unwrap();
+    cards
+        .put_card(&a, &card("ask:dave@example.com", "1.1", 3))
+        .await
+        .unwrap();
+    let mut got = cards.cards(&a).await.unwrap();
+    got.sort_by(|x, y| x.key.cmp(&y.key));
+    assert_eq!(
+        got,
+        vec![
+            card("ask:dave@example.com", "1.1", 3),
+            card("ask:erin@example.com", "1.2", 1)
+        ]
+    );
+    assert_eq!(cards.cards(&b).await.unwrap().len(), 1);
+}

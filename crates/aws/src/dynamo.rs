@@ -12,7 +12,9 @@
 //! - `QUIET#<email>#<action>` / `QUIET`: when that person may next be prompted for that action
 //!   (`until`), expiring with `expires_ttl`.
 //! - `REQ#<id>` / `NOTICE#<key>`: a notification written with the transition that caused it,
-//!   deleted once sent; indexed by when it was written (gsi3 `DUE#NOTICE`) for the sweep.
+//!   deleted once sent; indexed by when it was written (gsi3 `DUE#NOTICE`) for the sweep;
+//!   `channel` says `email` or `chat` (the chat function takes chat notices off the stream).
+//! - `REQ#<id>` / `CARD#<key>`: a chat message posted about the request ([`crate::cards`]).
 //! - `LEASE#<key>`: a write lease (see [`Leases`]).
 //! - `PERSON#<email>` / `OPEN`: the person's admission `version` and the `ids` of their requests
 //!   that were open at the last admission; every new request is created in one transaction with
@@ -37,7 +39,7 @@ use tracing::instrument;
 
 use crate::error::{fault, Fault};
 
-type Item = HashMap<String, AttributeValue>;
+pub(crate) type Item = HashMap<String, AttributeValue>;
 
 /// Shards of the due-date index, so that the sweeper's queries never pile onto one partition.
 pub const DUE_SHARDS: u32 = 4;
@@ -50,7 +52,7 @@ pub fn sortable(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
@@ -69,15 +71,15 @@ fn person_pk(email: &Email) -> String {
     format!("PERSON#{email}")
 }
 
-fn req_pk(id: &RequestId) -> String {
+pub(crate) fn req_pk(id: &RequestId) -> String {
     format!("REQ#{id}")
 }
 
-fn unknown(e: impl Into<anyhow::Error>) -> StoreError {
+pub(crate) fn unknown(e: impl Into<anyhow::Error>) -> StoreError {
     StoreError::Unknown(e.into())
 }
 
-fn store_fault(f: Fault) -> StoreError {
+pub(crate) fn store_fault(f: Fault) -> StoreError {
     match f {
         Fault::Retryable(m) => StoreError::Unavailable(m),
         Fault::Conflict(_) | Fault::ConditionFailed(_) => StoreError::Conflict,
@@ -144,6 +146,11 @@ fn notice_item(id: &RequestId, n: &Notice) -> Result<Item, StoreError> {
             "gsi3sk".to_string(),
             s(format!("{}#{id}#{}", sortable(n.written_at), n.key)),
         ),
+        // The chat function's stream filter picks chat notices by this.
+        (
+            "channel".to_string(),
+            s(if n.chat.is_some() { "chat" } else { "email" }),
+        ),
     ]))
 }
 
@@ -190,7 +197,7 @@ fn prompt_item(p: &Prompt) -> Result<Item, StoreError> {
     Ok(item)
 }
 
-fn parse<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
     let data = item
         .get("data")
         .and_then(|v| v.as_s().ok())
@@ -201,8 +208,8 @@ fn parse<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
 /// The ledger.
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
-    client: Client,
-    table: String,
+    pub(crate) client: Client,
+    pub(crate) table: String,
 }
 
 impl DynamoStore {

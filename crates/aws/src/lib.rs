@@ -3,6 +3,7 @@
 //! SES v2 and the Identity Store. The same code runs against AWS and against moto server
 //! (set `AWS_ENDPOINT_URL`).
 
+pub mod cards;
 pub mod dynamo;
 pub mod error;
 pub mod identity;

@@ -188,3 +188,78 @@ async fn throttled_transactions_are_retried_by_the_sdk_to_the_right_state() {
 async fn notices_are_written_with_their_transition_and_acknowledged_once() {
     contract::notices_are_written_with_their_transition_and_acknowledged_once(store().await).await;
 }
+
+#[tokio::test]
+async fn cards_are_kept_per_request_and_replaced_by_key() {
+    contract::cards_are_kept_per_request_and_replaced_by_key(store().await).await;
+}
+
+/// A chat channel that is always busy.
+struct Refuse;
+
+impl jit_core::ports::Chat for Refuse {
+    async fn deliver(&self, _: &jit_core::ports::Notice) -> Result<(), jit_core::ports::MailError> {
+        Err(jit_core::ports::MailError::Retryable("busy".into()))
+    }
+}
+
+/// The chat function's stream filter picks chat notices by the item's `channel`: a chat
+/// notice is marked `chat`, an email `email`.
+#[tokio::test]
+async fn notice_items_say_which_channel_they_are_for() {
+    let config = common::sdk().await;
+    let (client, table) = common::table(&config).await;
+    let store = DynamoStore::new(client.clone(), &table);
+    let catalog = Arc::new(catalog::load_dir(&examples()).unwrap());
+    let svc = Service::new(
+        catalog,
+        Ports {
+            store,
+            grantor: MemoryGrantor::default(),
+            scheduler: MemoryScheduler::default(),
+            // Fails every delivery, so the notices stay on the table to be looked at.
+            mailer: jit_core::ports::WithChat {
+                mail: {
+                    let m = MemoryMailer::default();
+                    m.fail_next(1000);
+                    m
+                },
+                chat: Refuse,
+            },
+            directory: MemoryDirectory::load(&examples()).unwrap(),
+            clock: FakeClock::at(start()),
+        },
+        LinkSigner::new(KEY).unwrap(),
+        "https://jit.example.com",
+    )
+    .with_chat(true);
+    let req = svc.submit(&who("carol"), contract::pii()).await.unwrap();
+    let items = client
+        .query()
+        .table_name(&table)
+        .key_condition_expression("pk = :p AND begins_with(sk, :n)")
+        .expression_attribute_values(
+            ":p",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("REQ#{}", req.id)),
+        )
+        .expression_attribute_values(
+            ":n",
+            aws_sdk_dynamodb::types::AttributeValue::S("NOTICE#".into()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default();
+    let channel = |i: &std::collections::HashMap<
+        String,
+        aws_sdk_dynamodb::types::AttributeValue,
+    >| { i["channel"].as_s().unwrap().clone() };
+    let chat: Vec<_> = items.iter().filter(|i| channel(i) == "chat").collect();
+    assert_eq!(chat.len(), 1, "one chat notice for the submission");
+    assert!(chat[0]["sk"].as_s().unwrap().ends_with("-chat"));
+    assert!(
+        items.iter().filter(|i| channel(i) == "email").count() >= 2,
+        "an email to each approver"
+    );
+}

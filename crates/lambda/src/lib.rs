@@ -141,6 +141,9 @@ pub struct Env {
     pub access_portal_url: Option<String>,
     /// PORTAL_URL (optional): the web portal, whose inbox approval emails link.
     pub portal_url: Option<String>,
+    /// CHAT_ENABLED (`true` when the stack has a Slack app): transitions write chat notices
+    /// too, which the chat function takes off the table's stream.
+    pub chat: bool,
 }
 
 impl Env {
@@ -174,6 +177,7 @@ impl Env {
             role_name_template: None,
             access_portal_url: None,
             portal_url: None,
+            chat: false,
         };
         if !missing.is_empty() {
             return Err(anyhow!(
@@ -186,6 +190,7 @@ impl Env {
             role_name_template: get("ROLE_NAME_TEMPLATE"),
             access_portal_url: get("ACCESS_PORTAL_URL").filter(|v| !v.is_empty()),
             portal_url: get("PORTAL_URL").filter(|v| !v.is_empty()),
+            chat: get("CHAT_ENABLED").is_some_and(|v| v == "true"),
             ..env
         })
     }
@@ -199,7 +204,7 @@ struct Cached<G> {
 
 /// One per process: the SDK configuration, the environment, and the service built on the
 /// catalog in force.
-pub struct App<K: Access> {
+pub struct App<K: Access = WritesLedgerOnly> {
     env: Env,
     clients: Clients<K>,
     catalogs: DynamoCatalogs,
@@ -219,9 +224,16 @@ struct Clients<K: Access> {
 impl<K: Access> App<K> {
     /// Reads the environment and the SDK configuration.
     pub async fn from_env() -> anyhow::Result<Self> {
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Self::from_sdk(&sdk)
+    }
+
+    /// Reads the environment; builds the clients from `sdk` (for a function that builds
+    /// clients of its own from the same configuration).
+    pub fn from_sdk(sdk: &aws_config::SdkConfig) -> anyhow::Result<Self> {
         let env = Env::from_env()?;
         LinkSigner::new(env.link_key.as_bytes()).map_err(|e| anyhow!("LINK_SIGNING_KEY: {e}"))?;
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let sdk = sdk.clone();
         let clients = Clients::<K> {
             dynamo: aws_sdk_dynamodb::Client::new(&sdk),
             identitystore: aws_sdk_identitystore::Client::new(&sdk),
@@ -236,6 +248,16 @@ impl<K: Access> App<K> {
             catalogs,
             cache: Mutex::new(None),
         })
+    }
+
+    /// The configuration.
+    pub fn env(&self) -> &Env {
+        &self.env
+    }
+
+    /// The ledger's DynamoDB client (clones share its connections).
+    pub fn dynamo(&self) -> &aws_sdk_dynamodb::Client {
+        &self.clients.dynamo
     }
 
     /// The service on the catalog in force.
@@ -315,6 +337,7 @@ impl<K: Access> App<K> {
             .with_access_portal(env.access_portal_url.clone())
             .with_role_name_template(env.role_name_template.clone())
             .with_portal(env.portal_url.clone())
+            .with_chat(env.chat)
     }
 }
 

@@ -39,3 +39,9 @@ async fn notices_are_written_with_their_transition_and_acknowledged_once() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn cards_are_kept_per_request_and_replaced_by_key() {
+    contract::cards_are_kept_per_request_and_replaced_by_key(jit_memory::MemoryCards::default())
+        .await;
+}

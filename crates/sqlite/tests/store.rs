@@ -37,3 +37,8 @@ async fn parallel_asks_get_exactly_the_room_that_sequential_ones_get() {
 async fn notices_are_written_with_their_transition_and_acknowledged_once() {
     contract::notices_are_written_with_their_transition_and_acknowledged_once(store()).await;
 }
+
+#[tokio::test]
+async fn cards_are_kept_per_request_and_replaced_by_key() {
+    contract::cards_are_kept_per_request_and_replaced_by_key(store()).await;
+}

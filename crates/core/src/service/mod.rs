@@ -348,6 +348,11 @@ where
         self
     }
 
+    /// The catalog in force, shared (for an adapter that draws what it names).
+    pub fn shared_catalog(&self) -> Arc<Catalog> {
+        self.catalog.clone()
+    }
+
     /// The catalog in force.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
