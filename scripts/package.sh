@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the six functions exactly as the deployment guide does (`sam build` on
+# Builds the seven functions exactly as the deployment guide does (`sam build` on
 # infra/template.yaml: cargo-lambda, release, arm64, one binary each) and checks that each is an
 # arm64 Linux executable. CI runs it after the tests, so the template's build metadata is held
 # to the code. About 10 minutes cold on 2 cores; the artifacts land in .aws-sam/build.
@@ -24,7 +24,7 @@ import pathlib, sys, zipfile, io
 build = pathlib.Path(".aws-sam/build")
 bad = []
 print(f"{'function':<10} {'bootstrap':>12} {'zipped':>12}")
-for name in ["intake", "approval", "grant", "revoke", "escalate", "pod"]:
+for name in ["intake", "approval", "grant", "revoke", "escalate", "pod", "chat"]:
     path = build / f"{name.capitalize()}Function" / "bootstrap"
     if not path.is_file():
         bad.append(f"{path} is missing")

@@ -1,6 +1,8 @@
 //! A fake Slack Web API server for the tests: a [`LocalSlack`] (which answers each method as
 //! Slack documents it and records every call) behind HTTP on a free port on 127.0.0.1,
 //! checking the bot token as Slack does and taking form-encoded arguments as Slack takes them.
+// Each test crate that includes this uses part of it.
+#![allow(dead_code)]
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;

@@ -23,7 +23,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     jit_lambda::init_tracing();
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let app = Arc::new(App::<WritesLedgerOnly>::from_sdk(&sdk)?);
-    let secret_id = var("SLACK_SECRET_ARN")?;
+    let secret_id = var("SLACK_SECRET_ID")?;
     let secret = SlackSecret::read(&aws_sdk_secretsmanager::Client::new(&sdk), &secret_id).await?;
     let api_url = std::env::var("SLACK_API_URL")
         .ok()

@@ -6,6 +6,8 @@
 //! each with the reason, and count as needed.
 
 mod common;
+#[path = "../../fake_slack/mod.rs"]
+mod fake_slack;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -53,7 +55,9 @@ const UNREACHED: &[(&[&str], &str, &str)] = &[
     (&["grant", "revoke"], "iam:GetRolePolicy", "the iam-role strategy"),
     (&["grant", "revoke"], "iam:PutRolePolicy", "the iam-role strategy"),
     (&["grant", "revoke"], "iam:DeleteRolePolicy", "the iam-role strategy"),
-    (&["grant"], "sqs:SendMessage", "Lambda sends stream records it gave up on to the on-failure queue with this role"),
+    (&["grant", "chat"], "sqs:SendMessage", "Lambda sends stream records it gave up on to the on-failure queue with this role"),
+    (&["chat"], "scheduler:DeleteSchedule", "a request denied from a card deletes its escalation and time-to-live schedules"),
+    (&["chat"], "dynamodb:DeleteItem", "a denial or release from Slack acknowledges the emails it sent (the scenario approves)"),
     (&["revoke"], "sso:CreatePermissionSet", "a scheduled start (StartGrant) applies a person's first grant"),
     (&["revoke"], "sso:CreateAccountAssignment", "a scheduled start assigns the container in a new account"),
     (&["revoke"], "sso:ListAccountAssignments", "the same"),
@@ -386,6 +390,11 @@ async fn each_role_allows_exactly_what_its_function_calls() {
     assert_eq!(status, 200, "{page}");
     note("approval", &w);
 
+    // chat, in a function of its own (one future this size overflows a test thread's stack).
+    used.entry("chat")
+        .or_default()
+        .extend(Box::pin(chat_steps(&w)).await);
+
     // Compare with the template.
     let roles = allowed();
     let mut problems = Vec::new();
@@ -421,10 +430,150 @@ async fn each_role_allows_exactly_what_its_function_calls() {
             allow.len()
         );
     }
-    assert_eq!(roles.len(), 6, "six functions: {:?}", roles.keys());
+    assert_eq!(roles.len(), 7, "seven functions: {:?}", roles.keys());
     assert!(
         problems.is_empty(),
         "least privilege:\n  {}",
         problems.join("\n  ")
     );
+}
+
+/// The chat function's paths: the Slack secret read at start, a signed slash command (its
+/// signature recorded so it cannot be sent again), the job it queues, the job run (an ask, as
+/// intake's), and the chat notice it wrote taken off the stream (cards posted and recorded).
+/// Returns the actions they needed.
+async fn chat_steps(w: &World) -> BTreeSet<String> {
+    let carol = jit_slack::local::LocalUser::person("carol@example.com");
+    let people = ["dave", "erin", "frank"]
+        .iter()
+        .map(|p| jit_slack::local::LocalUser::person(&format!("{p}@example.com")))
+        .chain([carol.clone()])
+        .collect();
+    let slack = fake_slack::FakeSlack::start(people).await;
+    let plain_secrets = aws_sdk_secretsmanager::Client::new(&w.sdk);
+    let secret_name = format!("jit-slack-{}", w.group);
+    plain_secrets
+        .create_secret()
+        .name(&secret_name)
+        .secret_string(r#"{"signing_secret": "lp-secret", "bot_token": "xoxb-lp"}"#)
+        .send()
+        .await
+        .unwrap();
+    let plain_sqs = aws_sdk_sqs::Client::new(&w.sdk);
+    let queue_url = plain_sqs
+        .create_queue()
+        .queue_name(format!("jit-slack-jobs-{}", w.group))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    w.step_actions();
+    let secrets = aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::config::Builder::from(&w.sdk)
+            .interceptor(w.calls.clone())
+            .build(),
+    );
+    let secret = chat::SlackSecret::read(&secrets, &secret_name)
+        .await
+        .unwrap();
+    let queue = chat::SqsQueue {
+        client: aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&w.sdk)
+                .interceptor(w.calls.clone())
+                .build(),
+        ),
+        url: queue_url.clone(),
+    };
+    let web = jit_slack::HttpSlack::new(&slack.url, jit_slack::BotToken::new(fake_slack::TOKEN));
+    let app = jit_slack::SlackApp::new(
+        w.api.clone(),
+        web.clone(),
+        jit_slack::SlackSettings {
+            secret: secret.signing_secret.clone(),
+            team: None,
+        },
+    );
+    let form = serde_urlencoded::to_string([
+        ("user_id", carol.id.as_str()),
+        ("channel_id", "C0GENERAL1"),
+        (
+            "text",
+            "request rds-prod-pii --for 1h --reason \"order 2\" --ticket INC-2",
+        ),
+    ])
+    .unwrap();
+    let ts = jit_api::Api::now(&*w.api).timestamp();
+    let event = serde_json::json!({
+        "version": "2.0", "rawPath": "/slack/commands", "routeKey": "POST /slack/commands",
+        "headers": { "x-slack-request-timestamp": ts.to_string(),
+                     "x-slack-signature": secret.signing_secret.sign(ts, form.as_bytes()) },
+        "requestContext": { "http": { "method": "POST", "path": "/slack/commands" },
+                            "timeEpoch": 0 },
+        "body": form, "isBase64Encoded": false });
+    let chat::Event::Http(req) = chat::Event::classify(event).unwrap() else {
+        panic!("not an HTTP event")
+    };
+    assert_eq!(chat::http(&app, &queue, &req).await.status_code, 200);
+    let got = plain_sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap();
+    let job = got.messages()[0].body().unwrap().to_string();
+    let batch = serde_json::json!({ "Records": [{ "eventSource": "aws:sqs", "messageId": "1",
+        "body": job }] });
+    let chat::Event::Jobs(batch) = chat::Event::classify(batch).unwrap() else {
+        panic!("not an SQS event")
+    };
+    chat::jobs(&app, batch).await;
+    let asked = w
+        .api
+        .requests_of(&Email::parse("carol@example.com").unwrap(), 1)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(asked.reason, "order 2");
+    let notice = jit_core::ports::Notice {
+        key: format!("{:06}-chat", asked.audit_seq),
+        written_at: chrono::Utc::now(),
+        message: jit_core::notify::status_notice(&asked, "asked"),
+        chat: Some(Box::new(jit_core::ports::ChatNote {
+            request: asked.clone(),
+            ask: asked.plan.approvers_at(asked.tier).into_iter().collect(),
+            tell: None,
+            announce: false,
+        })),
+    };
+    // As the stream delivers it (events/dynamodb-stream-chat-notice.json).
+    let data = serde_json::to_string(&serde_json::to_string(&notice).unwrap()).unwrap();
+    let text = std::fs::read_to_string(root().join("events/dynamodb-stream-chat-notice.json"))
+        .unwrap()
+        .replace("{{ID}}", asked.id.as_str())
+        .replace("{{KEY}}", &notice.key)
+        .replace("{{DATA}}", &data[1..data.len() - 1]);
+    let record: Value = serde_json::from_str(&text).unwrap();
+    let chat::Event::Notices(batch) = chat::Event::classify(record).unwrap() else {
+        panic!("not a stream event")
+    };
+    let recorded_dynamo = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&w.sdk)
+            .interceptor(w.calls.clone())
+            .build(),
+    );
+    let cards = jit_aws::DynamoStore::new(recorded_dynamo, w.table.clone());
+    let chat_port = jit_slack::SlackChat::new(web, cards, w.api.shared_catalog(), None);
+    assert!(chat::notices(&chat_port, batch)
+        .await
+        .batch_item_failures
+        .is_empty());
+    assert!(slack
+        .workspace
+        .calls()
+        .iter()
+        .any(|c| c.method == "chat.postMessage"
+            && c.args["text"].as_str().unwrap_or("").contains("asks for")));
+    w.step_actions()
 }

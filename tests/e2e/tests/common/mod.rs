@@ -81,6 +81,8 @@ pub struct World {
     pub api: Arc<LedgerSvc>,
     pub calls: CallCounter,
     pub sdk: SdkConfig,
+    /// The ledger table.
+    pub table: String,
     stream_arn: String,
     iterator: Mutex<Option<String>>,
     pub group: String,
@@ -212,7 +214,7 @@ pub async fn world() -> World {
     let svc = Service::new(
         catalog,
         Ports {
-            store: DynamoStore::new(dynamo, &table),
+            store: DynamoStore::new(dynamo, table.clone()),
             grantor,
             scheduler: schedules,
             mailer: SesMailer::new(ses, from),
@@ -229,6 +231,7 @@ pub async fn world() -> World {
         api: Arc::new(api),
         calls,
         sdk,
+        table,
         stream_arn,
         iterator: Mutex::new(None),
         group,
