@@ -533,12 +533,14 @@ pub async fn notices_are_written_with_their_transition_and_acknowledged_once<
             written_at: start() + Duration::hours(2),
             message: message("frank"),
             chat: None,
+            prompt: None,
         },
         jit_core::ports::Notice {
             key: "000003-0001".into(),
             written_at: start() + Duration::hours(2),
             message: message("grace"),
             chat: None,
+            prompt: None,
         },
     ];
     store.update(req.version, req.status, &t).await.unwrap();
@@ -565,6 +567,75 @@ pub async fn notices_are_written_with_their_transition_and_acknowledged_once<
         .await
         .unwrap();
     assert_eq!(left, t.notices[1..].to_vec());
+}
+
+/// A prompt's notices (its chat offer) are written with it, under its id, or not at all: a
+/// prompt refused as a repeat within the quiet period adds none.
+pub async fn a_prompts_notices_are_written_with_it_or_not_at_all<S: RequestStore>(store: S) {
+    use jit_core::prompt::{AccessDenied, Prompt, PromptStatus};
+    let prompt = |id: &str| Prompt {
+        id: id.parse().unwrap(),
+        denied: AccessDenied {
+            person: who("alice"),
+            account: "111111111111".parse().unwrap(),
+            action: "s3:GetObject".into(),
+            resource: None,
+            event_id: format!("event-{id}"),
+            at: start(),
+        },
+        offers: Vec::new(),
+        disabled_service: None,
+        status: PromptStatus::Prompted,
+        request_id: None,
+        created_at: start(),
+        updated_at: start(),
+        version: 1,
+    };
+    let first = prompt("p0000000000000000000000001");
+    let notice = |p: &Prompt, key: &str| jit_core::ports::Notice {
+        key: key.into(),
+        written_at: start(),
+        message: jit_core::ports::Message {
+            to: vec![who("alice")],
+            subject: "s".into(),
+            text: "t".into(),
+            html: "h".into(),
+            kind: jit_core::ports::MessageKind::AccessPrompt,
+            request_id: p.id.clone(),
+        },
+        chat: None,
+        prompt: Some(Box::new(jit_core::ports::PromptNote {
+            prompt: p.clone(),
+            links: vec!["https://jit.example.com/v1/prompts/token".into()],
+        })),
+    };
+    let written = vec![notice(&first, "prompt-chat")];
+    store
+        .create_prompt(&first, start() + Duration::hours(1), &written)
+        .await
+        .unwrap();
+    let later = start() + Duration::minutes(5);
+    assert_eq!(store.notices_before(later).await.unwrap(), written);
+    // The same action again within the hour: refused, and its notice is not written.
+    let mut again = prompt("p0000000000000000000000002");
+    again.created_at = start() + Duration::minutes(1);
+    let refused = store
+        .create_prompt(
+            &again,
+            start() + Duration::hours(1),
+            &[notice(&again, "prompt-chat")],
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::AlreadyExists)),
+        "{refused:?}"
+    );
+    assert_eq!(store.notices_before(later).await.unwrap(), written);
+    store
+        .notice_delivered(&first.id, "prompt-chat")
+        .await
+        .unwrap();
+    assert!(store.notices_before(later).await.unwrap().is_empty());
 }
 
 /// Chat cards: kept per request, replaced by key (a card drawn again records its new version),

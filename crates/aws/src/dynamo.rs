@@ -149,7 +149,7 @@ fn notice_item(id: &RequestId, n: &Notice) -> Result<Item, StoreError> {
         // The chat function's stream filter picks chat notices by this.
         (
             "channel".to_string(),
-            s(if n.chat.is_some() { "chat" } else { "email" }),
+            s(if n.is_chat() { "chat" } else { "email" }),
         ),
     ]))
 }
@@ -699,11 +699,12 @@ impl RequestStore for DynamoStore {
         }
     }
 
-    #[instrument(skip(self, prompt), fields(prompt_id = %prompt.id))]
+    #[instrument(skip(self, prompt, notices), fields(prompt_id = %prompt.id))]
     async fn create_prompt(
         &self,
         prompt: &Prompt,
         quiet_until: DateTime<Utc>,
+        notices: &[Notice],
     ) -> Result<(), StoreError> {
         let quiet = Put::builder()
             .table_name(&self.table)
@@ -716,10 +717,13 @@ impl RequestStore for DynamoStore {
             .expression_attribute_values(":now", s(sortable(prompt.created_at)))
             .build()
             .map_err(unknown)?;
-        let items = vec![
+        let mut items = vec![
             TransactWriteItem::builder().put(quiet).build(),
             self.put(prompt_item(prompt)?, Some("attribute_not_exists(pk)"))?,
         ];
+        for n in notices {
+            items.push(self.put(notice_item(&prompt.id, n)?, None)?);
+        }
         self.transact(items, |_| StoreError::AlreadyExists).await
     }
 

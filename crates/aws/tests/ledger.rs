@@ -263,3 +263,8 @@ async fn notice_items_say_which_channel_they_are_for() {
         "an email to each approver"
     );
 }
+
+#[tokio::test]
+async fn a_prompts_notices_are_written_with_it_or_not_at_all() {
+    contract::a_prompts_notices_are_written_with_it_or_not_at_all(store().await).await;
+}

@@ -49,6 +49,8 @@ pub enum Action {
     Reviewed,
     /// The sweeper found the grant's statements missing or altered in AWS and restored them.
     DriftRepaired,
+    /// The requester was told the grant ends soon (with chat on: a message with Extend).
+    ExpiryWarned,
 }
 
 impl Action {
@@ -72,6 +74,7 @@ impl Action {
             Action::Ended => "ended",
             Action::Reviewed => "reviewed",
             Action::DriftRepaired => "drift-repaired",
+            Action::ExpiryWarned => "expiry-warned",
         }
     }
 }

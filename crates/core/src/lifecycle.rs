@@ -188,6 +188,10 @@ pub struct Request {
     /// Where the grant lives in AWS, for people to use it (absent on records from before).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub place: Option<crate::access::Place>,
+    /// The expiry the requester was last warned of ([`Command::WarnExpiry`]): an extension
+    /// moves the expiry, so the new one is warned of again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warned_for: Option<DateTime<Utc>>,
 }
 
 /// Something that may happen to a request.
@@ -261,6 +265,13 @@ pub enum Command {
     },
     /// The grant reached its expiry.
     EndAtExpiry,
+    /// The sweeper tells the requester that the grant ends soon (at `expiry`), so they can
+    /// extend it; once per expiry.
+    WarnExpiry {
+        /// The expiry warned of (a replay, or a warning after an extension moved it, is a
+        /// no-op).
+        expiry: DateTime<Utc>,
+    },
     /// The sweeper found the grant's statements missing or altered in AWS and put them back.
     RecordDrift {
         /// What was found and done.
@@ -292,6 +303,7 @@ impl Command {
             Command::Revoke { .. } => "revoked",
             Command::Extend { .. } => "extended",
             Command::EndAtExpiry => "ended",
+            Command::WarnExpiry { .. } => "warned",
             Command::Review { .. } => "reviewed",
             Command::RecordDrift { .. } => "repaired",
         }
@@ -435,6 +447,7 @@ impl Request {
             audit_head: GENESIS.to_string(),
             updated_at: now,
             place: sub.place,
+            warned_for: None,
         };
         let requester = request.requester.to_string();
         let reason = Some(request.reason.clone()).filter(|r| !r.is_empty());
@@ -817,6 +830,21 @@ impl Request {
                 }
                 rec.request.reviewed = true;
                 rec.record(actor.as_str(), Action::Reviewed, s, Some(message.clone()));
+            }
+            Command::WarnExpiry { expiry } => {
+                if s != Status::Active
+                    || self.expires_at != Some(*expiry)
+                    || self.warned_for == Some(*expiry)
+                {
+                    return Ok(None);
+                }
+                rec.request.warned_for = Some(*expiry);
+                rec.record(
+                    SYSTEM,
+                    Action::ExpiryWarned,
+                    Status::Active,
+                    Some(format!("ends at {expiry}")),
+                );
             }
             Command::RecordDrift { detail } => {
                 if !matches!(s, Status::Approved | Status::Active) {

@@ -84,6 +84,28 @@ pub struct Notice {
     /// absent on an email.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chat: Option<Box<ChatNote>>,
+    /// Present on a chat notice of an access-denied prompt (its `request_id` is the
+    /// prompt's id): what the chat channel offers the person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<Box<PromptNote>>,
+}
+
+impl Notice {
+    /// Whether it goes to the chat channel rather than by email.
+    pub fn is_chat(&self) -> bool {
+        self.chat.is_some() || self.prompt.is_some()
+    }
+}
+
+/// An access-denied prompt as chat shows it: the bundles offered, each with the signed link
+/// the email carries (its last segment is the token an answer uses), so a click answers as
+/// the link would, and only for the person prompted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromptNote {
+    /// The prompt as sent.
+    pub prompt: Prompt,
+    /// One signed link per offer, in the order of `prompt.offers`.
+    pub links: Vec<String>,
 }
 
 /// What a transition shows in chat: the request as the transition left it, so every card
@@ -183,11 +205,13 @@ pub trait RequestStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Stores a new prompt unless the same person was prompted for the same action (its
     /// [`Prompt::quiet_key`]) and that quiet period has not passed: `AlreadyExists` then.
-    /// The key and the prompt are written together or not at all.
+    /// The key, the prompt and its `notices` (outbox items under the prompt's id) are
+    /// written together or not at all.
     fn create_prompt(
         &self,
         prompt: &Prompt,
         quiet_until: DateTime<Utc>,
+        notices: &[Notice],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// One prompt.
     fn get_prompt(
@@ -523,9 +547,9 @@ pub trait Mailer: Send + Sync {
     /// the mailer is paired with a chat channel ([`WithChat`]).
     fn deliver(&self, notice: &Notice) -> impl Future<Output = Result<(), MailError>> + Send {
         async move {
-            match notice.chat {
-                None => self.send(&notice.message).await,
-                Some(_) => Ok(()),
+            match notice.is_chat() {
+                false => self.send(&notice.message).await,
+                true => Ok(()),
             }
         }
     }
@@ -564,9 +588,9 @@ impl<M: Mailer, Ch: Chat> Mailer for WithChat<M, Ch> {
         self.mail.send(message).await
     }
     async fn deliver(&self, notice: &Notice) -> Result<(), MailError> {
-        match notice.chat {
-            None => self.mail.send(&notice.message).await,
-            Some(_) => self.chat.deliver(notice).await,
+        match notice.is_chat() {
+            false => self.mail.send(&notice.message).await,
+            true => self.chat.deliver(notice).await,
         }
     }
 }

@@ -214,6 +214,7 @@ impl RequestStore for MemoryStore {
         &self,
         prompt: &Prompt,
         quiet_until: DateTime<Utc>,
+        notices: &[Notice],
     ) -> Result<(), StoreError> {
         let mut s = lock(&self.state);
         let key = prompt.quiet_key();
@@ -226,6 +227,10 @@ impl RequestStore for MemoryStore {
         }
         s.quiet.insert(key, quiet_until);
         s.prompts.insert(prompt.id.clone(), prompt.clone());
+        for n in notices {
+            s.notices
+                .insert((prompt.id.clone(), n.key.clone()), n.clone());
+        }
         Ok(())
     }
 

@@ -45,3 +45,11 @@ async fn cards_are_kept_per_request_and_replaced_by_key() {
     contract::cards_are_kept_per_request_and_replaced_by_key(jit_memory::MemoryCards::default())
         .await;
 }
+
+#[tokio::test]
+async fn a_prompts_notices_are_written_with_it_or_not_at_all() {
+    contract::a_prompts_notices_are_written_with_it_or_not_at_all(
+        jit_memory::MemoryStore::default(),
+    )
+    .await;
+}

@@ -13,7 +13,7 @@ use chrono::Duration;
 use jit_api::Api;
 use jit_core::lifecycle::Request;
 use jit_core::policy::RequestInput;
-use jit_core::service::ServiceError;
+use jit_core::service::{PromptAnswer, ServiceError};
 use jit_core::types::{AccountId, BundleName, Email, GrantDuration, RequestId};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -106,6 +106,27 @@ pub enum Job {
         request: RequestId,
         /// The interaction's trigger.
         trigger_id: String,
+    },
+    /// Lengthen an active grant (the Extend button of the expiry warning).
+    Extend {
+        /// The Slack user.
+        user: String,
+        /// The request.
+        request: RequestId,
+        /// By how much.
+        by: GrantDuration,
+        /// The expiry the button was shown for (Unix seconds): once it has moved, a click
+        /// does nothing more.
+        from: i64,
+    },
+    /// Answer an access-denied prompt: ask for an offered bundle, or say it is not needed.
+    AnswerPrompt {
+        /// The Slack user.
+        user: String,
+        /// The signed token of the offer (as in the emailed link).
+        token: String,
+        /// Ask (true) or dismiss.
+        ask: bool,
     },
     /// End a grant early.
     Release {
@@ -321,6 +342,27 @@ impl<A: Api, W: SlackWeb> SlackApp<A, W> {
                 request: request()?,
                 trigger_id,
             }),
+            "extend" => {
+                let mut parts = value.split('|').skip(1);
+                Some(Job::Extend {
+                    user,
+                    request: request()?,
+                    by: GrantDuration::parse(parts.next()?).ok()?,
+                    from: parts.next()?.parse().ok()?,
+                })
+            }
+            "prompt_dismiss" => Some(Job::AnswerPrompt {
+                user,
+                token: value.to_string(),
+                ask: false,
+            }),
+            id if id.starts_with("prompt_request_") && !value.is_empty() => {
+                Some(Job::AnswerPrompt {
+                    user,
+                    token: value.to_string(),
+                    ask: true,
+                })
+            }
             "release" => Some(Job::Release {
                 user,
                 request: request()?,
@@ -462,6 +504,8 @@ impl<A: Api, W: SlackWeb> SlackApp<A, W> {
             | Job::Preview { user, .. }
             | Job::Decide { user, .. }
             | Job::OpenDeny { user, .. }
+            | Job::Extend { user, .. }
+            | Job::AnswerPrompt { user, .. }
             | Job::Release { user, .. } => user.clone(),
         };
         let channel = match &job {
@@ -573,6 +617,46 @@ impl<A: Api, W: SlackWeb> SlackApp<A, W> {
                     )
                     .await
                     .map_err(|e| failed("The deny form", e))?;
+            }
+            Job::Extend {
+                request, by, from, ..
+            } => {
+                let now = self.api.get(&request).await.map_err(told)?;
+                if now.expires_at.map(|e| e.timestamp()) != Some(from) {
+                    return Err(format!(
+                        "This grant was extended already, or has ended: {}",
+                        blocks::standing(&now)
+                    ));
+                }
+                // The extension's own message ("extended until …") follows from the outbox.
+                self.api
+                    .extend(person, &request, by, "extended from Slack's expiry warning")
+                    .await
+                    .map_err(told)?;
+            }
+            Job::AnswerPrompt { user, token, ask } => {
+                let (p, _) = self.api.inspect_prompt(&token).await.map_err(told)?;
+                // The token names the person prompted: nobody else answers for them.
+                if p.denied.person != *person {
+                    return Err(
+                        "This prompt was sent to someone else; only they can answer it.".into(),
+                    );
+                }
+                let answer = if ask {
+                    PromptAnswer::Request {
+                        duration: None,
+                        reason: p.reason(),
+                        ticket: None,
+                    }
+                } else {
+                    PromptAnswer::Dismiss
+                };
+                let (_, req) = self.api.answer_prompt(&token, answer).await.map_err(told)?;
+                let line = match req {
+                    Some(req) => submitted_line(&req),
+                    None => "Noted: you do not need it. You will not be asked about this again for an hour.".into(),
+                };
+                self.say(&user, None, &line).await;
             }
             Job::Release { request, .. } => {
                 self.api.release(person, &request).await.map_err(told)?;

@@ -7,6 +7,8 @@
 use chrono::{DateTime, Utc};
 use jit_core::catalog::{Bundle, Catalog};
 use jit_core::lifecycle::{Request, Status};
+use jit_core::ports::PromptNote;
+use jit_core::prompt::Prompt;
 use jit_core::types::GrantDuration;
 use serde_json::{json, Value};
 
@@ -252,24 +254,112 @@ fn decision_buttons(req: &Request, portal: Option<&str>) -> Value {
     block
 }
 
-/// A message to the requester: what happened, and for a live grant a Release button.
-pub fn requester_message(req: &Request, line: &str) -> Vec<Value> {
+/// How much one click of a warning's Extend button adds.
+pub const EXTEND_BY: &str = "1h";
+
+/// A message to the requester: what happened, and for a live grant a Release button; with
+/// `extend`, the grant ends soon and an Extend button adds that much to it (the button names
+/// the expiry it extends, so a second click after the first has landed does nothing).
+pub fn requester_message(req: &Request, line: &str, extend: Option<GrantDuration>) -> Vec<Value> {
     let mut blocks = vec![
         section(escape(line, 1500)),
         context(format!("{} · Request {}", standing(req), req.id)),
     ];
     if req.status == Status::Active {
-        blocks.push(
-            json!({ "type": "actions", "block_id": "grant", "elements": [
-            { "type": "button", "action_id": "release", "value": req.id.as_str(),
+        let mut buttons = Vec::new();
+        if let (Some(by), Some(expiry)) = (extend, req.expires_at) {
+            buttons.push(
+                json!({ "type": "button", "action_id": "extend", "style": "primary",
+                "value": format!("{}|{}|{}", req.id, by, expiry.timestamp()),
+                "text": { "type": "plain_text", "text": format!("Extend by {by}") } }),
+            );
+        }
+        buttons.push(
+            json!({ "type": "button", "action_id": "release", "value": req.id.as_str(),
               "text": { "type": "plain_text", "text": "Release now" },
               "confirm": { "title": { "type": "plain_text", "text": "Release this access?" },
                            "text": { "type": "plain_text", "text": "It is taken away at once." },
                            "confirm": { "type": "plain_text", "text": "Release" },
-                           "deny": { "type": "plain_text", "text": "Keep it" } } } ] }),
+                           "deny": { "type": "plain_text", "text": "Keep it" } } }),
         );
+        blocks.push(json!({ "type": "actions", "block_id": "grant", "elements": buttons }));
     }
     blocks
+}
+
+/// The plain-text fallback of an access-denied prompt.
+pub fn prompt_text(p: &Prompt) -> String {
+    escape(
+        &format!(
+            "You were denied {} in account {}; a bundle allows it.",
+            p.denied.action, p.denied.account
+        ),
+        300,
+    )
+}
+
+/// An access-denied prompt: what was denied, and for each bundle that allows it what it
+/// grants and who decides, with Request (asked at once with the offer's duration and the
+/// prefilled reason; a flow that wants a ticket opens the signed form instead); and one
+/// "I don't need it".
+pub fn prompt_message(note: &PromptNote, catalog: &Catalog) -> Vec<Value> {
+    let p = &note.prompt;
+    let on = p
+        .denied
+        .resource
+        .as_deref()
+        .map(|r| format!(" on `{}`", escape(r, 300)))
+        .unwrap_or_default();
+    let mut blocks = vec![section(format!(
+        ":no_entry: You were denied `{}`{on} in account {} at {}. You can ask for access:",
+        escape(&p.denied.action, 200),
+        p.denied.account,
+        when(p.denied.at)
+    ))];
+    for (i, (offer, link)) in p.offers.iter().zip(&note.links).enumerate().take(5) {
+        let what = catalog
+            .bundle(&offer.bundle)
+            .map(|b| escape(&b.description, 200))
+            .unwrap_or_default();
+        let decides = if offer.auto {
+            "granted at once".to_string()
+        } else if offer.self_approve {
+            "your own approval counts".to_string()
+        } else {
+            format!("approved by {}", escape(&offer.approvers, 200))
+        };
+        let mut button = json!({ "type": "button", "action_id": format!("prompt_request_{i}"),
+            "text": { "type": "plain_text", "text": format!("Request for {}", offer.duration) } });
+        if offer.needs_ticket {
+            // The form asks for the ticket.
+            button["url"] = json!(link);
+        } else {
+            button["value"] = json!(token_of(link));
+            button["style"] = json!("primary");
+        }
+        blocks.push(json!({ "type": "section",
+            "text": { "type": "mrkdwn", "text": format!("*{}*: {what}\n{decides}",
+                escape(offer.bundle.as_str(), 80)) },
+            "accessory": button }));
+    }
+    if let Some(first) = note.links.first() {
+        blocks.push(
+            json!({ "type": "actions", "block_id": "prompt", "elements": [
+            { "type": "button", "action_id": "prompt_dismiss", "value": token_of(first),
+              "text": { "type": "plain_text", "text": "I don't need it" } } ] }),
+        );
+    }
+    blocks.push(context(format!(
+        "Reason filled in: {} · answer by {}",
+        escape(&p.reason(), 300),
+        when(p.answer_by())
+    )));
+    blocks
+}
+
+/// The token of a signed prompt link (its last path segment).
+pub fn token_of(link: &str) -> &str {
+    link.rsplit('/').next().unwrap_or_default()
 }
 
 /// The break-glass announcement for the flow's channel.

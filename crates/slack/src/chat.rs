@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 
 use jit_core::catalog::Catalog;
 use jit_core::lifecycle::Request;
-use jit_core::ports::{Card, CardStore, Chat, MailError, Notice};
-use jit_core::types::Email;
+use jit_core::ports::{Card, CardStore, Chat, MailError, Notice, PromptNote};
+use jit_core::types::{Email, GrantDuration};
 use serde_json::{json, Value};
 use tracing::{info, warn};
 
@@ -112,6 +112,18 @@ impl<W: SlackWeb, K: CardStore> SlackChat<W, K> {
             .map_err(|e| MailError::Unknown(anyhow::anyhow!(e)))
     }
 
+    /// What a message to the requester offers to extend by: only when it warns of the
+    /// current expiry and the flow allows extensions (the API decides the rest).
+    fn extend_offer(&self, req: &Request) -> Option<GrantDuration> {
+        let warned = req.warned_for.is_some() && req.warned_for == req.expires_at;
+        let extendable = self
+            .catalog
+            .flows
+            .get(&req.flow)
+            .is_some_and(|f| f.extendable);
+        (warned && extendable).then(|| GrantDuration::parse(blocks::EXTEND_BY).expect("1h"))
+    }
+
     async fn redraw(&self, req: &Request, card: &Card) -> Result<(), MailError> {
         let blocks = blocks::approval_card(req, &self.catalog, self.portal.as_deref());
         match self
@@ -139,8 +151,52 @@ impl<W: SlackWeb, K: CardStore> SlackChat<W, K> {
     }
 }
 
+impl<W: SlackWeb, K: CardStore> SlackChat<W, K> {
+    /// Offers the bundles of an access-denied prompt to the person in their direct messages,
+    /// once (kept as the prompt's `prompt` card).
+    async fn offer(&self, note: &PromptNote) -> Result<(), MailError> {
+        let p = &note.prompt;
+        let store = |e: jit_core::ports::StoreError| MailError::Unknown(anyhow::anyhow!(e));
+        if self
+            .cards
+            .cards(&p.id)
+            .await
+            .map_err(store)?
+            .iter()
+            .any(|c| c.key == "prompt")
+        {
+            return Ok(());
+        }
+        let Some(uid) = self.user_id(&p.denied.person).await.map_err(mail_error)? else {
+            info!(prompt_id = %p.id, "no Slack user has this person's email; they have the email");
+            return Ok(());
+        };
+        let answer = self
+            .web
+            .call(
+                "chat.postMessage",
+                json!({ "channel": uid, "text": blocks::prompt_text(p),
+                        "blocks": blocks::prompt_message(note, &self.catalog),
+                        "unfurl_links": false }),
+            )
+            .await
+            .map_err(mail_error)?;
+        let card = Card {
+            key: "prompt".into(),
+            channel: answer["channel"].as_str().unwrap_or(&uid).to_string(),
+            ts: answer["ts"].as_str().unwrap_or_default().to_string(),
+            live: false,
+            version: p.version,
+        };
+        self.cards.put_card(&p.id, &card).await.map_err(store)
+    }
+}
+
 impl<W: SlackWeb, K: CardStore> Chat for SlackChat<W, K> {
     async fn deliver(&self, notice: &Notice) -> Result<(), MailError> {
+        if let Some(note) = &notice.prompt {
+            return self.offer(note).await;
+        }
         let Some(note) = &notice.chat else {
             return Ok(());
         };
@@ -204,7 +260,7 @@ impl<W: SlackWeb, K: CardStore> Chat for SlackChat<W, K> {
                         key,
                         &uid,
                         blocks::escape(line, 1500),
-                        blocks::requester_message(req, line),
+                        blocks::requester_message(req, line, self.extend_offer(req)),
                         false,
                     )
                     .await?;

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use jit_core::lifecycle::Status;
-use jit_core::ports::{Chat, ChatNote, Notice};
+use jit_core::ports::{Chat, ChatNote, Notice, RequestStore};
 use jit_slack::local::LocalSlack;
 use serde_json::{json, Value};
 
@@ -287,6 +287,7 @@ async fn a_request_from_the_modal_is_approved_from_two_cards_and_every_card_foll
             tell: None,
             announce: false,
         })),
+        prompt: None,
     };
     w.service.ports.mailer.chat.deliver(&notice).await.unwrap();
     w.service.ports.mailer.chat.deliver(&notice).await.unwrap();
@@ -306,6 +307,268 @@ async fn wait_status(
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     panic!("{id} never became {status}");
+}
+
+/// The Extend button on the newest message to `who` that has one: its value.
+fn extend_button(w: &World, who: &str) -> Option<String> {
+    let calls = w.slack.workspace.calls();
+    posts_to(&calls, &dm(who)).into_iter().rev().find_map(|m| {
+        let blocks = m.args["blocks"].to_string();
+        blocks
+            .split("\"action_id\":\"extend\"")
+            .nth(1)
+            .and_then(|rest| rest.split("\"value\":\"").nth(1))
+            .and_then(|v| v.split('"').next())
+            .map(str::to_string)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_about_to_end_is_warned_with_extend_and_one_click_extends_it_once() {
+    let w = world().await;
+    let carol = user("carol");
+    let a = w
+        .command(
+            &carol,
+            "request logs-read --for 2h --reason \"tail the night's logs\"",
+            "t0",
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let mut req = None;
+    for _ in 0..200 {
+        let mine = w
+            .service
+            .requests_of(&"carol@example.com".parse().unwrap(), 10)
+            .await
+            .unwrap();
+        if let Some(r) = mine.into_iter().next() {
+            req = Some(r);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let req = req.expect("the slash command asked");
+    let id = req.id.clone();
+    wait_status(&w, &id, Status::Approved).await;
+    let active = w.service.activate(&id).await.unwrap();
+    let expiry = active.expires_at.unwrap();
+    // The granted message offers Release, not Extend: the grant has hours left.
+    w.slack
+        .until("carol told it is active", |c| {
+            posts_to(c, &dm("carol")).iter().any(|m| {
+                m.args["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("active until")
+            })
+        })
+        .await;
+    assert_eq!(extend_button(&w, "carol"), None);
+
+    // 20 minutes before the end: nothing yet. 14 minutes before: warned once, with Extend.
+    w.service
+        .ports
+        .clock
+        .advance(chrono::Duration::minutes(100));
+    assert_eq!(w.service.sweep().await.unwrap().warned, 0);
+    w.service.ports.clock.advance(chrono::Duration::minutes(6));
+    assert_eq!(w.service.sweep().await.unwrap().warned, 1);
+    assert_eq!(w.service.sweep().await.unwrap().warned, 0, "warned twice");
+    let calls = w
+        .slack
+        .until("carol warned", |c| {
+            posts_to(c, &dm("carol")).iter().any(|m| {
+                m.args["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("ends in 14 minutes")
+            })
+        })
+        .await;
+    let warnings = posts_to(&calls, &dm("carol"))
+        .into_iter()
+        .filter(|m| {
+            m.args["text"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("ends in")
+        })
+        .count();
+    assert_eq!(warnings, 1);
+    let value = extend_button(&w, "carol").expect("the warning has an Extend button");
+    assert_eq!(value, format!("{id}|1h|{}", expiry.timestamp()));
+    let timeline = w.service.timeline(&id).await.unwrap();
+    assert_eq!(
+        timeline.last().unwrap().action,
+        jit_core::audit::Action::ExpiryWarned
+    );
+
+    // One click extends by an hour, and carol hears until when.
+    w.click(&carol, "extend", &value, &dm("carol"), "t1").await;
+    let mut extended = None;
+    for _ in 0..200 {
+        let r = w.service.get(&id).await.unwrap();
+        if r.expires_at != Some(expiry) {
+            extended = r.expires_at;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(extended, Some(expiry + chrono::Duration::hours(1)));
+    w.slack
+        .until("carol told of the extension", |c| {
+            told(c, &carol, "extended until")
+        })
+        .await;
+
+    // The same button again (a double click): nothing more, and carol is told why.
+    w.click(&carol, "extend", &value, &dm("carol"), "t2").await;
+    w.slack
+        .until("carol told it was extended already", |c| {
+            told(c, &carol, "extended already")
+        })
+        .await;
+    assert_eq!(
+        w.service.get(&id).await.unwrap().expires_at,
+        Some(expiry + chrono::Duration::hours(1))
+    );
+
+    // The new expiry is warned of in its turn.
+    w.service.ports.clock.advance(chrono::Duration::minutes(60));
+    assert_eq!(w.service.sweep().await.unwrap().warned, 1);
+}
+
+/// CloudTrail's access-denied event for logs:FilterLogEvents (from `events/`), as carol in
+/// account 222222222222.
+fn carol_denied() -> Value {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../events/cloudtrail-logs-access-denied.json"
+    ))
+    .unwrap()
+    .replace("alice@example.com", "carol@example.com")
+    .replace("111111111111", "222222222222");
+    serde_json::from_str(&text).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_access_denied_prompt_in_slack_is_answered_once_and_only_by_its_person() {
+    let w = world().await;
+    let (carol, dave) = (user("carol"), user("dave"));
+    w.service.ports.clock.advance(chrono::Duration::minutes(70));
+    let outcome = w.service.on_access_denied(&carol_denied()).await.unwrap();
+    let jit_core::service::PromptOutcome::Prompted(prompt) = outcome else {
+        panic!("not prompted: {outcome:?}")
+    };
+    let calls = w
+        .slack
+        .until("carol offered a bundle", |c| {
+            posts_to(c, &dm("carol")).iter().any(|m| {
+                m.args["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("You were denied")
+            })
+        })
+        .await;
+    let offer = posts_to(&calls, &dm("carol"))
+        .into_iter()
+        .find(|m| {
+            m.args["text"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("You were denied")
+        })
+        .unwrap();
+    let blocks = offer.args["blocks"].as_array().unwrap();
+    let text = offer.args["blocks"].to_string();
+    assert!(
+        text.contains("logs:FilterLogEvents") && text.contains("logs-read"),
+        "{text}"
+    );
+    assert!(text.contains("granted at once"), "{text}");
+    let token = blocks
+        .iter()
+        .find(|b| b["accessory"]["action_id"] == "prompt_request_0")
+        .and_then(|b| b["accessory"]["value"].as_str())
+        .expect("a Request button with the offer's token")
+        .to_string();
+    assert!(has_action(&offer.args["blocks"], "prompt_dismiss"));
+    // Delivered once: the same event again is quiet, and no second message is posted.
+    let again = w.service.on_access_denied(&carol_denied()).await.unwrap();
+    assert!(
+        matches!(again, jit_core::service::PromptOutcome::Quiet(_)),
+        "{again:?}"
+    );
+
+    // Dave clicks carol's button (forwarded to him, say): refused, nothing asked.
+    w.click(&dave, "prompt_request_0", &token, &dm("dave"), "t-d")
+        .await;
+    w.slack
+        .until("dave told it is not his", |c| {
+            told(c, &dave, "sent to someone else")
+        })
+        .await;
+    assert!(w
+        .service
+        .requests_of(&"carol@example.com".parse().unwrap(), 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Carol clicks Request: logs-read is asked for with the prefilled reason, granted at once.
+    w.click(&carol, "prompt_request_0", &token, &dm("carol"), "t-c")
+        .await;
+    let mut mine = Vec::new();
+    for _ in 0..200 {
+        mine = w
+            .service
+            .requests_of(&"carol@example.com".parse().unwrap(), 10)
+            .await
+            .unwrap();
+        if !mine.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].bundle.as_str(), "logs-read");
+    assert!(
+        mine[0].reason.contains("logs:FilterLogEvents"),
+        "{}",
+        mine[0].reason
+    );
+    assert_eq!(mine[0].status, Status::Approved);
+    let answered = w
+        .service
+        .ports
+        .store
+        .get_prompt(&prompt.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(answered.status, jit_core::prompt::PromptStatus::Requested);
+
+    // "I don't need it" after that: each prompt is answered once.
+    w.click(&carol, "prompt_dismiss", &token, &dm("carol"), "t-c2")
+        .await;
+    w.slack
+        .until("carol told it was answered", |c| {
+            told(c, &carol, "answered once")
+        })
+        .await;
+    let calls = w.slack.workspace.calls();
+    let offers = posts_to(&calls, &dm("carol"))
+        .into_iter()
+        .filter(|m| {
+            m.args["text"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("You were denied")
+        })
+        .count();
+    assert_eq!(offers, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -539,5 +802,42 @@ async fn forged_stale_replayed_and_unconfirmed_requests_are_refused() {
     assert_eq!(
         w.app.person(&carol.id).await.unwrap().as_str(),
         "carol@example.com"
+    );
+}
+
+/// The manifest an admin pastes names exactly the routes the app serves, and the scopes for
+/// the Web API methods it calls.
+#[test]
+fn the_app_manifest_matches_the_routes_and_the_methods_called() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../infra/slack-manifest.yaml"
+    ))
+    .unwrap();
+    let m: Value = serde_norway::from_str(&text).unwrap();
+    assert_eq!(m["features"]["slash_commands"][0]["command"], "/jit");
+    assert_eq!(
+        m["features"]["slash_commands"][0]["url"],
+        "https://API/slack/commands"
+    );
+    assert_eq!(
+        m["settings"]["interactivity"]["request_url"],
+        "https://API/slack/interactions"
+    );
+    assert_eq!(
+        m["settings"]["interactivity"]["message_menu_options_url"],
+        "https://API/slack/options"
+    );
+    let scopes: Vec<&str> = m["oauth_config"]["scopes"]["bot"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    // chat.postMessage, chat.update, chat.postEphemeral; users.info, users.lookupByEmail (the
+    // email); the slash command. views.* need no scope.
+    assert_eq!(
+        scopes,
+        ["commands", "chat:write", "users:read", "users:read.email"]
     );
 }

@@ -347,6 +347,7 @@ impl RequestStore for SqliteStore {
         &self,
         prompt: &Prompt,
         quiet_until: DateTime<Utc>,
+        notices: &[Notice],
     ) -> Result<(), StoreError> {
         let mut c = self.db.lock();
         let tx = c.transaction().map_err(fault)?;
@@ -379,6 +380,13 @@ impl RequestStore for SqliteStore {
         )
         .map_err(fault)?;
         put_prompt(&tx, prompt)?;
+        for n in notices {
+            tx.execute(
+                "INSERT INTO notices (request_id, key, written_at, data) VALUES (?1, ?2, ?3, ?4)",
+                params![prompt.id.as_str(), n.key, ts(n.written_at), json(n)?],
+            )
+            .map_err(fault)?;
+        }
         tx.commit().map_err(fault)
     }
 

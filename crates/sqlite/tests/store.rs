@@ -42,3 +42,8 @@ async fn notices_are_written_with_their_transition_and_acknowledged_once() {
 async fn cards_are_kept_per_request_and_replaced_by_key() {
     contract::cards_are_kept_per_request_and_replaced_by_key(store()).await;
 }
+
+#[tokio::test]
+async fn a_prompts_notices_are_written_with_it_or_not_at_all() {
+    contract::a_prompts_notices_are_written_with_it_or_not_at_all(store()).await;
+}

@@ -240,7 +240,7 @@ pub async fn notices<C: Chat>(chat: &C, event: StreamEvent) -> DynamoDbEventResp
                 continue;
             }
         };
-        if notice.chat.is_none() {
+        if !notice.is_chat() {
             continue;
         }
         match chat.deliver(&notice).await {

@@ -74,16 +74,12 @@ fn person(name: &str) -> LocalUser {
     LocalUser::person(&format!("{name}@example.com"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slash_command_is_queued_asked_and_carded_once() {
-    let slack = FakeSlack::start(vec![person("carol"), person("dave"), person("erin")]).await;
+/// The example catalog and directory on memory, with chat on: its chat notices go to `tap`.
+fn service(tap: &StreamTap, start: chrono::DateTime<chrono::Utc>) -> Arc<Svc> {
     let examples = root().join("catalog/examples");
-    let catalog = Arc::new(catalog::load_dir(&examples).unwrap());
-    let tap = StreamTap::default();
-    let start = "2026-11-23T09:00:00Z".parse().unwrap();
-    let svc: Arc<Svc> = Arc::new(
+    Arc::new(
         Service::new(
-            catalog.clone(),
+            Arc::new(catalog::load_dir(&examples).unwrap()),
             Ports {
                 store: MemoryStore::default(),
                 grantor: MemoryGrantor::default(),
@@ -99,7 +95,78 @@ async fn a_slash_command_is_queued_asked_and_carded_once() {
             "https://jit.example.com",
         )
         .with_chat(true),
+    )
+}
+
+/// `n` as the table's stream carries it (events/dynamodb-stream-chat-notice.json), delivered
+/// through the chat function's stream handler.
+async fn from_stream<C: Chat>(chat_port: &C, n: &Notice) {
+    let record = event_text("dynamodb-stream-chat-notice.json")
+        .replace("{{ID}}", n.message.request_id.as_str())
+        .replace("{{KEY}}", &n.key)
+        .replace(
+            "{{DATA}}",
+            &in_json_string(&serde_json::to_string(n).unwrap()),
+        );
+    let Event::Notices(batch) = Event::classify(serde_json::from_str(&record).unwrap()).unwrap()
+    else {
+        panic!("not classified as a stream batch");
+    };
+    let out = chat::notices(chat_port, batch).await;
+    assert!(out.batch_item_failures.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_access_denied_prompt_from_the_stream_is_offered_in_slack_once() {
+    let slack = FakeSlack::start(vec![person("alice")]).await;
+    let tap = StreamTap::default();
+    let svc = service(&tap, "2026-11-23T10:02:30Z".parse().unwrap());
+    let event: serde_json::Value =
+        serde_json::from_str(&event_text("cloudtrail-s3-access-denied.json")).unwrap();
+    let outcome = svc.on_access_denied(&event).await.unwrap();
+    assert!(
+        matches!(outcome, jit_core::service::PromptOutcome::Prompted(_)),
+        "{outcome:?}"
     );
+    // The pod function wrote one chat notice with the prompt: the offer and its signed links.
+    let notices = tap.0.lock().unwrap().clone();
+    assert_eq!(notices.len(), 1);
+    let note = notices[0].prompt.as_ref().expect("a prompt's chat notice");
+    assert_eq!(note.links.len(), note.prompt.offers.len());
+    assert!(note.links[0].contains("/v1/prompts/"));
+
+    let web = HttpSlack::new(&slack.url, BotToken::new(TOKEN));
+    let chat_port = SlackChat::new(
+        web,
+        MemoryCards::default(),
+        Arc::new(catalog::load_dir(&root().join("catalog/examples")).unwrap()),
+        None,
+    );
+    for _ in 0..2 {
+        from_stream(&chat_port, &notices[0]).await;
+    }
+    let dm = LocalSlack::dm_of(&person("alice").id);
+    let offers: Vec<_> = slack
+        .workspace
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "chat.postMessage" && c.answer["channel"] == dm.as_str())
+        .collect();
+    assert_eq!(offers.len(), 1, "one offer however often the record comes");
+    let blocks = offers[0].args["blocks"].to_string();
+    assert!(
+        blocks.contains("s3:GetObject") && blocks.contains("api-production"),
+        "{blocks}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slash_command_is_queued_asked_and_carded_once() {
+    let slack = FakeSlack::start(vec![person("carol"), person("dave"), person("erin")]).await;
+    let catalog = Arc::new(catalog::load_dir(&root().join("catalog/examples")).unwrap());
+    let tap = StreamTap::default();
+    let start = "2026-11-23T09:00:00Z".parse().unwrap();
+    let svc = service(&tap, start);
     let web = HttpSlack::new(&slack.url, BotToken::new(TOKEN));
     let app = SlackApp::new(
         svc.clone(),
@@ -190,23 +257,9 @@ async fn a_slash_command_is_queued_asked_and_carded_once() {
     // The chat notice the ask wrote, as the stream delivers it: a card to each approver.
     let notices = tap.0.lock().unwrap().clone();
     assert_eq!(notices.len(), 1);
-    let n = &notices[0];
-    let record = event_text("dynamodb-stream-chat-notice.json")
-        .replace("{{ID}}", n.message.request_id.as_str())
-        .replace("{{KEY}}", &n.key)
-        .replace(
-            "{{DATA}}",
-            &in_json_string(&serde_json::to_string(n).unwrap()),
-        );
     let chat_port = SlackChat::new(web, MemoryCards::default(), catalog, None);
     for _ in 0..3 {
-        let Event::Notices(batch) =
-            Event::classify(serde_json::from_str(&record).unwrap()).unwrap()
-        else {
-            panic!("not classified as a stream batch");
-        };
-        let out = chat::notices(&chat_port, batch).await;
-        assert!(out.batch_item_failures.is_empty());
+        from_stream(&chat_port, &notices[0]).await;
     }
     let calls = slack.workspace.calls();
     for who in ["dave", "erin"] {

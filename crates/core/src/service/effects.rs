@@ -78,6 +78,16 @@ where
                         self.break_glass_audience(req).await,
                     )]
                 }
+                // Chat only: the message carries the Extend button.
+                Action::ExpiryWarned => {
+                    let end = req.expires_at.unwrap_or(now);
+                    chat.tell = Some(format!(
+                        "Your access to {} ends in {} minutes, at {end}. Extend it if you still need it.",
+                        req.bundle,
+                        (end - now).num_minutes().max(1)
+                    ));
+                    Vec::new()
+                }
                 _ => match self.headline(req, e) {
                     Some(line) => {
                         let m = notify::status_notice(req, &line);
@@ -97,6 +107,7 @@ where
                         written_at: now,
                         message,
                         chat: None,
+                        prompt: None,
                     }),
             );
         }
@@ -110,6 +121,7 @@ where
                 written_at: now,
                 message: notify::status_notice(req, &line),
                 chat: Some(Box::new(chat)),
+                prompt: None,
             });
         }
         out

@@ -220,6 +220,25 @@ where
                 }
             }
         }
+        // With chat on, a grant about to end is announced with an Extend button.
+        if self.chat {
+            for r in all_live.iter().filter(|r| super::warning_due(r, now)) {
+                let expiry = r.expires_at.expect("warned grants have a window");
+                match self
+                    .transition_from(&r.id, Some(r.clone()), |_| {
+                        Ok(Command::WarnExpiry { expiry })
+                    })
+                    .await
+                {
+                    Ok((_, true)) => report.warned += 1,
+                    Ok((_, false)) => {}
+                    Err(e) => {
+                        warn!(request_id = %r.id, error = %e, "sweeper could not warn of expiry");
+                        report.failed += 1;
+                    }
+                }
+            }
+        }
         for r in self.ports.store.undecided_before(now).await? {
             match self.expire_request(&r.id).await {
                 Ok(_) => report.expired += 1,

@@ -142,6 +142,30 @@ pub struct SweepReport {
     pub failed: usize,
     /// Notifications left unsent by a call that died after its commit, sent now.
     pub notices_sent: usize,
+    /// Requesters warned that their grant ends soon (with chat on).
+    pub warned: usize,
+}
+
+/// How long before its expiry a requester is warned (by the sweep, so up to one sweep period
+/// later: deployed, between 15 and 10 minutes before).
+pub const WARN_BEFORE_MINUTES: i64 = 15;
+
+/// Grants shorter than this are not warned: the warning would come with the grant itself.
+pub const WARN_MIN_GRANT_MINUTES: i64 = 30;
+
+/// Whether the sweep at `now` warns `req`'s requester that it ends soon: an active grant of
+/// at least [`WARN_MIN_GRANT_MINUTES`] whose expiry, not warned of yet, is at most
+/// [`WARN_BEFORE_MINUTES`] away.
+pub fn warning_due(req: &Request, now: DateTime<Utc>) -> bool {
+    match (req.status, req.starts_at, req.expires_at) {
+        (Status::Active, Some(start), Some(end)) => {
+            end > now
+                && end - now <= chrono::Duration::minutes(WARN_BEFORE_MINUTES)
+                && end - start >= chrono::Duration::minutes(WARN_MIN_GRANT_MINUTES)
+                && req.warned_for != Some(end)
+        }
+        _ => false,
+    }
 }
 
 /// How long a notice is left to the call that wrote it before the sweep sends it.

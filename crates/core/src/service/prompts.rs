@@ -115,10 +115,28 @@ where
         if p.disabled_service.is_some() {
             p.status = PromptStatus::Disabled;
         }
+        let links: Vec<String> = (0..p.offers.len())
+            .map(|i| self.prompt_link(&p, i))
+            .collect();
+        // With chat on, the offer also goes to chat, through the outbox: written with the
+        // prompt, so the chat function (the only holder of chat's token) takes it from there.
+        let notices = match (self.chat, &p.disabled_service) {
+            (true, None) => vec![Notice {
+                key: "prompt-chat".into(),
+                written_at: now,
+                message: notify::access_prompt(&p, &links),
+                chat: None,
+                prompt: Some(Box::new(PromptNote {
+                    prompt: p.clone(),
+                    links: links.clone(),
+                })),
+            }],
+            _ => Vec::new(),
+        };
         match self
             .ports
             .store
-            .create_prompt(&p, now + prompt::QUIET_PERIOD)
+            .create_prompt(&p, now + prompt::QUIET_PERIOD, &notices)
             .await
         {
             Ok(()) => {}
@@ -129,10 +147,8 @@ where
             self.tell(notify::service_disabled(&p, service)).await;
             return Ok(PromptOutcome::ToldDisabled(p));
         }
-        let links: Vec<String> = (0..p.offers.len())
-            .map(|i| self.prompt_link(&p, i))
-            .collect();
         self.tell(notify::access_prompt(&p, &links)).await;
+        self.deliver(&notices).await;
         Ok(PromptOutcome::Prompted(p))
     }
 
