@@ -31,12 +31,16 @@ pub struct IdentityConfig {
     pub session_duration: String,
     /// The IAM role name for a person, `{user}` standing for their email's local part.
     pub role_name_template: String,
-    /// Calls per second this process makes to Identity Center (the service allows about 20
-    /// per second for the whole account).
+    /// Calls per second this process makes to Identity Center on average (the service allows
+    /// about 20 per second for the whole account).
     pub rate_per_second: u32,
-    /// How many times to poll asynchronous provisioning, and how long between polls.
+    /// Calls this process may make at once after a quiet spell, before the rate applies (a
+    /// grant is about ten calls: with a burst of ten it is not spaced out at all).
+    pub burst: u32,
+    /// How many times to poll asynchronous provisioning.
     pub poll_attempts: u32,
-    /// Pause between polls.
+    /// The longest pause between polls: the first is a tenth of it, and each pause doubles up
+    /// to it (most operations finish within the first few hundred milliseconds).
     pub poll_interval: Duration,
     /// How hard to retry throttling and conflicts (on top of the SDK's own retries).
     pub retry: RetryPolicy,
@@ -50,6 +54,7 @@ impl IdentityConfig {
             session_duration: "PT8H".into(),
             role_name_template: "jit-{user}".into(),
             rate_per_second: 10,
+            burst: 10,
             poll_attempts: 30,
             poll_interval: Duration::from_millis(500),
             retry: RetryPolicy::default(),
@@ -175,7 +180,7 @@ impl AwsGrantor {
     ) -> Self {
         let table = table.into();
         let leases = Leases::new(dynamo.clone(), table.clone());
-        let limiter = RateLimiter::per_second(config.rate_per_second);
+        let limiter = RateLimiter::with_burst(config.rate_per_second, config.burst);
         let retry = config.retry;
         Self {
             sso,
@@ -391,6 +396,7 @@ impl AwsGrantor {
         F: FnMut(String) -> Fut,
         Fut: std::future::Future<Output = Result<Option<S>, GrantError>>,
     {
+        let mut pause = (self.config.poll_interval / 10).max(Duration::from_millis(1));
         for _ in 0..self.config.poll_attempts {
             match status.as_ref().and_then(|s| s.state()) {
                 Some(StatusValues::InProgress) => {}
@@ -403,7 +409,8 @@ impl AwsGrantor {
                 }
                 _ => return Ok(()),
             }
-            tokio::time::sleep(self.config.poll_interval).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(self.config.poll_interval);
             let Some(request_id) = status
                 .as_ref()
                 .and_then(|s| s.request())

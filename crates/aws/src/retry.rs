@@ -13,32 +13,61 @@ use tokio::sync::Mutex;
 
 use crate::error::{fault, Fault};
 
-/// Spaces calls at least `interval` apart.
+/// A token bucket: up to `burst` calls at once, then `per_second` calls a second on average.
+/// A caller that finds the bucket empty takes the next token ahead of time (the count goes
+/// below zero) and sleeps until it has been earned, so waiting callers are served in order.
 #[derive(Debug)]
 pub struct RateLimiter {
-    interval: Duration,
-    next: Mutex<Instant>,
+    per_second: f64,
+    burst: f64,
+    state: Mutex<Bucket>,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    /// Tokens in hand; below zero, tokens promised to callers still sleeping.
+    tokens: f64,
+    /// When `tokens` was last brought up to date.
+    at: Instant,
 }
 
 impl RateLimiter {
-    /// At most `per_second` calls per second from this process.
+    /// At most `per_second` calls per second from this process on average, with a burst of
+    /// as many (a full second's worth) at once.
     pub fn per_second(per_second: u32) -> Self {
+        Self::with_burst(per_second, per_second)
+    }
+
+    /// `per_second` calls a second on average, and up to `burst` at once after a quiet spell
+    /// (at least 1: a burst of 1 spaces every call `1/per_second` apart).
+    pub fn with_burst(per_second: u32, burst: u32) -> Self {
+        let burst = f64::from(burst.max(1));
         Self {
-            interval: Duration::from_secs(1) / per_second.max(1),
-            next: Mutex::new(Instant::now()),
+            per_second: f64::from(per_second.max(1)),
+            burst,
+            state: Mutex::new(Bucket {
+                tokens: burst,
+                at: Instant::now(),
+            }),
         }
     }
 
-    /// Waits for the next slot.
+    /// Takes a token, waiting until one is earned if the bucket is empty.
     pub async fn wait(&self) {
-        let at = {
-            let mut next = self.next.lock().await;
-            let now = Instant::now();
-            let at = (*next).max(now);
-            *next = at + self.interval;
-            at
-        };
-        tokio::time::sleep_until(at.into()).await;
+        let pause = self.take(Instant::now()).await;
+        if let Some(p) = pause {
+            tokio::time::sleep(p).await;
+        }
+    }
+
+    /// Takes a token at `now`: how long the caller must wait for it, if at all.
+    async fn take(&self, now: Instant) -> Option<Duration> {
+        let mut b = self.state.lock().await;
+        let earned = now.saturating_duration_since(b.at).as_secs_f64() * self.per_second;
+        b.tokens = (b.tokens + earned).min(self.burst);
+        b.at = b.at.max(now);
+        b.tokens -= 1.0;
+        (b.tokens < 0.0).then(|| Duration::from_secs_f64(-b.tokens / self.per_second))
     }
 }
 
@@ -96,5 +125,41 @@ where
                 attempt += 1;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// When (ms from `t0`) each of `n` callers arriving together at `t0` may go.
+    async fn goes(limiter: &RateLimiter, t0: Instant, n: usize) -> Vec<u128> {
+        let mut out = Vec::new();
+        for _ in 0..n {
+            let wait = limiter.take(t0).await.unwrap_or_default();
+            out.push(wait.as_millis());
+        }
+        out
+    }
+
+    // Times are given, not measured: exact on any machine.
+    #[tokio::test]
+    async fn a_burst_goes_at_once_then_calls_come_at_the_rate() {
+        let limiter = RateLimiter::with_burst(10, 5);
+        let t0 = Instant::now();
+        assert_eq!(
+            goes(&limiter, t0, 8).await,
+            vec![0, 0, 0, 0, 0, 100, 200, 300]
+        );
+        // Two quiet seconds later the bucket is full again, up to the burst and no more.
+        let t1 = t0 + Duration::from_secs(2);
+        assert_eq!(goes(&limiter, t1, 7).await, vec![0, 0, 0, 0, 0, 100, 200]);
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_one_spaces_every_call() {
+        let limiter = RateLimiter::with_burst(10, 1);
+        let t0 = Instant::now();
+        assert_eq!(goes(&limiter, t0, 4).await, vec![0, 100, 200, 300]);
     }
 }
