@@ -18,6 +18,8 @@ use jit_core::types::*;
 pub trait Api: Send + Sync + 'static {
     /// The catalog in force.
     fn catalog(&self) -> &Catalog;
+    /// Its version (content hash), computed once.
+    fn catalog_version(&self) -> &str;
     /// Now.
     fn now(&self) -> DateTime<Utc>;
     /// See [`Service::submit`].
@@ -163,6 +165,9 @@ where
 {
     fn catalog(&self) -> &Catalog {
         Service::catalog(self)
+    }
+    fn catalog_version(&self) -> &str {
+        Service::catalog_version(self)
     }
     fn now(&self) -> DateTime<Utc> {
         Service::now(self)

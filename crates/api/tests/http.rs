@@ -863,3 +863,43 @@ async fn a_release_whose_removal_is_still_under_way_answers_202_and_says_why() {
         "gone"
     );
 }
+
+/// The catalog carries its version as an ETag; sent back in If-None-Match, the answer is 304
+/// with no body while that version is in force, and the full catalog for any other.
+#[tokio::test]
+async fn the_catalog_is_revalidated_by_its_etag() {
+    let (svc, app) = app();
+    let first = get(&app, "/v1/catalog", "alice").await;
+    assert_eq!(first.status, StatusCode::OK);
+    let etag = first.headers[header::ETAG].to_str().unwrap().to_string();
+    assert_eq!(etag, format!("\"{}\"", svc.catalog_version()));
+    assert_eq!(first.json()["version"], svc.catalog_version());
+    assert_eq!(first.headers[header::CACHE_CONTROL], "private, no-cache");
+    let revalidate = |tag: String| {
+        let app = app.clone();
+        async move {
+            let r = call_with(
+                &app,
+                Method::GET,
+                "/v1/catalog",
+                Some("alice"),
+                None,
+                "application/json",
+                &[(header::IF_NONE_MATCH, tag.as_str())],
+            )
+            .await;
+            (r.status, r.text.len())
+        }
+    };
+    assert_eq!(
+        revalidate(etag.clone()).await,
+        (StatusCode::NOT_MODIFIED, 0)
+    );
+    assert_eq!(
+        revalidate(format!("\"v0000000000000000\", W/{etag}")).await,
+        (StatusCode::NOT_MODIFIED, 0)
+    );
+    let (status, len) = revalidate("\"v0000000000000000\"".into()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(len > 1000, "the whole catalog: {len} bytes");
+}

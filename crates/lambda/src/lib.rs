@@ -269,18 +269,21 @@ impl<K: Access> App<K> {
         {
             return Ok(c.service.clone());
         }
-        // A small read first: the files are fetched only when the version changed.
-        let version = self
-            .catalogs
-            .current_version()
-            .await
-            .context("reading the published catalog's version")?;
-        if let Some(c) = cache
-            .as_mut()
-            .filter(|c| Some(&c.version) == version.as_ref())
-        {
-            c.checked = Instant::now();
-            return Ok(c.service.clone());
+        // With a catalog in hand, a small read first: the files are fetched only when the
+        // version changed. A cold start has none, and reads the files at once.
+        if cache.is_some() {
+            let version = self
+                .catalogs
+                .current_version()
+                .await
+                .context("reading the published catalog's version")?;
+            if let Some(c) = cache
+                .as_mut()
+                .filter(|c| Some(&c.version) == version.as_ref())
+            {
+                c.checked = Instant::now();
+                return Ok(c.service.clone());
+            }
         }
         let current = self
             .catalogs

@@ -62,10 +62,26 @@ pub async fn call(
     body: Option<Body>,
     content_type: &str,
 ) -> Reply {
+    call_with(app, method, uri, as_user, body, content_type, &[]).await
+}
+
+/// [`call`] with more request headers.
+pub async fn call_with(
+    app: &Router,
+    method: Method,
+    uri: &str,
+    as_user: Option<&str>,
+    body: Option<Body>,
+    content_type: &str,
+    headers: &[(header::HeaderName, &str)],
+) -> Reply {
     let mut req = Request::builder()
         .method(method)
         .uri(uri)
         .header(header::CONTENT_TYPE, content_type);
+    for (name, value) in headers {
+        req = req.header(name, *value);
+    }
     if let Some(u) = as_user {
         req = req.extension(Caller(Email::parse(&format!("{u}@example.com")).unwrap()));
     }

@@ -377,6 +377,11 @@ where
         self.catalog.clone()
     }
 
+    /// The catalog in force's version (its content hash, computed once).
+    pub fn catalog_version(&self) -> &str {
+        &self.catalog_version
+    }
+
     /// The catalog in force.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
