@@ -1,8 +1,19 @@
 #!/usr/bin/env bash
 # Benchmarks: prints figures, asserts nothing (timed assertions do not belong in tests on
-# shared machines). Today: local mode's store as it fills (SQLite, jit-local's default, and the
-# in-memory store), 100,000 requests by default (JIT_BENCH_FILL=N to change it).
+# shared machines):
+# - the Lambda functions' cold starts and warm calls under a Lambda Runtime API emulator against
+#   moto, beside a Python boto3 handler doing the same reads, with peak RSS; then grants applied
+#   and removed through the Identity Center adapter, with the limiter as it was and as it is
+#   (tests/bench/lambda_bench.py; JIT_BENCH_RUNS, JIT_BENCH_WARM);
+# - local mode's store as it fills (SQLite, jit-local's default, and the in-memory store),
+#   100,000 requests by default (JIT_BENCH_FILL=N to change it).
+# Release builds of the functions take about 10 minutes cold on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "bench: $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || uname -m), $(free -g 2>/dev/null | awk '/Mem:/ {print $2 " GiB"}')"
+# The functions on their own (as sam build builds them), so no tool's features reach them.
+cargo build --release --locked -q -p intake -p approval -p revoke -p pod
+cargo build --release --locked -q -p jit-local -p jit-cli
+cargo build --release --locked -q -p jit-aws --example grant_wall
+.venv/bin/python tests/bench/lambda_bench.py
 cargo bench --locked -q -p jit-sqlite --bench store

@@ -1,0 +1,47 @@
+"""The Python side of the cold-start comparison: what a boto3 Lambda handler does for
+GET /v1/catalog (the same reads as the intake function: the published catalog's item, its
+TOML files parsed), served through the Lambda Runtime API like any custom runtime. Started by
+tests/bench/lambda_bench.py; imports at the top and the client made at init, as Lambda
+handlers are written."""
+
+import json
+import os
+import tomllib
+import urllib.request
+
+import boto3
+
+API = os.environ["AWS_LAMBDA_RUNTIME_API"]
+TABLE = os.environ["TABLE_NAME"]
+DYNAMO = boto3.client("dynamodb")
+
+
+def handler(event):
+    item = DYNAMO.get_item(
+        TableName=TABLE,
+        Key={"pk": {"S": "CATALOG"}, "sk": {"S": "CURRENT"}},
+        ConsistentRead=True,
+    )["Item"]
+    published = json.loads(item["data"]["S"])
+    bundles = []
+    for _name, text in published["files"]:
+        doc = tomllib.loads(text)
+        for b in doc.get("bundle", []):
+            bundles.append({"name": b["name"], "description": b.get("description", ""),
+                            "risk": b.get("risk"), "owner_team": b.get("owner_team")})
+    body = json.dumps({"version": published["version"], "bundles": bundles})
+    return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": body}
+
+
+def main():
+    base = f"http://{API}/2018-06-01/runtime/invocation"
+    while True:
+        with urllib.request.urlopen(f"{base}/next") as r:
+            request_id = r.headers["Lambda-Runtime-Aws-Request-Id"]
+            event = json.loads(r.read())
+        out = json.dumps(handler(event)).encode()
+        urllib.request.urlopen(urllib.request.Request(f"{base}/{request_id}/response", data=out, method="POST")).read()
+
+
+if __name__ == "__main__":
+    main()
