@@ -5,6 +5,7 @@
 #   moto, beside a Python boto3 handler doing the same reads, with peak RSS; then grants applied
 #   and removed through the Identity Center adapter, with the limiter as it was and as it is
 #   (tests/bench/lambda_bench.py; JIT_BENCH_RUNS, JIT_BENCH_WARM);
+# - the room check as a person's live grants grow (crates/core/benches/room.rs);
 # - local mode's store as it fills (SQLite, jit-local's default, and the in-memory store),
 #   100,000 requests by default (JIT_BENCH_FILL=N to change it).
 # Release builds of the functions take about 10 minutes cold on 2 cores.
@@ -16,4 +17,5 @@ cargo build --release --locked -q -p intake -p approval -p revoke -p pod
 cargo build --release --locked -q -p jit-local -p jit-cli
 cargo build --release --locked -q -p jit-aws --example grant_wall
 .venv/bin/python tests/bench/lambda_bench.py
+cargo bench --locked -q -p jit-core --bench room
 cargo bench --locked -q -p jit-sqlite --bench store

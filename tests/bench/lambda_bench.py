@@ -288,6 +288,11 @@ def main():
         # Applying and removing grants through the Identity Center adapter, on the same moto.
         sys.stdout.flush()
         subprocess.run([str(RELEASE / "examples" / "grant_wall")], env=aws, check=True, cwd=ROOT)
+    except SystemExit:
+        log.flush()
+        tail = (work / "functions.log").read_text(errors="replace").splitlines()[-15:]
+        print("bench: the last lines the processes wrote:\n  " + "\n  ".join(tail), file=sys.stderr)
+        raise
     finally:
         moto.kill()
         moto.wait()

@@ -96,6 +96,12 @@ async fn main() {
                 .identity_store_id(&store)
                 .user_name(person.as_str())
                 .display_name(person.as_str())
+                .name(
+                    aws_sdk_identitystore::types::Name::builder()
+                        .given_name("Bench")
+                        .family_name(format!("Person {round}"))
+                        .build(),
+                )
                 .emails(
                     aws_sdk_identitystore::types::Email::builder()
                         .value(person.as_str())

@@ -277,7 +277,30 @@ impl PolicyDocument {
     }
 
     /// The document for exactly `grants`, keeping statements this product did not write.
+    /// Linear in the statements: built once and measured once; only a document over budget is
+    /// built again grant by grant, to say which grant does not fit and by how much.
     pub fn rebuilt(&self, grants: &[GrantSpec], budget: usize) -> Result<Self, TooLarge> {
+        let ids: BTreeSet<&RequestId> = grants.iter().map(|g| &g.id).collect();
+        if ids.len() == grants.len() {
+            let mut doc = self.clone();
+            doc.statements.retain(|s| {
+                s.get("Sid")
+                    .and_then(Value::as_str)
+                    .and_then(grant_of_sid)
+                    .is_none()
+            });
+            for g in grants {
+                doc.statements.extend(g.statements());
+            }
+            if doc.size() <= budget {
+                return Ok(doc);
+            }
+        }
+        self.rebuilt_one_by_one(grants, budget)
+    }
+
+    /// [`Self::rebuilt`], adding one grant at a time (the first that does not fit is named).
+    fn rebuilt_one_by_one(&self, grants: &[GrantSpec], budget: usize) -> Result<Self, TooLarge> {
         let mut doc = self.clone();
         let live: BTreeSet<&RequestId> = grants.iter().map(|g| &g.id).collect();
         for stale in self.grant_ids().iter().filter(|id| !live.contains(id)) {
@@ -293,6 +316,36 @@ impl PolicyDocument {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Built at once or grant by grant, the same document: foreign statements kept in their
+    /// place, stale grants gone, live ones in the order given.
+    #[test]
+    fn rebuilding_at_once_matches_rebuilding_grant_by_grant() {
+        let grant = |n: usize| GrantSpec {
+            id: RequestId::parse(&format!("grant{n:07}")).unwrap(),
+            statements: vec![st(&["s3:GetObject"], &[&format!("arn:aws:s3:::b{n}/*")])],
+            accounts: vec![crate::types::AccountId::parse("111111111111").unwrap()],
+            starts_at: None,
+            expires_at: chrono::DateTime::from_timestamp(1_800_000_000 + n as i64, 0).unwrap(),
+        };
+        let mut old = PolicyDocument::default();
+        old.statements
+            .push(serde_json::json!({"Sid": "TheirOwn", "Effect": "Allow",
+            "Action": "sts:GetCallerIdentity", "Resource": "*"}));
+        for n in 0..12 {
+            old = old.with(&grant(n), POLICY_BUDGET).unwrap();
+        }
+        let live: Vec<GrantSpec> = (6..30).map(grant).collect();
+        let at_once = old.rebuilt(&live, POLICY_BUDGET).unwrap();
+        let one_by_one = old.rebuilt_one_by_one(&live, POLICY_BUDGET).unwrap();
+        assert_eq!(at_once, one_by_one);
+        // Over budget, the same refusal: the first grant that does not fit.
+        let many: Vec<GrantSpec> = (0..200).map(grant).collect();
+        assert_eq!(
+            old.rebuilt(&many, POLICY_BUDGET).unwrap_err(),
+            old.rebuilt_one_by_one(&many, POLICY_BUDGET).unwrap_err()
+        );
+    }
     use crate::types::{IamAction, ResourceArn};
 
     fn st(actions: &[&str], resources: &[&str]) -> Statement {
