@@ -21,7 +21,8 @@ start_server() {
   "$@" >"$log" 2>&1 &
   local pid=$!
   pids+=("$pid")
-  for _ in $(seq 1 100); do
+  # Up to a minute: a cold node or moto on a loaded 2-core machine has taken over 20 s.
+  for _ in $(seq 1 300); do
     if python3 -c "import urllib.request; urllib.request.urlopen('$url', timeout=1)" 2>/dev/null; then
       echo "test: $name at $url (log: $log)"
       return
@@ -31,7 +32,8 @@ start_server() {
     fi
     sleep 0.2
   done
-  echo "test: $name did not answer at $url within 20 s:" >&2; cat "$log" >&2; exit 1
+  echo "test: $name did not answer at $url within a minute; its log, then its process:" >&2
+  cat "$log" >&2; ps -o pid,stat,etime,time,cmd -p "$pid" >&2 || true; exit 1
 }
 
 if [ ! -x .venv/bin/moto_server ]; then

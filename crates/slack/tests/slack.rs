@@ -194,12 +194,7 @@ async fn a_request_from_the_modal_is_approved_from_two_cards_and_every_card_foll
     w.service.activate(&req.id).await.unwrap();
     w.slack
         .until("carol told it is active", |c| {
-            posts_to(c, &dm("carol")).iter().any(|m| {
-                m.args["text"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .contains("active until")
-            })
+            !posts_saying(c, &dm("carol"), "active until").is_empty()
         })
         .await;
     for who in ["dave", "erin"] {
@@ -220,9 +215,9 @@ async fn a_request_from_the_modal_is_approved_from_two_cards_and_every_card_foll
         );
     }
     let calls = w.slack.workspace.calls();
-    let active = posts_to(&calls, &dm("carol"))
+    let active = posts_saying(&calls, &dm("carol"), "active until")
         .into_iter()
-        .find(|m| m.args["text"].as_str().unwrap().contains("active until"))
+        .next()
         .unwrap();
     assert!(has_action(&active.args["blocks"], "release"));
 
@@ -294,6 +289,22 @@ async fn a_request_from_the_modal_is_approved_from_two_cards_and_every_card_foll
     assert_eq!(posts(&w), n, "a replayed notice posted again");
 }
 
+/// `who`'s newest request, once the app has made it (10 s at most).
+async fn newest_request_of(w: &World, who: &str) -> jit_core::lifecycle::Request {
+    for _ in 0..200 {
+        let mine = w
+            .service
+            .requests_of(&format!("{who}@example.com").parse().unwrap(), 10)
+            .await
+            .unwrap();
+        if let Some(r) = mine.into_iter().next() {
+            return r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{who} never asked");
+}
+
 async fn wait_status(
     w: &World,
     id: &jit_core::types::RequestId,
@@ -335,20 +346,7 @@ async fn a_grant_about_to_end_is_warned_with_extend_and_one_click_extends_it_onc
         )
         .await;
     assert_eq!(a.status, 200, "{}", a.body);
-    let mut req = None;
-    for _ in 0..200 {
-        let mine = w
-            .service
-            .requests_of(&"carol@example.com".parse().unwrap(), 10)
-            .await
-            .unwrap();
-        if let Some(r) = mine.into_iter().next() {
-            req = Some(r);
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let req = req.expect("the slash command asked");
+    let req = newest_request_of(&w, "carol").await;
     let id = req.id.clone();
     wait_status(&w, &id, Status::Approved).await;
     let active = w.service.activate(&id).await.unwrap();
@@ -356,12 +354,7 @@ async fn a_grant_about_to_end_is_warned_with_extend_and_one_click_extends_it_onc
     // The granted message offers Release, not Extend: the grant has hours left.
     w.slack
         .until("carol told it is active", |c| {
-            posts_to(c, &dm("carol")).iter().any(|m| {
-                m.args["text"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .contains("active until")
-            })
+            !posts_saying(c, &dm("carol"), "active until").is_empty()
         })
         .await;
     assert_eq!(extend_button(&w, "carol"), None);
@@ -378,23 +371,10 @@ async fn a_grant_about_to_end_is_warned_with_extend_and_one_click_extends_it_onc
     let calls = w
         .slack
         .until("carol warned", |c| {
-            posts_to(c, &dm("carol")).iter().any(|m| {
-                m.args["text"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .contains("ends in 14 minutes")
-            })
+            !posts_saying(c, &dm("carol"), "ends in 14 minutes").is_empty()
         })
         .await;
-    let warnings = posts_to(&calls, &dm("carol"))
-        .into_iter()
-        .filter(|m| {
-            m.args["text"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("ends in")
-        })
-        .count();
+    let warnings = posts_saying(&calls, &dm("carol"), "ends in").len();
     assert_eq!(warnings, 1);
     let value = extend_button(&w, "carol").expect("the warning has an Extend button");
     assert_eq!(value, format!("{id}|1h|{}", expiry.timestamp()));
@@ -464,22 +444,12 @@ async fn an_access_denied_prompt_in_slack_is_answered_once_and_only_by_its_perso
     let calls = w
         .slack
         .until("carol offered a bundle", |c| {
-            posts_to(c, &dm("carol")).iter().any(|m| {
-                m.args["text"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .contains("You were denied")
-            })
+            !posts_saying(c, &dm("carol"), "You were denied").is_empty()
         })
         .await;
-    let offer = posts_to(&calls, &dm("carol"))
+    let offer = posts_saying(&calls, &dm("carol"), "You were denied")
         .into_iter()
-        .find(|m| {
-            m.args["text"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("You were denied")
-        })
+        .next()
         .unwrap();
     let blocks = offer.args["blocks"].as_array().unwrap();
     let text = offer.args["blocks"].to_string();
@@ -520,18 +490,13 @@ async fn an_access_denied_prompt_in_slack_is_answered_once_and_only_by_its_perso
     // Carol clicks Request: logs-read is asked for with the prefilled reason, granted at once.
     w.click(&carol, "prompt_request_0", &token, &dm("carol"), "t-c")
         .await;
-    let mut mine = Vec::new();
-    for _ in 0..200 {
-        mine = w
-            .service
-            .requests_of(&"carol@example.com".parse().unwrap(), 10)
-            .await
-            .unwrap();
-        if !mine.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let asked = newest_request_of(&w, "carol").await;
+    let mine = w
+        .service
+        .requests_of(&"carol@example.com".parse().unwrap(), 10)
+        .await
+        .unwrap();
+    assert_eq!(mine, vec![asked]);
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].bundle.as_str(), "logs-read");
     assert!(
@@ -559,15 +524,7 @@ async fn an_access_denied_prompt_in_slack_is_answered_once_and_only_by_its_perso
         })
         .await;
     let calls = w.slack.workspace.calls();
-    let offers = posts_to(&calls, &dm("carol"))
-        .into_iter()
-        .filter(|m| {
-            m.args["text"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("You were denied")
-        })
-        .count();
+    let offers = posts_saying(&calls, &dm("carol"), "You were denied").len();
     assert_eq!(offers, 1);
 }
 
@@ -635,12 +592,7 @@ async fn a_denial_asks_why_and_a_critical_bundle_is_approved_only_in_the_portal(
     wait_status(&w, &id, Status::Denied).await;
     w.slack
         .until("carol told of the denial", |c| {
-            posts_to(c, &dm("carol")).iter().any(|m| {
-                m.args["text"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .contains("not without a change ticket")
-            })
+            !posts_saying(c, &dm("carol"), "not without a change ticket").is_empty()
         })
         .await;
     w.slack

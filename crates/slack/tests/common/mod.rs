@@ -274,6 +274,14 @@ pub fn posts_to<'a>(calls: &'a [Call], channel: &str) -> Vec<&'a Call> {
         .collect()
 }
 
+/// The messages posted to `channel` whose text holds `needle`.
+pub fn posts_saying<'a>(calls: &'a [Call], channel: &str, needle: &str) -> Vec<&'a Call> {
+    posts_to(calls, channel)
+        .into_iter()
+        .filter(|m| m.args["text"].as_str().unwrap_or_default().contains(needle))
+        .collect()
+}
+
 /// Whether Block Kit `blocks` hold an element with `action_id`.
 pub fn has_action(blocks: &Value, action_id: &str) -> bool {
     blocks
