@@ -5,6 +5,9 @@
 #   moto, beside a Python boto3 handler doing the same reads, with peak RSS; then grants applied
 #   and removed through the Identity Center adapter, with the limiter as it was and as it is
 #   (tests/bench/lambda_bench.py; JIT_BENCH_RUNS, JIT_BENCH_WARM);
+# - local mode under load: a release jit-local on 10,000 people at 16 and 64 connections, for
+#   the catalog, a request's view, a submit granted at once and an approval
+#   (crates/local/examples/load.rs);
 # - the room check as a person's live grants grow (crates/core/benches/room.rs);
 # - local mode's store as it fills (SQLite, jit-local's default, and the in-memory store),
 #   100,000 requests by default (JIT_BENCH_FILL=N to change it).
@@ -17,5 +20,7 @@ cargo build --release --locked -q -p intake -p approval -p revoke -p pod
 cargo build --release --locked -q -p jit-local -p jit-cli
 cargo build --release --locked -q -p jit-aws --example grant_wall
 .venv/bin/python tests/bench/lambda_bench.py
+cargo build --release --locked -q -p jit-local --example load
+target/release/examples/load target/release/jit-local
 cargo bench --locked -q -p jit-core --bench room
 cargo bench --locked -q -p jit-sqlite --bench store
