@@ -1,12 +1,14 @@
 //! The room check as a person's live grants grow: the container policy built for all of them
 //! at once (`PolicyDocument::rebuilt`, what a submit does before admitting a request) beside
 //! building it one grant at a time (how `rebuilt` worked before: every grant re-serialized the
-//! whole document). Prints medians; asserts nothing. Run by `scripts/bench.sh`.
+//! whole document). Then, for each bundle of `catalog/examples` that goes into a container,
+//! how many grants of it fit in one container (10,240 characters). Prints figures; asserts
+//! nothing. Run by `scripts/bench.sh`.
 
 use std::time::{Duration, Instant};
 
 use chrono::DateTime;
-use jit_core::catalog::Statement;
+use jit_core::catalog::{self, Statement, Strategy};
 use jit_core::plan::{GrantSpec, PolicyDocument, POLICY_BUDGET};
 use jit_core::types::{AccountId, IamAction, RequestId, ResourceArn};
 
@@ -44,6 +46,42 @@ fn time(rounds: usize, f: impl Fn() -> usize) -> Duration {
             })
             .collect(),
     )
+}
+
+/// How many grants of `bundle` fit in one container, and the characters one takes.
+fn per_container(bundle: &jit_core::catalog::Bundle) -> (usize, usize) {
+    let spec = |n: usize| GrantSpec {
+        id: RequestId::parse(&format!("0190a1b2c3d4{n:08x}")).unwrap(),
+        statements: bundle.statements.clone(),
+        accounts: bundle.accounts.clone(),
+        starts_at: None,
+        expires_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+    };
+    let mut doc = PolicyDocument::default();
+    let mut n = 0;
+    while let Ok(next) = doc.with(&spec(n), POLICY_BUDGET) {
+        doc = next;
+        n += 1;
+    }
+    let one = PolicyDocument::default()
+        .with(&spec(0), POLICY_BUDGET)
+        .map(|d| d.size())
+        .unwrap_or(0);
+    (n, one)
+}
+
+fn grants_per_container() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../catalog/examples");
+    let cat = catalog::load_dir(std::path::Path::new(dir)).expect("the example catalog loads");
+    println!("room: grants of one bundle that fit in one container (catalog/examples)");
+    println!("{:<24} {:>10} {:>10}", "bundle", "one grant", "fit");
+    for b in cat.bundles.values() {
+        if b.strategy != Strategy::Container {
+            continue;
+        }
+        let (fit, one) = per_container(b);
+        println!("{:<24} {one:>10} {fit:>10}", b.name.as_str());
+    }
 }
 
 fn main() {
@@ -87,4 +125,5 @@ fn main() {
             one_by_one.as_secs_f64() / at_once.as_secs_f64()
         );
     }
+    grants_per_container();
 }
