@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 
 use jit_core::catalog::Catalog;
 use jit_core::lifecycle::Request;
-use jit_core::ports::{Card, CardStore, Chat, MailError, Notice, PromptNote};
-use jit_core::types::{Email, GrantDuration};
+use jit_core::ports::{Card, CardStore, Chat, MailError, Notice, PromptNote, StoreError};
+use jit_core::types::{Email, GrantDuration, RequestId};
 use serde_json::{json, Value};
 use tracing::{info, warn};
 
@@ -28,6 +28,10 @@ pub struct SlackChat<W, K> {
     portal: Option<String>,
     /// Slack user ids by email, for direct messages (one lookup a person per process).
     ids: Mutex<HashMap<Email, Option<String>>>,
+}
+
+fn store_error(e: StoreError) -> MailError {
+    MailError::Unknown(anyhow::anyhow!(e))
 }
 
 fn mail_error(e: SlackError) -> MailError {
@@ -81,9 +85,13 @@ impl<W: SlackWeb, K: CardStore> SlackChat<W, K> {
         Ok(id)
     }
 
+    /// Posts a message and keeps it as `key` among the cards of `id` (a request or a prompt),
+    /// showing `version` of it.
+    #[allow(clippy::too_many_arguments)]
     async fn post(
         &self,
-        req: &Request,
+        id: &RequestId,
+        version: u64,
         key: String,
         channel: &str,
         text: String,
@@ -104,12 +112,9 @@ impl<W: SlackWeb, K: CardStore> SlackChat<W, K> {
             channel: answer["channel"].as_str().unwrap_or(channel).to_string(),
             ts: answer["ts"].as_str().unwrap_or_default().to_string(),
             live,
-            version: req.version,
+            version,
         };
-        self.cards
-            .put_card(&req.id, &card)
-            .await
-            .map_err(|e| MailError::Unknown(anyhow::anyhow!(e)))
+        self.cards.put_card(id, &card).await.map_err(store_error)
     }
 
     /// What a message to the requester offers to extend by: only when it warns of the
@@ -122,6 +127,31 @@ impl<W: SlackWeb, K: CardStore> SlackChat<W, K> {
             .get(&req.flow)
             .is_some_and(|f| f.extendable);
         (warned && extendable).then(|| GrantDuration::parse(blocks::EXTEND_BY).expect("1h"))
+    }
+
+    /// Offers the bundles of an access-denied prompt to the person in their direct messages,
+    /// once (kept as the prompt's `prompt` card).
+    async fn offer(&self, note: &PromptNote) -> Result<(), MailError> {
+        let p = &note.prompt;
+        let cards = self.cards.cards(&p.id).await.map_err(store_error)?;
+        if cards.iter().any(|c| c.key == "prompt") {
+            return Ok(());
+        }
+        let Some(uid) = self.user_id(&p.denied.person).await.map_err(mail_error)? else {
+            info!(prompt_id = %p.id, "no Slack user has this person's email; they have the email");
+            return Ok(());
+        };
+        let blocks = blocks::prompt_message(note, &self.catalog);
+        self.post(
+            &p.id,
+            p.version,
+            "prompt".into(),
+            &uid,
+            blocks::prompt_text(p),
+            blocks,
+            false,
+        )
+        .await
     }
 
     async fn redraw(&self, req: &Request, card: &Card) -> Result<(), MailError> {
@@ -147,48 +177,7 @@ impl<W: SlackWeb, K: CardStore> SlackChat<W, K> {
         self.cards
             .put_card(&req.id, &drawn)
             .await
-            .map_err(|e| MailError::Unknown(anyhow::anyhow!(e)))
-    }
-}
-
-impl<W: SlackWeb, K: CardStore> SlackChat<W, K> {
-    /// Offers the bundles of an access-denied prompt to the person in their direct messages,
-    /// once (kept as the prompt's `prompt` card).
-    async fn offer(&self, note: &PromptNote) -> Result<(), MailError> {
-        let p = &note.prompt;
-        let store = |e: jit_core::ports::StoreError| MailError::Unknown(anyhow::anyhow!(e));
-        if self
-            .cards
-            .cards(&p.id)
-            .await
-            .map_err(store)?
-            .iter()
-            .any(|c| c.key == "prompt")
-        {
-            return Ok(());
-        }
-        let Some(uid) = self.user_id(&p.denied.person).await.map_err(mail_error)? else {
-            info!(prompt_id = %p.id, "no Slack user has this person's email; they have the email");
-            return Ok(());
-        };
-        let answer = self
-            .web
-            .call(
-                "chat.postMessage",
-                json!({ "channel": uid, "text": blocks::prompt_text(p),
-                        "blocks": blocks::prompt_message(note, &self.catalog),
-                        "unfurl_links": false }),
-            )
-            .await
-            .map_err(mail_error)?;
-        let card = Card {
-            key: "prompt".into(),
-            channel: answer["channel"].as_str().unwrap_or(&uid).to_string(),
-            ts: answer["ts"].as_str().unwrap_or_default().to_string(),
-            live: false,
-            version: p.version,
-        };
-        self.cards.put_card(&p.id, &card).await.map_err(store)
+            .map_err(store_error)
     }
 }
 
@@ -201,11 +190,7 @@ impl<W: SlackWeb, K: CardStore> Chat for SlackChat<W, K> {
             return Ok(());
         };
         let req = &note.request;
-        let cards = self
-            .cards
-            .cards(&req.id)
-            .await
-            .map_err(|e| MailError::Unknown(anyhow::anyhow!(e)))?;
+        let cards = self.cards.cards(&req.id).await.map_err(store_error)?;
         let has = |key: &str| cards.iter().any(|c| c.key == key);
         let card_blocks = || blocks::approval_card(req, &self.catalog, self.portal.as_deref());
         // Cards to the approvers just asked: one in the flow's channel, or one each.
@@ -215,7 +200,8 @@ impl<W: SlackWeb, K: CardStore> Chat for SlackChat<W, K> {
                     let key = format!("ask:{channel}:{}", req.tier);
                     if !has(&key) {
                         self.post(
-                            req,
+                            &req.id,
+                            req.version,
                             key,
                             channel.as_str(),
                             blocks::card_text(req),
@@ -234,7 +220,8 @@ impl<W: SlackWeb, K: CardStore> Chat for SlackChat<W, K> {
                         match self.user_id(approver).await.map_err(mail_error)? {
                             Some(uid) => {
                                 self.post(
-                                    req,
+                                    &req.id,
+                                    req.version,
                                     key,
                                     &uid,
                                     blocks::card_text(req),
@@ -256,7 +243,8 @@ impl<W: SlackWeb, K: CardStore> Chat for SlackChat<W, K> {
             if !has(&key) {
                 if let Some(uid) = self.user_id(&req.requester).await.map_err(mail_error)? {
                     self.post(
-                        req,
+                        &req.id,
+                        req.version,
                         key,
                         &uid,
                         blocks::escape(line, 1500),
@@ -273,7 +261,8 @@ impl<W: SlackWeb, K: CardStore> Chat for SlackChat<W, K> {
                 if !has(&key) {
                     let text = format!("Break-glass: {} took {}", req.requester, req.bundle);
                     self.post(
-                        req,
+                        &req.id,
+                        req.version,
                         key,
                         channel.as_str(),
                         text,
