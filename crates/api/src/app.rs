@@ -101,6 +101,15 @@ pub trait Api: Send + Sync + 'static {
         by: GrantDuration,
         reason: &str,
     ) -> impl Future<Output = Result<Request, ServiceError>> + Send;
+    /// See [`Service::extend_from`].
+    fn extend_from(
+        &self,
+        caller: &Email,
+        id: &RequestId,
+        from: Option<DateTime<Utc>>,
+        by: GrantDuration,
+        reason: &str,
+    ) -> impl Future<Output = Result<Request, ServiceError>> + Send;
     /// See [`Service::inspect_link`].
     fn inspect_link(
         &self,
@@ -263,6 +272,16 @@ where
         reason: &str,
     ) -> impl Future<Output = Result<Request, ServiceError>> + Send {
         Service::extend(self, caller, id, by, reason)
+    }
+    fn extend_from(
+        &self,
+        caller: &Email,
+        id: &RequestId,
+        from: Option<DateTime<Utc>>,
+        by: GrantDuration,
+        reason: &str,
+    ) -> impl Future<Output = Result<Request, ServiceError>> + Send {
+        Service::extend_from(self, caller, id, from, by, reason)
     }
     fn inspect_link(
         &self,

@@ -621,8 +621,11 @@ impl<A: Api, W: SlackWeb> SlackApp<A, W> {
             Job::Extend {
                 request, by, from, ..
             } => {
+                // Read first only to say why a second click does nothing; what makes it do
+                // nothing is the expiry the button names, checked by the conditional write.
                 let now = self.api.get(&request).await.map_err(told)?;
-                if now.expires_at.map(|e| e.timestamp()) != Some(from) {
+                let shown = chrono::DateTime::from_timestamp(from, 0);
+                if now.expires_at != shown {
                     return Err(format!(
                         "This grant was extended already, or has ended: {}",
                         blocks::standing(&now)
@@ -630,7 +633,13 @@ impl<A: Api, W: SlackWeb> SlackApp<A, W> {
                 }
                 // The extension's own message ("extended until …") follows from the outbox.
                 self.api
-                    .extend(person, &request, by, "extended from Slack's expiry warning")
+                    .extend_from(
+                        person,
+                        &request,
+                        shown,
+                        by,
+                        "extended from Slack's expiry warning",
+                    )
                     .await
                     .map_err(told)?;
             }

@@ -402,6 +402,28 @@ async fn a_grant_about_to_end_is_warned_with_extend_and_one_click_extends_it_onc
         })
         .await;
 
+    // Two more clicks of the same button at once, past the read that words the answer: the
+    // expiry the button names is what the conditional write checks, so neither adds anything.
+    let carol_email: jit_core::types::Email = "carol@example.com".parse().unwrap();
+    let direct = |_| {
+        w.service.extend_from(
+            &carol_email,
+            &id,
+            Some(expiry),
+            jit_core::types::GrantDuration::parse("1h").unwrap(),
+            "again",
+        )
+    };
+    let (a, b) = tokio::join!(direct(0), direct(1));
+    assert_eq!(
+        a.unwrap().expires_at,
+        Some(expiry + chrono::Duration::hours(1))
+    );
+    assert_eq!(
+        b.unwrap().expires_at,
+        Some(expiry + chrono::Duration::hours(1))
+    );
+
     // The same button again (a double click): nothing more, and carol is told why.
     w.click(&carol, "extend", &value, &dm("carol"), "t2").await;
     w.slack

@@ -391,6 +391,21 @@ where
         by: GrantDuration,
         reason: &str,
     ) -> Result<Request, ServiceError> {
+        self.extend_from(caller, id, None, by, reason).await
+    }
+
+    /// [`Self::extend`] of the expiry `from` the caller saw (a button showing it): once an
+    /// extension from it is made, the same again changes nothing, and after the expiry moved
+    /// otherwise it is refused as stale. Decided on the copy the conditional write checks, so
+    /// two clicks at once extend once. `None`: the expiry as it is now.
+    pub async fn extend_from(
+        &self,
+        caller: &Email,
+        id: &RequestId,
+        from: Option<DateTime<Utc>>,
+        by: GrantDuration,
+        reason: &str,
+    ) -> Result<Request, ServiceError> {
         let reason = bounded_text(reason, "reason", true)?;
         let current = self.get(id).await?;
         let flow = self.catalog.flows.get(&current.flow).ok_or_else(|| {
@@ -433,7 +448,7 @@ where
                 }
                 Ok(Command::Extend {
                     actor: caller.clone(),
-                    from: r.expires_at.unwrap_or(r.created_at),
+                    from: from.or(r.expires_at).unwrap_or(r.created_at),
                     by,
                     reason: reason.clone(),
                     max_total,
