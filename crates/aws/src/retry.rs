@@ -32,12 +32,6 @@ struct Bucket {
 }
 
 impl RateLimiter {
-    /// At most `per_second` calls per second from this process on average, with a burst of
-    /// as many (a full second's worth) at once.
-    pub fn per_second(per_second: u32) -> Self {
-        Self::with_burst(per_second, per_second)
-    }
-
     /// `per_second` calls a second on average, and up to `burst` at once after a quiet spell
     /// (at least 1: a burst of 1 spaces every call `1/per_second` apart).
     pub fn with_burst(per_second: u32, burst: u32) -> Self {

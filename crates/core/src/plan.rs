@@ -317,6 +317,21 @@ impl PolicyDocument {
 mod tests {
     use super::*;
 
+    use crate::types::{IamAction, ResourceArn};
+
+    fn st(actions: &[&str], resources: &[&str]) -> Statement {
+        Statement {
+            actions: actions
+                .iter()
+                .map(|a| IamAction::parse(a).unwrap())
+                .collect(),
+            resources: resources
+                .iter()
+                .map(|r| ResourceArn::parse(r).unwrap())
+                .collect(),
+        }
+    }
+
     /// Built at once or grant by grant, the same document: foreign statements kept in their
     /// place, stale grants gone, live ones in the order given.
     #[test]
@@ -345,20 +360,6 @@ mod tests {
             old.rebuilt(&many, POLICY_BUDGET).unwrap_err(),
             old.rebuilt_one_by_one(&many, POLICY_BUDGET).unwrap_err()
         );
-    }
-    use crate::types::{IamAction, ResourceArn};
-
-    fn st(actions: &[&str], resources: &[&str]) -> Statement {
-        Statement {
-            actions: actions
-                .iter()
-                .map(|a| IamAction::parse(a).unwrap())
-                .collect(),
-            resources: resources
-                .iter()
-                .map(|r| ResourceArn::parse(r).unwrap())
-                .collect(),
-        }
     }
 
     fn grant(id: &str, statements: Vec<Statement>) -> GrantSpec {

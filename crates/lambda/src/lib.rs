@@ -271,16 +271,13 @@ impl<K: Access> App<K> {
         }
         // With a catalog in hand, a small read first: the files are fetched only when the
         // version changed. A cold start has none, and reads the files at once.
-        if cache.is_some() {
+        if let Some(c) = cache.as_mut() {
             let version = self
                 .catalogs
                 .current_version()
                 .await
                 .context("reading the published catalog's version")?;
-            if let Some(c) = cache
-                .as_mut()
-                .filter(|c| Some(&c.version) == version.as_ref())
-            {
+            if version.as_ref() == Some(&c.version) {
                 c.checked = Instant::now();
                 return Ok(c.service.clone());
             }
