@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite. Starts moto server (the AWS emulator) for the adapter tests and an
-# OpenID Connect provider (tests/oidc) for the sign-in tests, each on a free port on 127.0.0.1,
-# runs every test, and stops both again, whatever happens.
+# The whole test suite. Starts moto server (the AWS emulator) for the adapter tests, an OpenID
+# Connect provider (tests/oidc) for the sign-in tests and a PostgreSQL server (a data directory
+# of its own) for the database grant tests, each on a free port on 127.0.0.1, runs every test,
+# and stops them again, whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,7 +11,8 @@ free_port() {
 }
 pids=()
 cleanup=()
-trap 'kill "${pids[@]}" 2>/dev/null || true; wait "${pids[@]}" 2>/dev/null || true; rm -rf "${cleanup[@]}"' EXIT
+stop_postgres=(true)
+trap '"${stop_postgres[@]}" >/dev/null 2>&1 || true; kill "${pids[@]}" 2>/dev/null || true; wait "${pids[@]}" 2>/dev/null || true; rm -rf "${cleanup[@]}"' EXIT
 
 # Starts a server in the background (the rest of the arguments: its command line) and waits
 # until URL answers; NAME says what it is in messages. Its log goes to a temporary file.
@@ -55,6 +57,32 @@ cleanup+=("$oidc_keys")
 start_server "OIDC provider" "http://127.0.0.1:$oidc_port/.well-known/openid-configuration" \
   node tests/oidc/server.mjs --port "$oidc_port" --keys "$oidc_keys"
 export JIT_TEST_OIDC_ISSUER="http://127.0.0.1:$oidc_port" JIT_TEST_OIDC_KEYS="$oidc_keys"
+
+# PostgreSQL (Debian's package): a fresh cluster in a temporary directory, password sign-in on
+# TCP as the database grant tests need, stopped on exit. Postgres will not run as root, so as
+# root it runs as the package's postgres user.
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+if [ -z "$pg_bin" ] || [ ! -x "$pg_bin/initdb" ]; then
+  echo "test: PostgreSQL is missing; run: bash scripts/setup.sh" >&2
+  exit 1
+fi
+pg_dir=$(mktemp -d -t jit-pg.XXXXXX)
+cleanup+=("$pg_dir")
+as_pg=()
+if [ "$(id -u)" -eq 0 ]; then chown postgres "$pg_dir"; as_pg=(runuser -u postgres --); fi
+pg_port=$(free_port)
+pg_password=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+printf '%s\n' "$pg_password" >"$pg_dir/pw"
+chmod 644 "$pg_dir/pw"
+"${as_pg[@]}" "$pg_bin/initdb" -D "$pg_dir/data" -U jit_admin --pwfile="$pg_dir/pw" \
+  --auth-host=scram-sha-256 --auth-local=trust -E UTF8 --no-sync >"$pg_dir/initdb.log" 2>&1 \
+  || { echo "test: initdb failed:" >&2; cat "$pg_dir/initdb.log" >&2; exit 1; }
+"${as_pg[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 60 \
+  -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" start >/dev/null \
+  || { echo "test: PostgreSQL failed to start:" >&2; cat "$pg_dir/server.log" >&2; exit 1; }
+stop_postgres=("${as_pg[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate stop)
+export JIT_TEST_POSTGRES_URL="postgres://jit_admin:$pg_password@127.0.0.1:$pg_port"
+echo "test: PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') at 127.0.0.1:$pg_port (log: $pg_dir/server.log)"
 
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1

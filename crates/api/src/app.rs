@@ -11,7 +11,7 @@ use jit_core::link::LinkClaims;
 use jit_core::policy::RequestInput;
 use jit_core::ports::*;
 use jit_core::prompt::{Offer, Prompt};
-use jit_core::service::{Ending, PromptAnswer, Service, ServiceError, Verdict};
+use jit_core::service::{DbCredentials, Ending, PromptAnswer, Service, ServiceError, Verdict};
 use jit_core::types::*;
 
 /// What the router needs from the service; implemented for every [`Service`].
@@ -86,6 +86,12 @@ pub trait Api: Send + Sync + 'static {
         id: &RequestId,
         message: &str,
     ) -> impl Future<Output = Result<Ending, ServiceError>> + Send;
+    /// See [`Service::db_credentials`].
+    fn db_credentials(
+        &self,
+        caller: &Email,
+        id: &RequestId,
+    ) -> impl Future<Output = Result<DbCredentials, ServiceError>> + Send;
     /// See [`Service::review`].
     fn review(
         &self,
@@ -263,6 +269,13 @@ where
         message: &str,
     ) -> impl Future<Output = Result<Request, ServiceError>> + Send {
         Service::review(self, caller, id, message)
+    }
+    fn db_credentials(
+        &self,
+        caller: &Email,
+        id: &RequestId,
+    ) -> impl Future<Output = Result<DbCredentials, ServiceError>> + Send {
+        Service::db_credentials(self, caller, id)
     }
     fn extend(
         &self,

@@ -57,6 +57,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/requests/{id}/revoke"),
     ("POST", "/v1/requests/{id}/extend"),
     ("POST", "/v1/requests/{id}/review"),
+    ("POST", "/v1/requests/{id}/db-credentials"),
     ("GET", "/v1/decisions/{token}"),
     ("POST", "/v1/decisions/{token}"),
     ("GET", "/v1/prompts/{token}"),
@@ -88,6 +89,10 @@ pub fn router<A: Api>(app: Arc<A>, config: Arc<ClientConfig>) -> Router {
         .route("/v1/requests/{id}/revoke", post(actions::revoke::<A>))
         .route("/v1/requests/{id}/extend", post(actions::extend::<A>))
         .route("/v1/requests/{id}/review", post(actions::review::<A>))
+        .route(
+            "/v1/requests/{id}/db-credentials",
+            post(actions::db_credentials::<A>),
+        )
         .route(
             "/v1/decisions/{token}",
             get(links::decision_page::<A>).post(links::decide::<A>),

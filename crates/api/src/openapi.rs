@@ -41,7 +41,7 @@ carries internals. Bodies are at most 16 KiB and unknown fields are refused."
         catalog::list, catalog::show,
         requests::submit, requests::preview, requests::list, requests::show, requests::approvals,
         actions::approve, actions::deny, actions::cancel, actions::release, actions::revoke,
-        actions::review, actions::extend,
+        actions::review, actions::extend, actions::db_credentials,
         links::decision_page, links::decide, links::prompt_page, links::answer_prompt,
         records::audit, records::prompts, records::report,
         meta::whoami, meta::config, meta::openapi

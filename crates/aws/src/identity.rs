@@ -730,6 +730,14 @@ impl AwsGrantor {
     }
 }
 
+/// A database grant reached the AWS grantor alone: the function was built without the
+/// database adapter (`WithDatabases`), which is a deployment mistake, not a passing failure.
+fn no_database(db: &jit_core::database::Database) -> GrantError {
+    GrantError::Unknown(anyhow::anyhow!(
+        "database {db}: this function is not set up to reach databases (see the README's Databases section)"
+    ))
+}
+
 impl Grantor for AwsGrantor {
     #[instrument(skip(self, grant), fields(grant_id = %grant.id, strategy = strategy.as_str()))]
     async fn apply(
@@ -773,6 +781,7 @@ impl Grantor for AwsGrantor {
                     Ok(())
                 }
                 Strategy::IamRole => self.role_apply(person, grant).await,
+                Strategy::Postgres(db) => Err(no_database(db)),
             }
         })
         .await
@@ -818,6 +827,7 @@ impl Grantor for AwsGrantor {
                     Ok(())
                 }
                 Strategy::IamRole => self.role_remove(person, grant).await,
+                Strategy::Postgres(db) => Err(no_database(db)),
             }
         })
         .await

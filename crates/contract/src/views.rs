@@ -27,6 +27,95 @@ pub struct AccessView {
     pub permission_set_arn: Option<String>,
     /// The accounts it is in.
     pub accounts: Vec<String>,
+    /// Where to sign in (`database`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseAccess>,
+}
+
+/// How to reach a database grant (`postgres` bundles).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DatabaseAccess {
+    /// Host name.
+    pub endpoint: String,
+    /// Port.
+    pub port: u16,
+    /// The database.
+    pub database: String,
+    /// The database user to sign in as.
+    pub user: String,
+    /// `iam` (an RDS IAM token) or `password` (`POST /v1/requests/{id}/db-credentials`).
+    pub auth: String,
+    /// With `iam`: the region to make a token in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+}
+
+/// A database password for the requester of an active grant
+/// (`POST /v1/requests/{id}/db-credentials`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DbCredentialsView {
+    /// The grant.
+    pub request_id: String,
+    /// Host name.
+    pub endpoint: String,
+    /// Port.
+    pub port: u16,
+    /// The database.
+    pub database: String,
+    /// The database user.
+    pub user: String,
+    /// The password: shown once, kept nowhere.
+    pub password: String,
+    /// When the password stops working.
+    pub valid_until: DateTime<Utc>,
+    /// A psql command that signs in (it asks for the password).
+    pub psql: String,
+}
+
+impl DbCredentialsView {
+    /// The view of issued credentials.
+    pub fn of(c: &jit_core::service::DbCredentials) -> Self {
+        let sslmode = if c.database.tls {
+            "verify-full"
+        } else {
+            "disable"
+        };
+        Self {
+            request_id: c.request.id.to_string(),
+            endpoint: c.database.endpoint.clone(),
+            port: c.database.port,
+            database: c.database.database.clone(),
+            user: c.user.clone(),
+            password: c.password.clone(),
+            valid_until: c.valid_until,
+            psql: format!(
+                "psql {}",
+                shell_quote(&format!(
+                    "host={} port={} dbname={} user={} sslmode={sslmode}",
+                    c.database.endpoint,
+                    c.database.port,
+                    libpq_value(&c.database.database),
+                    c.user
+                ))
+            ),
+        }
+    }
+}
+
+/// `v` as one POSIX shell word.
+fn shell_quote(v: &str) -> String {
+    format!("'{}'", v.replace('\'', "'\\''"))
+}
+
+/// A libpq connection-string value: quoted when it holds spaces or quotes.
+fn libpq_value(v: &str) -> String {
+    if v.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        v.to_string()
+    } else {
+        format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"))
+    }
 }
 
 impl AccessView {
@@ -37,6 +126,7 @@ impl AccessView {
             return None;
         }
         let place = r.place.as_ref()?;
+        let mut database = None;
         let (kind, role_name, permission_set_arn) = match place {
             Place::PermissionSet { name } => ("permission-set", Some(name.clone()), None),
             Place::Assignment { permission_set_arn } => {
@@ -47,12 +137,31 @@ impl AccessView {
                 Some(role_name.clone()).filter(|n| !n.is_empty()),
                 None,
             ),
+            Place::Database {
+                endpoint,
+                port,
+                database: db,
+                user,
+                auth,
+                region,
+            } => {
+                database = Some(DatabaseAccess {
+                    endpoint: endpoint.clone(),
+                    port: *port,
+                    database: db.clone(),
+                    user: user.clone(),
+                    auth: auth.clone(),
+                    region: region.clone(),
+                });
+                ("database", None, None)
+            }
         };
         Some(Self {
             kind: kind.to_string(),
             role_name,
             permission_set_arn,
             accounts: r.accounts.iter().map(|a| a.to_string()).collect(),
+            database,
         })
     }
 }

@@ -27,6 +27,22 @@ pub enum Place {
         #[serde(default)]
         role_name: String,
     },
+    /// A database role (`postgres`): sign in as `user` to `database` at `endpoint`.
+    Database {
+        /// Host name.
+        endpoint: String,
+        /// Port.
+        port: u16,
+        /// The database.
+        database: String,
+        /// The person's database role.
+        user: String,
+        /// `iam` or `password`.
+        auth: String,
+        /// With `iam`: the region to make a token in.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        region: Option<String>,
+    },
 }
 
 impl Place {
@@ -42,6 +58,14 @@ impl Place {
             },
             Strategy::IamRole => Place::IamRole {
                 role_name: iam_role_name(role_template, person),
+            },
+            Strategy::Postgres(db) => Place::Database {
+                endpoint: db.endpoint.clone(),
+                port: db.port,
+                database: db.database.clone(),
+                user: crate::database::person_role(person),
+                auth: db.auth.as_str().to_string(),
+                region: db.iam.as_ref().map(|i| i.region.clone()),
             },
         }
     }
@@ -92,6 +116,25 @@ impl Place {
                 )
             }
             Place::IamRole { .. } => format!("on your IAM role in {accounts_text}"),
+            Place::Database {
+                endpoint,
+                port,
+                database,
+                user,
+                auth,
+                region,
+            } => {
+                let how = if auth == "iam" {
+                    format!(
+                        "sign in with an IAM token: aws rds generate-db-auth-token --hostname {endpoint} --port {port} --username {user}{}",
+                        region.as_ref().map(|r| format!(" --region {r}")).unwrap_or_default()
+                    )
+                } else {
+                    "get your password with `jit db-credentials <request id>` or in the portal"
+                        .to_string()
+                };
+                format!("on database {database} at {endpoint}:{port} as {user}; {how}")
+            }
         }
     }
 }

@@ -51,6 +51,8 @@ pub enum Action {
     DriftRepaired,
     /// The requester was told the grant ends soon (with chat on: a message with Extend).
     ExpiryWarned,
+    /// The grant's access could not be removed yet (its database unreachable); retried.
+    RemovalPending,
 }
 
 impl Action {
@@ -75,6 +77,7 @@ impl Action {
             Action::Reviewed => "reviewed",
             Action::DriftRepaired => "drift-repaired",
             Action::ExpiryWarned => "expiry-warned",
+            Action::RemovalPending => "removal-pending",
         }
     }
 }

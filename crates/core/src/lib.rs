@@ -5,6 +5,7 @@
 pub mod access;
 pub mod audit;
 pub mod catalog;
+pub mod database;
 pub mod lifecycle;
 pub mod link;
 pub mod notify;

@@ -277,6 +277,13 @@ pub enum Command {
         /// What was found and done.
         detail: String,
     },
+    /// Taking the grant's access away failed for now (a database unreachable): the reason is
+    /// kept and shown, the status does not change, and the removal is retried. Recorded once
+    /// per distinct reason.
+    RemovalPending {
+        /// Why, in one line.
+        reason: String,
+    },
     /// An admin records the review of a break-glass grant.
     Review {
         /// Who.
@@ -306,6 +313,7 @@ impl Command {
             Command::WarnExpiry { .. } => "warned",
             Command::Review { .. } => "reviewed",
             Command::RecordDrift { .. } => "repaired",
+            Command::RemovalPending { .. } => "marked removal-pending",
         }
     }
 }
@@ -851,6 +859,19 @@ impl Request {
                     return Err(self.wrong(cmd));
                 }
                 rec.record(SYSTEM, Action::DriftRepaired, s, Some(detail.clone()));
+            }
+            Command::RemovalPending { reason } => {
+                if !matches!(
+                    s,
+                    Status::Active | Status::Released | Status::Revoked | Status::Ended
+                ) {
+                    return Err(self.wrong(cmd));
+                }
+                if self.status_reason.as_deref() == Some(reason.as_str()) {
+                    return Ok(None);
+                }
+                rec.request.status_reason = Some(reason.clone());
+                rec.record(SYSTEM, Action::RemovalPending, s, Some(reason.clone()));
             }
         }
         let events = rec.events;

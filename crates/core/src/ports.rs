@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::AuditEvent;
 use crate::catalog::Strategy;
+use crate::database::{Database, DbHoldings};
 use crate::lifecycle::{Request, Status, Transition};
 use crate::plan::{GrantSpec, PolicyDocument, TooLarge};
 use crate::prompt::Prompt;
@@ -362,6 +363,34 @@ pub trait Grantor: Send + Sync {
         seen: &RolePolicies,
         next: &RolePolicies,
     ) -> impl Future<Output = Result<bool, GrantError>> + Send;
+    /// Sets a new password on `person`'s role on `db`'s instance, valid until `until`
+    /// (`postgres` bundles with `auth = "password"`); a grantor without databases refuses.
+    fn db_password(
+        &self,
+        _person: &Email,
+        db: &Database,
+        _until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<String, GrantError>> + Send {
+        let message = format!("this function does not reach databases (database {db})");
+        async move { Err(GrantError::Unknown(anyhow::anyhow!(message))) }
+    }
+    /// What this product holds on `db`'s instance ([`crate::database::Databases::holdings`]);
+    /// nothing for a grantor without databases.
+    fn db_holdings(
+        &self,
+        _db: &Database,
+    ) -> impl Future<Output = Result<DbHoldings, GrantError>> + Send {
+        async { Ok(DbHoldings::default()) }
+    }
+    /// Stops `person`'s database role logging in unless they hold a grant there.
+    fn db_lock_out(
+        &self,
+        _person: &Email,
+        db: &Database,
+    ) -> impl Future<Output = Result<(), GrantError>> + Send {
+        let message = format!("this function does not reach databases (database {db})");
+        async move { Err(GrantError::Unknown(anyhow::anyhow!(message))) }
+    }
 }
 
 /// The grantor of a function that writes only the ledger ([`crate::service::Effects::Stream`]):

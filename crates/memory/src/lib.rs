@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, Duration, Utc};
 use jit_core::audit::AuditEvent;
 use jit_core::catalog::{Catalog, Strategy, DIRECTORY_FILE};
+use jit_core::database::{Database, DbHoldings, HeldGrant};
 use jit_core::lifecycle::{Request, Status, Transition};
 use jit_core::link::LinkSigner;
 use jit_core::plan::{GrantSpec, PolicyDocument, TooLarge, POLICY_BUDGET};
@@ -342,6 +343,20 @@ pub struct IdentitySide {
     pub assignments: BTreeMap<String, BTreeSet<RequestId>>,
     /// Each person's role's inline policies, by policy name (`jit-<grant>`).
     pub role_policies: BTreeMap<Email, BTreeMap<String, PolicyDocument>>,
+    /// Simulated database grants (`postgres` bundles without a server), by grant.
+    #[serde(default)]
+    pub database_grants: BTreeMap<RequestId, SimulatedDbGrant>,
+}
+
+/// A database grant as the simulation holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimulatedDbGrant {
+    /// Whose.
+    pub person: Email,
+    /// The instance.
+    pub instance: String,
+    /// The database.
+    pub database: String,
 }
 
 /// A failure the fake grantor will return on its next calls.
@@ -434,6 +449,21 @@ impl Grantor for MemoryGrantor {
         self.fault(person)?;
         let mut side = lock(&self.side);
         match strategy {
+            Strategy::Postgres(db) => {
+                side.database_grants.insert(
+                    grant.id.clone(),
+                    SimulatedDbGrant {
+                        person: person.clone(),
+                        instance: db.instance.clone(),
+                        database: db.database.clone(),
+                    },
+                );
+                if !grant.statements.is_empty() {
+                    let doc = side.containers.get(person).cloned().unwrap_or_default();
+                    let next = doc.with(grant, POLICY_BUDGET)?;
+                    side.containers.insert(person.clone(), next);
+                }
+            }
             Strategy::Container => {
                 let doc = side.containers.get(person).cloned().unwrap_or_default();
                 let next = doc.with(grant, POLICY_BUDGET)?;
@@ -484,6 +514,13 @@ impl Grantor for MemoryGrantor {
         self.fault(person)?;
         let mut side = lock(&self.side);
         match strategy {
+            Strategy::Postgres(_) => {
+                side.database_grants.remove(&grant.id);
+                if let Some(doc) = side.containers.get(person) {
+                    let next = doc.without(&grant.id);
+                    side.containers.insert(person.clone(), next);
+                }
+            }
             Strategy::Container => {
                 if let Some(doc) = side.containers.get(person) {
                     let next = doc.without(&grant.id);
@@ -553,6 +590,43 @@ impl Grantor for MemoryGrantor {
 
     async fn containers(&self) -> Result<Vec<Email>, GrantError> {
         Ok(lock(&self.side).containers.keys().cloned().collect())
+    }
+
+    async fn db_password(
+        &self,
+        person: &Email,
+        db: &Database,
+        _until: DateTime<Utc>,
+    ) -> Result<String, GrantError> {
+        self.fault(person)?;
+        let holds = lock(&self.side)
+            .database_grants
+            .values()
+            .any(|g| &g.person == person && g.instance == db.instance);
+        if !holds {
+            return Err(GrantError::NoIdentity(format!(
+                "{person} holds no grant on database instance {}",
+                db.instance
+            )));
+        }
+        // Simulated: no server checks it (jit-local --postgres URL makes real ones).
+        Ok(format!("simulated-{:016x}", rand::random::<u64>()))
+    }
+
+    async fn db_holdings(&self, db: &Database) -> Result<DbHoldings, GrantError> {
+        Ok(DbHoldings {
+            grants: lock(&self.side)
+                .database_grants
+                .iter()
+                .filter(|(_, g)| g.instance == db.instance)
+                .map(|(id, g)| HeldGrant {
+                    person: g.person.clone(),
+                    grant: id.clone(),
+                    database: g.database.clone(),
+                })
+                .collect(),
+            idle_logins: Vec::new(),
+        })
     }
 
     async fn container_policy(&self, person: &Email) -> Result<Option<PolicyDocument>, GrantError> {

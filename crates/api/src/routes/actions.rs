@@ -7,7 +7,9 @@ use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use jit_contract::{ApproveBody, ErrorBody, ExtendBody, IdPath, MessageBody, RequestView};
+use jit_contract::{
+    ApproveBody, DbCredentialsView, ErrorBody, ExtendBody, IdPath, MessageBody, RequestView,
+};
 use jit_core::service::Ending;
 use jit_core::types::RequestId;
 
@@ -175,4 +177,31 @@ pub async fn extend<A: Api>(
         &app.extend(&me, &id, by, &reason).await?,
         None,
     )))
+}
+
+/// A new password for the caller's active database grant (`postgres` bundles signing in with a
+/// password). Each call issues a new one (the previous stops working for new sign-ins); it
+/// lasts until the latest expiry of the caller's grants on that instance. Never stored, never
+/// sent anywhere else; the answer must not be cached.
+#[utoipa::path(post, operation_id = "dbCredentials", path = "/v1/requests/{id}/db-credentials", tag = "requests", params(IdPath),
+    responses(
+        (status = 200, description = "Where and how to sign in, with the password", body = DbCredentialsView),
+        (status = 404, description = "No such request of the caller's", body = ErrorBody),
+        (status = 422, description = "Not a database grant with a password, or not active", body = ErrorBody)))]
+pub async fn db_credentials<A: Api>(
+    State(app): State<Arc<A>>,
+    Me(me): Me,
+    p: Result<Path<IdPath>, PathRejection>,
+) -> ApiResult<(
+    [(axum::http::HeaderName, &'static str); 2],
+    Json<DbCredentialsView>,
+)> {
+    let c = app.db_credentials(&me, &id(p)?).await?;
+    Ok((
+        [
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+            (axum::http::header::PRAGMA, "no-cache"),
+        ],
+        Json(DbCredentialsView::of(&c)),
+    ))
 }

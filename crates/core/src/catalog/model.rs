@@ -129,15 +129,37 @@ pub enum Strategy {
     },
     /// A per-grant inline policy on the person's IAM role.
     IamRole,
+    /// A role of the grant's own on a Postgres database, granted to the person's database role
+    /// (with `auth = "iam"`, also an `rds-db:connect` statement in their container).
+    Postgres(Box<crate::database::Database>),
 }
 
 impl Strategy {
+    /// The database a `postgres` bundle's grants are made on.
+    pub fn database(&self) -> Option<&crate::database::Database> {
+        match self {
+            Strategy::Postgres(db) => Some(db),
+            _ => None,
+        }
+    }
+
+    /// Whether grants put statements in the person's container (a `postgres` bundle with IAM
+    /// sign-in puts its `rds-db:connect` there).
+    pub fn uses_container(&self) -> bool {
+        match self {
+            Strategy::Container => true,
+            Strategy::Postgres(db) => db.auth == crate::database::DbAuth::Iam,
+            _ => false,
+        }
+    }
+
     /// The catalog spelling.
     pub fn as_str(&self) -> &'static str {
         match self {
             Strategy::Container => "container",
             Strategy::Assignment { .. } => "assignment",
             Strategy::IamRole => "iam-role",
+            Strategy::Postgres(_) => "postgres",
         }
     }
 }

@@ -21,6 +21,7 @@ use crate::types::{
     AccountId, BundleName, ChatChannel, Email, FlowName, GrantDuration, GroupName, IamAction,
     InvalidValue, PermissionSetArn, ResourceArn, Risk,
 };
+use db::{read_database, RawDatabase, DATABASE_KEYS};
 
 /// One mistake in a catalog file, located by file, line and field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,6 +263,8 @@ impl Ctx<'_> {
     }
 }
 
+mod db;
+
 // ---- pass 2: unknown fields -------------------------------------------------------------------
 
 const ROOT_KEYS: &[&str] = &["bundle", "flow", "settings", "risk_matrix"];
@@ -277,6 +280,7 @@ const BUNDLE_KEYS: &[&str] = &[
     "statements",
     "deprecated",
     "successor",
+    "database",
 ];
 const STATEMENT_KEYS: &[&str] = &["actions", "resources"];
 const FLOW_KEYS: &[&str] = &[
@@ -391,6 +395,9 @@ fn walk_unknown(ctx: &mut Ctx, root: &DeTable) {
         for (j, st) in tables(bundle.get("statements")).into_iter().enumerate() {
             check_keys(ctx, st, STATEMENT_KEYS, &format!("{label}.statements[{j}]"));
         }
+        for db in tables(bundle.get("database")) {
+            check_keys(ctx, db, DATABASE_KEYS, &format!("{label}.database"));
+        }
     }
     for (i, flow) in tables(root.get("flow")).into_iter().enumerate() {
         let label = entry_label("flow", i, flow);
@@ -443,6 +450,7 @@ struct RawBundle {
     statements: Option<Spanned<Vec<Spanned<RawStatement>>>>,
     deprecated: Option<Spanned<bool>>,
     successor: Option<Spanned<String>>,
+    database: Option<Spanned<RawDatabase>>,
 }
 
 #[derive(Deserialize)]
@@ -912,6 +920,8 @@ fn read_bundle(ctx: &mut Ctx, spanned: &Spanned<RawBundle>) -> Option<Bundle> {
     {
         None | Some(("container", _)) => Some(Strategy::Container),
         Some(("iam-role", _)) => Some(Strategy::IamRole),
+        Some(("postgres", _)) => read_database(ctx, raw.database.as_ref(), &at, &label)
+            .map(|db| Strategy::Postgres(Box::new(db))),
         Some(("assignment", span)) => match permission_set.clone() {
             Some(permission_set) => Some(Strategy::Assignment { permission_set }),
             None if raw.permission_set.is_none() => {
@@ -928,7 +938,9 @@ fn read_bundle(ctx: &mut Ctx, spanned: &Spanned<RawBundle>) -> Option<Bundle> {
             ctx.error(
                 &span,
                 f("strategy"),
-                format!("unknown strategy {other:?}: use container, assignment or iam-role"),
+                format!(
+                    "unknown strategy {other:?}: use container, assignment, iam-role or postgres"
+                ),
             );
             None
         }
@@ -943,8 +955,30 @@ fn read_bundle(ctx: &mut Ctx, spanned: &Spanned<RawBundle>) -> Option<Bundle> {
         }
     }
 
+    if let Some(d) = &raw.database {
+        if !matches!(
+            raw.strategy.as_ref().map(|s| s.get_ref().as_str()),
+            Some("postgres")
+        ) {
+            ctx.error(&d.span(), f("database"), "a database table is only used by strategy = \"postgres\"; remove it or set the strategy");
+        }
+    }
+    let postgres = matches!(
+        raw.strategy.as_ref().map(|s| s.get_ref().as_str()),
+        Some("postgres")
+    );
+    if postgres && accounts.len() > 1 {
+        ctx.error(
+            &at,
+            f("accounts"),
+            "a postgres bundle names the one account its database is in",
+        );
+    }
+    if let (true, Some(st)) = (postgres, &raw.statements) {
+        ctx.error(&st.span(), f("statements"), "a postgres bundle grants database privileges ([bundle.database]), not IAM statements; remove statements");
+    }
     let mut statements = Vec::new();
-    let needs_statements = !matches!(strategy, Some(Strategy::Assignment { .. }));
+    let needs_statements = !matches!(strategy, Some(Strategy::Assignment { .. })) && !postgres;
     match &raw.statements {
         None if needs_statements => ctx.error(
             &at,

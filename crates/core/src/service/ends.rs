@@ -15,6 +15,7 @@ where
     /// access is gone yet is in the answer ([`Ending::removal`]).
     #[instrument(skip(self), fields(request_id = %id))]
     pub async fn release(&self, caller: &Email, id: &RequestId) -> Result<Ending, ServiceError> {
+        self.database_end_first(caller, id, false).await?;
         let (req, _) = self
             .transition(id, |_| {
                 Ok(Command::Release {
@@ -39,6 +40,9 @@ where
     ) -> Result<Ending, ServiceError> {
         let message = bounded_text(message, "message", true)?;
         let is_admin = self.is_admin(caller).await?;
+        if is_admin {
+            self.database_end_first(caller, id, true).await?;
+        }
         let (req, _) = self
             .transition(id, |_| {
                 Ok(Command::Revoke {
@@ -53,6 +57,26 @@ where
             request: req,
             removal,
         })
+    }
+
+    /// Before a release or revoke of a database grant, where effects are inline: the access is
+    /// taken away first, so a database that cannot be reached leaves the grant active (and the
+    /// caller told why) rather than released with its access in place. Only for a call the
+    /// lifecycle would accept: the requester's own grant, or an admin's revoke.
+    async fn database_end_first(
+        &self,
+        caller: &Email,
+        id: &RequestId,
+        admin: bool,
+    ) -> Result<(), ServiceError> {
+        if self.effects != Effects::Inline {
+            return Ok(());
+        }
+        let req = self.get(id).await?;
+        if !admin && &req.requester != caller {
+            return Ok(());
+        }
+        self.remove_database_first(&req).await
     }
 
     /// Takes an ended grant's access away in this call where the effects are inline; `None`
@@ -121,8 +145,16 @@ where
     /// Ends a grant at its expiry (the revoke function's job). Early or stale calls do nothing.
     #[instrument(skip(self), fields(request_id = %id))]
     pub async fn end(&self, id: &RequestId) -> Result<Request, ServiceError> {
+        let before = self.get(id).await?;
+        let overdue = before.expires_at.is_some_and(|e| e <= self.now());
+        if overdue {
+            self.remove_database_first(&before).await?;
+        }
         let (req, _) = match self.transition(id, |_| Ok(Command::EndAtExpiry)).await {
-            Err(ServiceError::Lifecycle(LifecycleError::NotYet(_))) => return self.get(id).await,
+            Err(ServiceError::Lifecycle(LifecycleError::NotYet(_))) => {
+                // Extended meanwhile: what was just taken away is put back.
+                return self.reconcile(id).await;
+            }
             other => other?,
         };
         self.take_away(&req).await?;
@@ -208,6 +240,7 @@ where
         // Every live grant, read once: those past expiry are ended, and the rest are what the
         // containers and roles are kept to.
         let all_live = self.live_grants().await?;
+        let all_live_copy = all_live.clone();
         let overdue = all_live
             .iter()
             .filter(|r| r.expires_at.is_some_and(|e| e <= now));
@@ -296,6 +329,10 @@ where
                 }
             }
         }
+        let (checked, removed, failed) = self.sweep_databases(&all_live_copy).await;
+        report.databases += checked;
+        report.drift_removed += removed;
+        report.failed += failed;
         // Notifications a call wrote with its transition but died before sending: past a grace
         // period (the call sends its own at once), the sweep sends them.
         match self
@@ -364,7 +401,10 @@ where
                 let b = self
                     .catalog
                     .bundle(&r.bundle)
-                    .filter(|b| b.strategy.as_str() == kind)?
+                    .filter(|b| match kind {
+                        "container" => b.strategy.uses_container(),
+                        _ => b.strategy.as_str() == kind,
+                    })?
                     .clone();
                 Some((r, b))
             })

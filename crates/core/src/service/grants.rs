@@ -31,7 +31,12 @@ where
                 Ok(req)
             }
             Status::Released | Status::Revoked | Status::Ended => {
-                self.take_away(&req).await?;
+                if let Err(e) = self.take_away(&req).await {
+                    if self.bundle_of(&req)?.strategy.database().is_some() {
+                        self.removal_pending(&req, &e).await;
+                    }
+                    return Err(e);
+                }
                 Ok(req)
             }
             _ => Ok(req),

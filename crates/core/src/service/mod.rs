@@ -7,6 +7,7 @@
 //! Email and schedule failures after a commit are logged, not returned: the IAM time condition
 //! and the sweeper are the backstops, and failing the call would invite a duplicate request.
 
+mod databases;
 mod drift;
 mod effects;
 mod ends;
@@ -31,6 +32,8 @@ use crate::policy::{self, Membership, Refusal, RequestInput, Requester, MAX_REAS
 use crate::ports::*;
 use crate::prompt::{self, AccessDenied, Ignored, Offer, Prompt, PromptStatus};
 use crate::types::{Email, GrantDuration, GroupName, RequestId};
+
+pub use databases::DbCredentials;
 
 /// How often a transition is retried when another writer got there first.
 const MAX_ATTEMPTS: usize = 8;
@@ -144,6 +147,8 @@ pub struct SweepReport {
     pub notices_sent: usize,
     /// Requesters warned that their grant ends soon (with chat on).
     pub warned: usize,
+    /// Database instances compared with the ledger (`postgres` bundles).
+    pub databases: usize,
 }
 
 /// How long before its expiry a requester is warned (by the sweep, so up to one sweep period
@@ -455,7 +460,10 @@ where
 pub fn spec(req: &Request, bundle: &Bundle) -> GrantSpec {
     GrantSpec {
         id: req.id.clone(),
-        statements: bundle.statements.clone(),
+        statements: match &bundle.strategy {
+            Strategy::Postgres(db) => db.connect_statements(&req.accounts, &req.requester),
+            _ => bundle.statements.clone(),
+        },
         accounts: req.accounts.clone(),
         starts_at: req.start_at.and(req.starts_at),
         expires_at: req.expires_at.unwrap_or(req.created_at),

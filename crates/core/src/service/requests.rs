@@ -189,7 +189,7 @@ where
             let b = self
                 .catalog
                 .bundle(&r.bundle)
-                .filter(|b| b.strategy == Strategy::Container)?;
+                .filter(|b| b.strategy.uses_container())?;
             let s = spec(r, b);
             Some(GrantSpec {
                 starts_at: s.starts_at.or(r.start_at),
