@@ -7,6 +7,23 @@ use crate::remote::{as_value, exit, Client, Failure};
 /// Where a grant is, in words.
 pub fn where_it_is(a: &AccessView) -> String {
     let accounts = a.accounts.join(", ");
+    if let Some(db) = &a.database {
+        let how = if db.auth == "iam" {
+            format!(
+                "sign in with an IAM token: aws rds generate-db-auth-token --hostname {} --port {} --username {}{}",
+                db.endpoint,
+                db.port,
+                db.user,
+                db.region.as_ref().map(|r| format!(" --region {r}")).unwrap_or_default()
+            )
+        } else {
+            "`jit db-credentials ID` gives your password".to_string()
+        };
+        return format!(
+            "database {} at {}:{} as {} ({how})",
+            db.database, db.endpoint, db.port, db.user
+        );
+    }
     match (a.kind.as_str(), &a.role_name, &a.permission_set_arn) {
         ("permission-set", Some(role), _) => format!(
             "role {role} in {accounts} (your access portal lists it; `jit aws-config` writes AWS CLI profiles)"

@@ -162,6 +162,12 @@ enum Command {
         /// The request id.
         id: String,
     },
+    /// Get a new password for your active database grant (postgres bundles); it works until
+    /// your last grant on that database instance ends. Each call issues a new one.
+    DbCredentials {
+        /// The request id.
+        id: String,
+    },
     /// Lengthen your active grant.
     Extend {
         /// The request id.
@@ -403,6 +409,7 @@ fn run(cli: &Cli, c: &remote::Client) -> Result<serde_json::Value, remote::Failu
         ),
         Command::Cancel { id } => remote::act(c, &id, "cancel", &serde_json::json!({})),
         Command::Release { id } => remote::act(c, &id, "release", &serde_json::json!({})),
+        Command::DbCredentials { id } => remote::db_credentials(c, &id),
         Command::Extend {
             id,
             duration,

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use jit_contract::{
-    ApprovalList, AuditPage, NewRequest, PromptsPage, Report, RequestList, RequestView,
+    ApprovalList, AuditPage, DbCredentialsView, NewRequest, PromptsPage, Report, RequestList,
+    RequestView,
 };
 use jit_core::lifecycle::Status;
 use serde::de::DeserializeOwned;
@@ -407,6 +408,26 @@ pub fn act<B: Serialize>(c: &Client, id: &str, verb: &str, body: &B) -> Outcome 
     let r: RequestView = c.post_as(&format!("/v1/requests/{id}/{verb}"), body)?;
     c.show(&r, describe);
     Ok(as_value(&r))
+}
+
+/// `jit db-credentials ID`: a new database password, printed for the person alone (never
+/// kept by the CLI).
+pub fn db_credentials(c: &Client, id: &str) -> Outcome {
+    let v: DbCredentialsView =
+        c.post_as(&format!("/v1/requests/{id}/db-credentials"), &json!({}))?;
+    c.show(&v, |v| {
+        format!(
+            "database {} at {}:{}\n  user:        {}\n  password:    {}\n  valid until: {}\n  connect:     {}\n(each call issues a new password; the one before stops working for new sign-ins)\n",
+            v.database,
+            v.endpoint,
+            v.port,
+            v.user,
+            v.password,
+            v.valid_until.to_rfc3339(),
+            v.psql
+        )
+    });
+    Ok(as_value(&v))
 }
 
 /// `jit audit`.

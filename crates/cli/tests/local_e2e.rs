@@ -730,3 +730,122 @@ fn the_cli_reads_times_as_people_write_them_lines_up_the_audit_and_completes_its
         assert!(script.contains(word), "the bash completion knows {word}");
     }
 }
+
+/// `jit-local --postgres URL`: a database bundle asked for with the CLI is granted on the real
+/// server, `jit db-credentials` gives a password that psql signs in with, and release takes it
+/// away (the session with it) again.
+#[test]
+fn a_database_grant_works_through_jit_local_and_psql() {
+    let url = std::env::var("JIT_TEST_POSTGRES_URL").expect(
+        "JIT_TEST_POSTGRES_URL is not set: run `bash scripts/test.sh`, which starts PostgreSQL",
+    );
+    // The example catalog's orders database, made once on the test server.
+    let admin = |sql: &str| {
+        Command::new("psql")
+            .args([
+                &format!("{url}/postgres"),
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-qAtc",
+                sql,
+            ])
+            .output()
+            .expect("psql runs")
+    };
+    let made = admin("CREATE DATABASE orders");
+    let said = String::from_utf8_lossy(&made.stderr);
+    assert!(
+        made.status.success() || said.contains("already exists"),
+        "{said}"
+    );
+    let seeded = Command::new("psql")
+        .args([
+            &format!("{url}/orders"),
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qAtc",
+            "CREATE TABLE IF NOT EXISTS orders (id int); TRUNCATE orders; INSERT INTO orders VALUES (1), (2), (3)",
+        ])
+        .output()
+        .expect("psql runs");
+    assert!(
+        seeded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&seeded.stderr)
+    );
+
+    let local = start_with(&["--postgres", &url]);
+    let grant = local.json(
+        Some("alice"),
+        &[
+            "request",
+            "orders-db-read",
+            "--for",
+            "1h",
+            "--reason",
+            "check an order",
+        ],
+    );
+    let id = grant["id"].as_str().unwrap().to_string();
+    wait_until(&local, "alice", &id, "active");
+    let shown = local.ok(Some("alice"), &["status", &id]);
+    assert!(shown.contains("jit_alice_example_com"), "{shown}");
+
+    // Only alice gets a password, and it works with psql.
+    let refused = local.jit(Some("bob"), &["db-credentials", &id]);
+    assert!(!refused.status.success());
+    let creds = local.json(Some("alice"), &["db-credentials", &id]);
+    let text = local.ok(Some("alice"), &["db-credentials", &id]);
+    assert!(
+        text.contains("password:") && text.contains("psql"),
+        "{text}"
+    );
+    let creds2 = local.json(Some("alice"), &["db-credentials", &id]);
+    assert_ne!(
+        creds["password"], creds2["password"],
+        "each call issues a new one"
+    );
+    let psql = |password: &str, sql: &str| {
+        Command::new("psql")
+            .arg(format!(
+                "host={} port={} dbname=orders user={} sslmode=disable",
+                creds2["endpoint"].as_str().unwrap(),
+                creds2["port"],
+                creds2["user"].as_str().unwrap()
+            ))
+            .args(["-qAtc", sql])
+            .env("PGPASSWORD", password)
+            .output()
+            .expect("psql runs")
+    };
+    let count = psql(
+        creds2["password"].as_str().unwrap(),
+        "SELECT count(*) FROM orders",
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&count.stdout).trim(),
+        "3",
+        "{}",
+        String::from_utf8_lossy(&count.stderr)
+    );
+    let old = psql(creds["password"].as_str().unwrap(), "SELECT 1");
+    assert!(
+        !old.status.success(),
+        "the earlier password no longer signs in"
+    );
+    let write = psql(creds2["password"].as_str().unwrap(), "DELETE FROM orders");
+    assert!(
+        String::from_utf8_lossy(&write.stderr).contains("permission denied"),
+        "read only"
+    );
+
+    // Release: the access is gone at once.
+    local.ok(Some("alice"), &["release", &id]);
+    let after = psql(
+        creds2["password"].as_str().unwrap(),
+        "SELECT count(*) FROM orders",
+    );
+    assert!(!after.status.success(), "released: no sign-in");
+    let gone = local.jit(Some("alice"), &["db-credentials", &id]);
+    assert!(!gone.status.success());
+}

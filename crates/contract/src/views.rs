@@ -82,8 +82,8 @@ impl DbCredentialsView {
         };
         Self {
             request_id: c.request.id.to_string(),
-            endpoint: c.database.endpoint.clone(),
-            port: c.database.port,
+            endpoint: c.host.clone(),
+            port: c.port,
             database: c.database.database.clone(),
             user: c.user.clone(),
             password: c.password.clone(),
@@ -92,8 +92,8 @@ impl DbCredentialsView {
                 "psql {}",
                 shell_quote(&format!(
                     "host={} port={} dbname={} user={} sslmode={sslmode}",
-                    c.database.endpoint,
-                    c.database.port,
+                    c.host,
+                    c.port,
                     libpq_value(&c.database.database),
                     c.user
                 ))

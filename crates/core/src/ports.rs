@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::AuditEvent;
 use crate::catalog::Strategy;
-use crate::database::{Database, DbHoldings};
+use crate::database::{Database, DbHoldings, IssuedPassword};
 use crate::lifecycle::{Request, Status, Transition};
 use crate::plan::{GrantSpec, PolicyDocument, TooLarge};
 use crate::prompt::Prompt;
@@ -370,7 +370,7 @@ pub trait Grantor: Send + Sync {
         _person: &Email,
         db: &Database,
         _until: DateTime<Utc>,
-    ) -> impl Future<Output = Result<String, GrantError>> + Send {
+    ) -> impl Future<Output = Result<IssuedPassword, GrantError>> + Send {
         let message = format!("this function does not reach databases (database {db})");
         async move { Err(GrantError::Unknown(anyhow::anyhow!(message))) }
     }

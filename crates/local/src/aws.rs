@@ -71,7 +71,7 @@ impl<M: Mailer> Mailer for Outbox<M> {
 /// The service on the AWS adapters with a test clock.
 pub type AwsLocalService = Service<
     DynamoStore,
-    AwsGrantor,
+    crate::durable::LocalGrantor<AwsGrantor>,
     AwsScheduler,
     Outbox<SesMailer>,
     IdentityStoreDirectory,
@@ -137,6 +137,7 @@ pub async fn build(
     key: &[u8],
     base: &str,
     addresses: &crate::Addresses,
+    postgres: Option<jit_postgres::Postgres<jit_postgres::FixedServer>>,
 ) -> anyhow::Result<AwsLocal> {
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     let ids = aws_sdk_identitystore::Client::new(sdk);
@@ -224,7 +225,10 @@ pub async fn build(
     }
     let ports = Ports {
         store: DynamoStore::new(dynamo, &table),
-        grantor,
+        grantor: jit_core::database::WithDatabases {
+            inner: grantor,
+            databases: postgres,
+        },
         scheduler: schedules,
         mailer: Outbox::new(SesMailer::new(ses, from)),
         directory,

@@ -12,13 +12,19 @@ use std::sync::Arc;
 use anyhow::Context;
 use chrono::{Duration, Utc};
 use jit_core::catalog::Catalog;
+use jit_core::database::WithDatabases;
 use jit_core::link::LinkSigner;
 use jit_core::ports::{Message, WithChat};
 use jit_core::service::{Ports, Service};
 use jit_memory::{FakeClock, IdentitySide, MemoryDirectory};
+use jit_postgres::{FixedServer, Postgres};
 use jit_slack::local::AnySlack;
 use jit_slack::SlackChat;
 use jit_sqlite::{Db, PersistedGrantor, SqliteMailer, SqliteScheduler, SqliteStore};
+
+/// A grantor of local mode: database grants go to `--postgres`'s server when one is given, and
+/// are simulated by `G` otherwise.
+pub type LocalGrantor<G> = WithDatabases<G, Postgres<FixedServer>>;
 
 /// Slack as local mode talks to it: over HTTP, or the workspace in the process.
 pub type LocalWeb = Arc<AnySlack>;
@@ -26,7 +32,7 @@ pub type LocalWeb = Arc<AnySlack>;
 /// The service on the durable local adapters; chat notices go to Slack when it is on.
 pub type DurableService = Service<
     SqliteStore,
-    PersistedGrantor,
+    LocalGrantor<PersistedGrantor>,
     SqliteScheduler,
     WithChat<SqliteMailer, Option<SlackChat<LocalWeb, SqliteStore>>>,
     MemoryDirectory,
@@ -59,6 +65,7 @@ impl DurableLocal {
         base_url: &str,
         addresses: &crate::Addresses,
         slack: Option<LocalWeb>,
+        postgres: Option<Postgres<FixedServer>>,
     ) -> anyhow::Result<Self> {
         let catalog = Arc::new(catalog);
         let db = Db::open_dir(dir)?;
@@ -70,7 +77,10 @@ impl DurableLocal {
         let clock = FakeClock::running_from(Utc::now() + Duration::milliseconds(lead_ms));
         let ports = Ports {
             store: SqliteStore::new(db.clone()),
-            grantor: PersistedGrantor::load(db.clone())?,
+            grantor: WithDatabases {
+                inner: PersistedGrantor::load(db.clone())?,
+                databases: postgres,
+            },
             scheduler: SqliteScheduler::new(db.clone()),
             mailer: WithChat {
                 mail: SqliteMailer::new(db.clone()),
@@ -227,7 +237,7 @@ impl DurableLocal {
 
     /// The simulated identity side.
     pub fn identity(&self) -> IdentitySide {
-        self.svc.ports.grantor.snapshot()
+        self.svc.ports.grantor.inner.snapshot()
     }
 }
 
@@ -261,6 +271,7 @@ mod tests {
                 portal: None,
             },
             None,
+            None,
         )
         .unwrap();
         let alice = Email::parse("alice@example.com").unwrap();
@@ -292,6 +303,7 @@ mod tests {
             .svc
             .ports
             .grantor
+            .inner
             .inject(&[jit_memory::Fault::Throttle, jit_memory::Fault::Throttle]);
         let ending = local.svc.release(&alice, &req.id).await.unwrap();
         assert_eq!(ending.request.status, Status::Released);

@@ -104,6 +104,11 @@ struct Args {
     /// read from --slack-token-file.
     #[arg(long, requires_all = ["slack", "slack_token_file"])]
     slack_api_url: Option<String>,
+    /// Apply `postgres` bundles' grants to this server (postgres://ADMIN:PASSWORD@HOST:PORT,
+    /// an admin able to create roles): every catalog instance is this server, and the bundles'
+    /// database names are used on it. Without it, database grants are simulated.
+    #[arg(long, env = "JIT_POSTGRES_URL", conflicts_with = "in_memory")]
+    postgres: Option<String>,
     /// A file holding the bot token (xoxb-…) for --slack-api-url.
     #[arg(long, requires = "slack_api_url")]
     slack_token_file: Option<PathBuf>,
@@ -303,6 +308,21 @@ async fn serve(args: Args, catalog: catalog::Catalog, directory: MemoryDirectory
             .is_file()
             .then(|| base.clone()),
     };
+    let postgres = match &args.postgres {
+        None => None,
+        Some(url) => match jit_postgres::FixedServer::parse(url) {
+            Ok(server) => {
+                println!(
+                    "jit-local applies database grants to the PostgreSQL server at --postgres"
+                );
+                Some(jit_postgres::Postgres::new(server))
+            }
+            Err(e) => {
+                eprintln!("--postgres: {e}");
+                return ExitCode::from(1);
+            }
+        },
+    };
     let backend = match &args.aws_endpoint {
         None if args.in_memory => {
             // A fresh key each start: links from an earlier run stop working, as they should.
@@ -329,6 +349,7 @@ async fn serve(args: Args, catalog: catalog::Catalog, directory: MemoryDirectory
                 &base,
                 &addresses,
                 slack,
+                postgres.clone(),
             ) {
                 Ok(d) => {
                     println!(
@@ -367,6 +388,7 @@ async fn serve(args: Args, catalog: catalog::Catalog, directory: MemoryDirectory
                 &key,
                 &base,
                 &addresses,
+                postgres.clone(),
             )
             .await;
             match built {

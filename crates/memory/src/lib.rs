@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, Duration, Utc};
 use jit_core::audit::AuditEvent;
 use jit_core::catalog::{Catalog, Strategy, DIRECTORY_FILE};
-use jit_core::database::{Database, DbHoldings, HeldGrant};
+use jit_core::database::{Database, DbHoldings, HeldGrant, IssuedPassword};
 use jit_core::lifecycle::{Request, Status, Transition};
 use jit_core::link::LinkSigner;
 use jit_core::plan::{GrantSpec, PolicyDocument, TooLarge, POLICY_BUDGET};
@@ -597,7 +597,7 @@ impl Grantor for MemoryGrantor {
         person: &Email,
         db: &Database,
         _until: DateTime<Utc>,
-    ) -> Result<String, GrantError> {
+    ) -> Result<IssuedPassword, GrantError> {
         self.fault(person)?;
         let holds = lock(&self.side)
             .database_grants
@@ -610,7 +610,12 @@ impl Grantor for MemoryGrantor {
             )));
         }
         // Simulated: no server checks it (jit-local --postgres URL makes real ones).
-        Ok(format!("simulated-{:016x}", rand::random::<u64>()))
+        Ok(IssuedPassword {
+            password: format!("simulated-{:016x}", rand::random::<u64>()),
+            host: db.endpoint.clone(),
+            port: db.port,
+            tls: db.tls,
+        })
     }
 
     async fn db_holdings(&self, db: &Database) -> Result<DbHoldings, GrantError> {

@@ -21,7 +21,7 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use jit_core::database::{
     grant_of_role, person_role, quote_ident, quote_literal, Database, Databases, DbAuth,
-    DbHoldings, HeldGrant,
+    DbHoldings, HeldGrant, IssuedPassword,
 };
 use jit_core::ports::GrantError;
 use jit_core::types::{Email, RequestId};
@@ -307,8 +307,9 @@ impl<A: AdminSource> Databases for Postgres<A> {
         person: &Email,
         db: &Database,
         until: DateTime<Utc>,
-    ) -> Result<String, GrantError> {
+    ) -> Result<IssuedPassword, GrantError> {
         let role = person_role(person);
+        let login = self.admin.login(db).await?;
         let password = sql::new_password();
         // The server is sent the SCRAM verifier, never the password: a statement log on the
         // server cannot show it.
@@ -332,7 +333,12 @@ impl<A: AdminSource> Databases for Postgres<A> {
             .await?;
             Ok(())
         })?;
-        Ok(password)
+        Ok(IssuedPassword {
+            password,
+            host: login.host,
+            port: login.port,
+            tls: login.tls,
+        })
     }
 
     async fn holdings(&self, db: &Database) -> Result<DbHoldings, GrantError> {

@@ -150,7 +150,7 @@ impl World {
                     store: MemoryStore::default(),
                     grantor: WithDatabases {
                         inner: MemoryGrantor::default(),
-                        databases: Postgres::new(admin.clone()),
+                        databases: Some(Postgres::new(admin.clone())),
                     },
                     scheduler: MemoryScheduler::default(),
                     mailer: MemoryMailer::default(),
@@ -620,7 +620,7 @@ admin_group = "admins"
             store: MemoryStore::default(),
             grantor: WithDatabases {
                 inner: MemoryGrantor::default(),
-                databases: Postgres::new(w.admin.clone()),
+                databases: Some(Postgres::new(w.admin.clone())),
             },
             scheduler: MemoryScheduler::default(),
             mailer: MemoryMailer::default(),

@@ -228,4 +228,20 @@ impl Grantor for PersistedGrantor {
     ) -> Result<bool, GrantError> {
         self.save(self.inner.replace_role_policies(person, seen, next).await)
     }
+
+    async fn db_password(
+        &self,
+        person: &Email,
+        db: &jit_core::database::Database,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<jit_core::database::IssuedPassword, GrantError> {
+        self.inner.db_password(person, db, until).await
+    }
+
+    async fn db_holdings(
+        &self,
+        db: &jit_core::database::Database,
+    ) -> Result<jit_core::database::DbHoldings, GrantError> {
+        self.inner.db_holdings(db).await
+    }
 }

@@ -609,6 +609,29 @@ impl fmt::Display for Database {
     }
 }
 
+/// A password set on a person's role, with where to sign in with it (the adapter knows: in
+/// local mode the server is not the catalog's endpoint).
+#[derive(Clone, PartialEq, Eq)]
+pub struct IssuedPassword {
+    /// The password.
+    pub password: String,
+    /// Host to connect to.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Whether the server is reached with TLS.
+    pub tls: bool,
+}
+
+impl fmt::Debug for IssuedPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedPassword")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A grant role found on an instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeldGrant {

@@ -4,7 +4,7 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
-use super::{Database, DbHoldings};
+use super::{Database, DbHoldings, IssuedPassword};
 use crate::catalog::Strategy;
 use crate::plan::GrantSpec;
 use crate::plan::PolicyDocument;
@@ -39,7 +39,7 @@ pub trait Databases: Send + Sync {
         person: &Email,
         db: &Database,
         until: DateTime<Utc>,
-    ) -> impl Future<Output = Result<String, GrantError>> + Send;
+    ) -> impl Future<Output = Result<IssuedPassword, GrantError>> + Send;
     /// What this product holds on `db`'s instance now: every grant role with its person and
     /// database, and the people whose role can log in while holding no grant.
     fn holdings(
@@ -79,7 +79,7 @@ impl Databases for NoDatabases {
         _: &Email,
         db: &Database,
         _: DateTime<Utc>,
-    ) -> Result<String, GrantError> {
+    ) -> Result<IssuedPassword, GrantError> {
         Self::refuse(db)
     }
     async fn holdings(&self, _: &Database) -> Result<DbHoldings, GrantError> {
@@ -92,13 +92,14 @@ impl Databases for NoDatabases {
 
 /// A grantor for every strategy: `postgres` grants go to the database (and, with IAM sign-in,
 /// their `rds-db:connect` statement to the person's container through `inner`); the rest go to
-/// `inner` unchanged.
+/// `inner` unchanged. Without databases (`None`: local mode with no server), everything goes to
+/// `inner`, which simulates database grants or refuses them.
 #[derive(Debug, Clone)]
 pub struct WithDatabases<G, P> {
     /// The AWS side.
     pub inner: G,
     /// The databases.
-    pub databases: P,
+    pub databases: Option<P>,
 }
 
 impl<G: Grantor, P: Databases> Grantor for WithDatabases<G, P> {
@@ -108,12 +109,12 @@ impl<G: Grantor, P: Databases> Grantor for WithDatabases<G, P> {
         strategy: &Strategy,
         grant: &GrantSpec,
     ) -> Result<(), GrantError> {
-        let Strategy::Postgres(db) = strategy else {
+        let (Strategy::Postgres(db), Some(databases)) = (strategy, &self.databases) else {
             return self.inner.apply(person, strategy, grant).await;
         };
         // The database first: a grant whose IAM statement is in place but whose role is not
         // would let nobody in, and the order does not matter for the end.
-        self.databases.grant(person, db, &grant.id).await?;
+        databases.grant(person, db, &grant.id).await?;
         if !grant.statements.is_empty() {
             self.inner
                 .apply(person, &Strategy::Container, grant)
@@ -128,7 +129,7 @@ impl<G: Grantor, P: Databases> Grantor for WithDatabases<G, P> {
         strategy: &Strategy,
         grant: &GrantSpec,
     ) -> Result<(), GrantError> {
-        let Strategy::Postgres(db) = strategy else {
+        let (Strategy::Postgres(db), Some(databases)) = (strategy, &self.databases) else {
             return self.inner.remove(person, strategy, grant).await;
         };
         if !grant.statements.is_empty() {
@@ -136,7 +137,7 @@ impl<G: Grantor, P: Databases> Grantor for WithDatabases<G, P> {
                 .remove(person, &Strategy::Container, grant)
                 .await?;
         }
-        self.databases.revoke(person, db, &grant.id).await
+        databases.revoke(person, db, &grant.id).await
     }
 
     async fn containers(&self) -> Result<Vec<Email>, GrantError> {
@@ -174,13 +175,22 @@ impl<G: Grantor, P: Databases> Grantor for WithDatabases<G, P> {
         person: &Email,
         db: &Database,
         until: DateTime<Utc>,
-    ) -> Result<String, GrantError> {
-        self.databases.password(person, db, until).await
+    ) -> Result<IssuedPassword, GrantError> {
+        match &self.databases {
+            Some(d) => d.password(person, db, until).await,
+            None => self.inner.db_password(person, db, until).await,
+        }
     }
     async fn db_holdings(&self, db: &Database) -> Result<DbHoldings, GrantError> {
-        self.databases.holdings(db).await
+        match &self.databases {
+            Some(d) => d.holdings(db).await,
+            None => self.inner.db_holdings(db).await,
+        }
     }
     async fn db_lock_out(&self, person: &Email, db: &Database) -> Result<(), GrantError> {
-        self.databases.lock_out(person, db).await
+        match &self.databases {
+            Some(d) => d.lock_out(person, db).await,
+            None => self.inner.db_lock_out(person, db).await,
+        }
     }
 }

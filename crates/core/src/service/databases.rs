@@ -5,7 +5,7 @@ use super::*;
 use crate::database::{Database, DbAuth};
 
 /// A database password, issued to the requester of an active grant.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct DbCredentials {
     /// The grant.
     pub request: Request,
@@ -15,8 +15,25 @@ pub struct DbCredentials {
     pub user: String,
     /// The password; it works until `valid_until` and until the next one is issued.
     pub password: String,
+    /// Host to sign in at.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Whether the server is reached with TLS.
+    pub tls: bool,
     /// When the password stops working (the latest expiry of the person's grants there).
     pub valid_until: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for DbCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the password: this may reach a log.
+        f.debug_struct("DbCredentials")
+            .field("request", &self.request.id)
+            .field("user", &self.user)
+            .field("valid_until", &self.valid_until)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S, G, Sc, M, D, C> Service<S, G, Sc, M, D, C>
@@ -134,7 +151,7 @@ where
                 }
             }
         }
-        let password = self
+        let issued = self
             .ports
             .grantor
             .db_password(caller, db, valid_until)
@@ -144,7 +161,10 @@ where
             user: crate::database::person_role(caller),
             database: db.clone(),
             request: req,
-            password,
+            password: issued.password,
+            host: issued.host,
+            port: issued.port,
+            tls: issued.tls,
             valid_until,
         })
     }
