@@ -67,4 +67,14 @@ if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y --no-install-recommends chromium >/dev/null \
     || { DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" update -qq && DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y --no-install-recommends chromium >/dev/null; }
 fi
+# PostgreSQL for the database grant tests: Debian's package (the test script runs initdb into a
+# temporary directory of its own; no cluster of the package's is used).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "setup: installing Debian's postgresql for the database grant tests"
+  if [ "$(id -u)" -eq 0 ]; then apt_get=(apt-get); elif command -v sudo >/dev/null 2>&1; then apt_get=(sudo apt-get); else
+    echo "setup: PostgreSQL is missing and this user cannot install packages: run as root: apt-get install postgresql" >&2; exit 1
+  fi
+  DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y --no-install-recommends postgresql >/dev/null \
+    || { DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" update -qq && DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y --no-install-recommends postgresql >/dev/null; }
+fi
 echo "setup: done. Build with: cargo build --workspace --all-targets"

@@ -79,4 +79,6 @@ export const api = {
     return res.text();
   },
   report: () => call<Report>('GET', '/v1/report'),
+  dbCredentials: (id: string) =>
+    call<Schemas['DbCredentialsView']>('POST', `/v1/requests/${encodeURIComponent(id)}/db-credentials`, {}),
 };

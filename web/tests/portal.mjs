@@ -183,6 +183,20 @@ async function localMode() {
   await page.getByRole('heading', { name: 'Live grants' }).waitFor();
   await waitForText(page, 'released');
 
+  // A database grant: where to sign in, and a password issued on the requester's press.
+  await page.goto(base + '/request?bundle=orders-db-read');
+  await page.getByLabel('For how long').fill('1h');
+  await page.getByLabel('Why you need it').fill('check an order');
+  await page.getByText('Granted at once').waitFor();
+  await page.getByRole('button', { name: 'Ask' }).click();
+  await page.getByRole('heading', { name: /orders-db-read/ }).waitFor();
+  await waitForText(page, 'jit_alice_example_com');
+  await page.getByRole('button', { name: 'Get a password' }).click();
+  const password = await page.getByTestId('db-password').textContent();
+  if (!password || password.length < 16) fail(`the portal shows the database password (got ${password})`);
+  if (!(await page.getByText(/psql 'host=/).isVisible())) fail('the portal shows how to connect with psql');
+  await accessible(page, 'a database grant');
+
   // A two-group bundle: the preview names both groups; two approvers approve from their inbox.
   await pickPerson(page, base, 'carol@example.com');
   await page.goto(base + '/request?bundle=rds-prod-pii');

@@ -174,7 +174,7 @@ async fn a_request_is_created_shown_and_listed() {
     assert_eq!(bundle["recent_requests"].as_array().unwrap().len(), 1);
     assert_eq!(bundle["flows"][0]["approval"], "risk matrix");
     let cat = get(&app, "/v1/catalog", "alice").await.json();
-    assert_eq!(cat["bundles"].as_array().unwrap().len(), 9);
+    assert_eq!(cat["bundles"].as_array().unwrap().len(), 10);
 }
 
 #[tokio::test]

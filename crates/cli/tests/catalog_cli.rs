@@ -38,12 +38,12 @@ fn check_accepts_the_examples_with_a_summary() {
     );
     assert!(stdout.contains(": valid, version v"), "{stdout}");
     assert!(
-        stdout.contains("9 bundles: low 3, medium 2, high 1, critical 3"),
+        stdout.contains("10 bundles: low 3, medium 3, high 1, critical 3"),
         "{stdout}"
     );
     assert!(
         stdout.contains(
-            "4 flows: 2 by risk matrix, 1 with named approvers, 0 automatic, 1 break-glass"
+            "5 flows: 3 by risk matrix, 1 with named approvers, 0 automatic, 1 break-glass"
         ),
         "{stdout}"
     );

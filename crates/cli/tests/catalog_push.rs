@@ -64,7 +64,7 @@ async fn push_publishes_a_version_once_and_refuses_an_invalid_catalog() {
     );
     let version = jit_core::catalog::load_dir(&examples).unwrap().version();
     assert!(
-        stdout.contains(&format!("published {version} (9 bundles, 4 flows)")),
+        stdout.contains(&format!("published {version} (10 bundles, 5 flows)")),
         "{stdout}"
     );
     let again = push(&examples);

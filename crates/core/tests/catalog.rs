@@ -46,8 +46,8 @@ statements = [{ actions = ["logs:GetLogEvents"], resources = ["*"] }]
 fn the_example_catalog_loads() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog/examples");
     let cat = catalog::load_dir(&dir).expect("example catalog is valid");
-    assert_eq!(cat.bundles.len(), 9);
-    assert_eq!(cat.flows.len(), 4);
+    assert_eq!(cat.bundles.len(), 10);
+    assert_eq!(cat.flows.len(), 5);
     let pii = &cat.flows[&"prod-pii".parse().unwrap()];
     match &pii.approval {
         Approval::Groups(g) => {

@@ -16,9 +16,11 @@ use jit_aws::{
     SchedulerConfig, SesMailer,
 };
 use jit_core::catalog::{self, Catalog};
+use jit_core::database::WithDatabases;
 use jit_core::link::LinkSigner;
 use jit_core::ports::{CatalogStore, Grantor, LedgerOnly, SystemClock};
 use jit_core::service::{Effects, Ports, Service};
+use jit_postgres::{Postgres, SecretsAdmin};
 use tokio::sync::Mutex;
 
 /// The service on the AWS adapters, with the grantor of the function's [`Access`].
@@ -36,7 +38,7 @@ pub trait Access: Send + Sync + 'static {
     /// Whether the function's operations change access themselves.
     const EFFECTS: Effects;
     /// Builds the clients (at start).
-    fn clients(sdk: &aws_config::SdkConfig) -> Self::Clients;
+    fn clients(sdk: &aws_config::SdkConfig, env: &Env) -> Self::Clients;
     /// The grantor for a service (on each catalog change).
     fn grantor(
         clients: &Self::Clients,
@@ -50,36 +52,53 @@ pub trait Access: Send + Sync + 'static {
 /// IAM ([`Effects::Inline`]).
 pub struct ChangesAccess;
 
+/// The database side of a function that reaches databases (DATABASES_ENABLED): admin logins
+/// from Secrets Manager, read once and kept across catalog changes.
+pub type DbAccess = Option<Arc<SecretsAdmin>>;
+
+fn db_clients(sdk: &aws_config::SdkConfig, env: &Env) -> DbAccess {
+    env.databases
+        .then(|| Arc::new(SecretsAdmin::new(aws_sdk_secretsmanager::Client::new(sdk))))
+}
+
+fn databases(access: &DbAccess) -> Option<Postgres<Arc<SecretsAdmin>>> {
+    access.clone().map(Postgres::new)
+}
+
 impl Access for ChangesAccess {
-    type Grantor = AwsGrantor;
-    type Clients = (aws_sdk_ssoadmin::Client, aws_sdk_iam::Client);
+    type Grantor = WithDatabases<AwsGrantor, Postgres<Arc<SecretsAdmin>>>;
+    type Clients = (aws_sdk_ssoadmin::Client, aws_sdk_iam::Client, DbAccess);
     const EFFECTS: Effects = Effects::Inline;
 
-    fn clients(sdk: &aws_config::SdkConfig) -> Self::Clients {
+    fn clients(sdk: &aws_config::SdkConfig, env: &Env) -> Self::Clients {
         (
             aws_sdk_ssoadmin::Client::new(sdk),
             aws_sdk_iam::Client::new(sdk),
+            db_clients(sdk, env),
         )
     }
 
     fn grantor(
-        (sso, iam): &Self::Clients,
+        (sso, iam, db): &Self::Clients,
         env: &Env,
         dynamo: &aws_sdk_dynamodb::Client,
         directory: &IdentityStoreDirectory,
-    ) -> AwsGrantor {
+    ) -> Self::Grantor {
         let mut identity = IdentityConfig::new(&env.instance_arn);
         if let Some(t) = &env.role_name_template {
             identity.role_name_template = t.clone();
         }
-        AwsGrantor::new(
-            sso.clone(),
-            iam.clone(),
-            dynamo.clone(),
-            &env.table,
-            directory.clone(),
-            identity,
-        )
+        WithDatabases {
+            inner: AwsGrantor::new(
+                sso.clone(),
+                iam.clone(),
+                dynamo.clone(),
+                &env.table,
+                directory.clone(),
+                identity,
+            ),
+            databases: databases(db),
+        }
     }
 }
 
@@ -92,7 +111,7 @@ impl Access for WritesLedgerOnly {
     type Clients = ();
     const EFFECTS: Effects = Effects::Stream;
 
-    fn clients(_: &aws_config::SdkConfig) {}
+    fn clients(_: &aws_config::SdkConfig, _: &Env) {}
 
     fn grantor(
         _: &(),
@@ -101,6 +120,33 @@ impl Access for WritesLedgerOnly {
         _: &IdentityStoreDirectory,
     ) -> LedgerOnly {
         LedgerOnly
+    }
+}
+
+/// The API function: it writes only the ledger, as [`WritesLedgerOnly`], and with databases
+/// on it issues database passwords (`POST /v1/requests/{id}/db-credentials`), the one database
+/// change made in a person's own call.
+pub struct ServesApi;
+
+impl Access for ServesApi {
+    type Grantor = WithDatabases<LedgerOnly, Postgres<Arc<SecretsAdmin>>>;
+    type Clients = DbAccess;
+    const EFFECTS: Effects = Effects::Stream;
+
+    fn clients(sdk: &aws_config::SdkConfig, env: &Env) -> DbAccess {
+        db_clients(sdk, env)
+    }
+
+    fn grantor(
+        db: &DbAccess,
+        _: &Env,
+        _: &aws_sdk_dynamodb::Client,
+        _: &IdentityStoreDirectory,
+    ) -> Self::Grantor {
+        WithDatabases {
+            inner: LedgerOnly,
+            databases: databases(db),
+        }
     }
 }
 
@@ -144,6 +190,9 @@ pub struct Env {
     /// CHAT_ENABLED (`true` when the stack has a Slack app): transitions write chat notices
     /// too, which the chat function takes off the table's stream.
     pub chat: bool,
+    /// DATABASES_ENABLED (`true` when the stack is given the databases' subnets): the grant,
+    /// revoke and API functions reach `postgres` bundles' databases.
+    pub databases: bool,
 }
 
 impl Env {
@@ -178,6 +227,7 @@ impl Env {
             access_portal_url: None,
             portal_url: None,
             chat: false,
+            databases: false,
         };
         if !missing.is_empty() {
             return Err(anyhow!(
@@ -191,6 +241,7 @@ impl Env {
             access_portal_url: get("ACCESS_PORTAL_URL").filter(|v| !v.is_empty()),
             portal_url: get("PORTAL_URL").filter(|v| !v.is_empty()),
             chat: get("CHAT_ENABLED").is_some_and(|v| v == "true"),
+            databases: get("DATABASES_ENABLED").is_some_and(|v| v == "true"),
             ..env
         })
     }
@@ -239,7 +290,7 @@ impl<K: Access> App<K> {
             identitystore: aws_sdk_identitystore::Client::new(&sdk),
             scheduler: aws_sdk_scheduler::Client::new(&sdk),
             ses: aws_sdk_sesv2::Client::new(&sdk),
-            access: K::clients(&sdk),
+            access: K::clients(&sdk, &env),
         };
         let catalogs = DynamoCatalogs::new(clients.dynamo.clone(), &env.table);
         Ok(Self {

@@ -1,4 +1,5 @@
 //! Setup only: stream batches go to the library's handler.
+#![recursion_limit = "256"] // the service's futures, with database grants, nest deeper than the default
 
 use aws_lambda_events::event::dynamodb::Event;
 

@@ -69,6 +69,7 @@ const UNREACHED: &[(&[&str], &str, &str)] = &[
     (&["approval"], "dynamodb:Query", "a prompt answered by someone with no admissions record yet (nothing asked since records began): their live grants are read from the index"),
     (&["escalate"], "scheduler:CreateSchedule", "a chain of two or more escalation tiers schedules the next"),
     (&["escalate"], "scheduler:DeleteSchedule", "expiring a request whose escalation tiers are still to come deletes their schedules"),
+    (&["grant", "revoke", "intake"], "secretsmanager:GetSecretValue", "with DatabaseSubnetIds set, reading a postgres bundle's admin secret (moto has no database to grant on: crates/postgres/tests run that path against PostgreSQL, and jit-postgres's SecretsAdmin reads the secret with exactly this call)"),
 ];
 
 /// The allowed actions of each function's role, by binary name.
@@ -90,6 +91,12 @@ fn allowed() -> BTreeMap<String, BTreeSet<String>> {
             .into_iter()
             .flatten()
         {
+            // A policy the stack adds only with a condition (`!If [WithDatabases, policy,
+            // AWS::NoValue]`) is held to the code as if the condition were on.
+            let p = match p {
+                serde_norway::Value::Tagged(t) if t.tag == "If" => &t.value[1],
+                other => other,
+            };
             for st in p["Statement"].as_sequence().into_iter().flatten() {
                 assert_eq!(st["Effect"].as_str(), Some("Allow"));
                 match &st["Action"] {
@@ -152,6 +159,12 @@ async fn ok(resp: axum::response::Response, want: u16) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_role_allows_exactly_what_its_function_calls() {
+    // The scenario runs every function's handler in one future: on the heap, as the Lambda
+    // runtime holds each invocation's, not in the test thread's stack.
+    Box::pin(every_function_through_its_paths()).await
+}
+
+async fn every_function_through_its_paths() {
     let w = world().await;
     w.step_actions();
     let mut used: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();

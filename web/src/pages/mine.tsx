@@ -1,7 +1,7 @@
 // My requests and grants, with a countdown to each expiry; release, extend, cancel; one
 // request's page with its timeline and how to use the access.
 import { useEffect, useState } from 'preact/hooks';
-import { api, type Config, type Me, type RequestView } from '../api';
+import { api, type Config, type Me, type RequestView, type Schemas } from '../api';
 import { Link, Problem, span, StatusBadge, useLoad, when } from '../nav';
 
 function useNow(): number {
@@ -179,9 +179,10 @@ export function Mine() {
 
 /** The links that open a grant: the access portal's role in each account, or the console's
  *  switch-role page for an IAM role (as the API's emails give them). */
-function HowToUse(props: { r: RequestView; config: Config }) {
+function HowToUse(props: { r: RequestView; config: Config; me: Me }) {
   const a = props.r.access;
   if (!a) return null;
+  if (a.database) return <DatabaseUse r={props.r} me={props.me} />;
   const portal = props.config.access_portal_url?.replace(/\/$/, '');
   return (
     <section aria-labelledby="use-title">
@@ -202,6 +203,73 @@ function HowToUse(props: { r: RequestView; config: Config }) {
         })}
       </ul>
       <p class="help">From a terminal: <code>jit aws-config</code> writes AWS CLI profiles for your grants.</p>
+    </section>
+  );
+}
+
+/** A database grant: where to sign in, and (for the requester of an active grant with a
+ *  password) a button that issues a new password, shown here once and kept nowhere. */
+function DatabaseUse(props: { r: RequestView; me: Me }) {
+  const db = props.r.access!.database!;
+  const [creds, setCreds] = useState<Schemas['DbCredentialsView'] | null>(null);
+  const [error, setError] = useState('');
+  const mine = props.r.requester === props.me.email;
+  const issue = () =>
+    api
+      .dbCredentials(props.r.id)
+      .then((c) => {
+        setError('');
+        setCreds(c);
+      })
+      .catch((e) => setError(String(e.message ?? e)));
+  return (
+    <section aria-labelledby="use-title">
+      <h2 id="use-title">How to use it</h2>
+      <p>
+        Database <code>{db.database}</code> at <code>{db.endpoint}:{db.port}</code> as <code>{db.user}</code>.
+      </p>
+      {db.auth === 'iam' ? (
+        <p>
+          Sign in with an IAM token:{' '}
+          <code>
+            aws rds generate-db-auth-token --hostname {db.endpoint} --port {db.port} --username {db.user}
+            {db.region ? ` --region ${db.region}` : ''}
+          </code>
+        </p>
+      ) : (
+        mine &&
+        props.r.status === 'active' && (
+          <>
+            <button type="button" onClick={issue}>
+              {creds ? 'Get a new password' : 'Get a password'}
+            </button>
+            {error && (
+              <p role="alert" class="error">
+                {error}
+              </p>
+            )}
+            {creds && (
+              <dl class="facts-list" aria-live="polite">
+                <dt>User</dt>
+                <dd>
+                  <code>{creds.user}</code>
+                </dd>
+                <dt>Password</dt>
+                <dd>
+                  <code data-testid="db-password">{creds.password}</code>
+                </dd>
+                <dt>Works until</dt>
+                <dd>{when(creds.valid_until)}</dd>
+                <dt>Connect</dt>
+                <dd>
+                  <code>{creds.psql}</code>
+                </dd>
+              </dl>
+            )}
+            <p class="help">Each press issues a new password; the one before stops working for new sign-ins. From a terminal: <code>jit db-credentials {props.r.id}</code>.</p>
+          </>
+        )
+      )}
     </section>
   );
 }
@@ -262,7 +330,7 @@ export function RequestPage(props: { id: string; me: Me; config: Config }) {
           </dl>
           {r.requester === props.me.email && <Actions r={r} onDone={() => reload()} />}
           {props.me.admin && <AdminActions r={r} onDone={() => reload()} />}
-          <HowToUse r={r} config={props.config} />
+          <HowToUse r={r} config={props.config} me={props.me} />
           <h2>Timeline</h2>
           <ol class="timeline">
             {(r.timeline ?? []).map((e) => (

@@ -416,7 +416,7 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
                 check_ident(&name)?;
                 out.push(Token::Quoted(name));
             }
-            c if c.is_ascii_alphabetic() || c == '_' => {
+            c if c.is_ascii_alphanumeric() || c == '_' => {
                 let mut word = String::from(c);
                 while let Some(&n) = chars.peek() {
                     if n.is_ascii_alphanumeric() || n == '_' || n == '$' {
@@ -478,6 +478,11 @@ impl Tokens {
     fn ident(&mut self) -> Result<String, String> {
         match self.next() {
             Some(Token::Word(w)) => {
+                if w.starts_with(|c: char| c.is_ascii_digit()) {
+                    return Err(format!(
+                        "{w:?} starts with a digit: write such a name in double quotes"
+                    ));
+                }
                 let name = w.to_ascii_lowercase();
                 check_ident(&name)?;
                 Ok(name)

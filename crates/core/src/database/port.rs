@@ -113,8 +113,9 @@ impl<G: Grantor, P: Databases> Grantor for WithDatabases<G, P> {
             return self.inner.apply(person, strategy, grant).await;
         };
         // The database first: a grant whose IAM statement is in place but whose role is not
-        // would let nobody in, and the order does not matter for the end.
-        databases.grant(person, db, &grant.id).await?;
+        // would let nobody in, and the order does not matter for the end. The database calls
+        // are boxed so that every other grant's future stays the size it was.
+        Box::pin(databases.grant(person, db, &grant.id)).await?;
         if !grant.statements.is_empty() {
             self.inner
                 .apply(person, &Strategy::Container, grant)
@@ -137,7 +138,7 @@ impl<G: Grantor, P: Databases> Grantor for WithDatabases<G, P> {
                 .remove(person, &Strategy::Container, grant)
                 .await?;
         }
-        databases.revoke(person, db, &grant.id).await
+        Box::pin(databases.revoke(person, db, &grant.id)).await
     }
 
     async fn containers(&self) -> Result<Vec<Email>, GrantError> {
@@ -177,19 +178,19 @@ impl<G: Grantor, P: Databases> Grantor for WithDatabases<G, P> {
         until: DateTime<Utc>,
     ) -> Result<IssuedPassword, GrantError> {
         match &self.databases {
-            Some(d) => d.password(person, db, until).await,
+            Some(d) => Box::pin(d.password(person, db, until)).await,
             None => self.inner.db_password(person, db, until).await,
         }
     }
     async fn db_holdings(&self, db: &Database) -> Result<DbHoldings, GrantError> {
         match &self.databases {
-            Some(d) => d.holdings(db).await,
+            Some(d) => Box::pin(d.holdings(db)).await,
             None => self.inner.db_holdings(db).await,
         }
     }
     async fn db_lock_out(&self, person: &Email, db: &Database) -> Result<(), GrantError> {
         match &self.databases {
-            Some(d) => d.lock_out(person, db).await,
+            Some(d) => Box::pin(d.lock_out(person, db)).await,
             None => self.inner.db_lock_out(person, db).await,
         }
     }

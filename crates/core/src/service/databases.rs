@@ -66,7 +66,7 @@ where
         {
             Ok(()) => Ok(()),
             Err(e) => {
-                self.removal_pending(req, &e).await;
+                Box::pin(self.removal_pending(req, &e)).await;
                 Err(match grant_error(e) {
                     ServiceError::Retryable(m) => ServiceError::Retryable(format!(
                         "{m}; the grant stays active until its database access is taken away, which is retried"

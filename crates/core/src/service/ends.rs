@@ -15,7 +15,7 @@ where
     /// access is gone yet is in the answer ([`Ending::removal`]).
     #[instrument(skip(self), fields(request_id = %id))]
     pub async fn release(&self, caller: &Email, id: &RequestId) -> Result<Ending, ServiceError> {
-        self.database_end_first(caller, id, false).await?;
+        Box::pin(self.database_end_first(caller, id, false)).await?;
         let (req, _) = self
             .transition(id, |_| {
                 Ok(Command::Release {
@@ -41,7 +41,7 @@ where
         let message = bounded_text(message, "message", true)?;
         let is_admin = self.is_admin(caller).await?;
         if is_admin {
-            self.database_end_first(caller, id, true).await?;
+            Box::pin(self.database_end_first(caller, id, true)).await?;
         }
         let (req, _) = self
             .transition(id, |_| {
@@ -148,12 +148,12 @@ where
         let before = self.get(id).await?;
         let overdue = before.expires_at.is_some_and(|e| e <= self.now());
         if overdue {
-            self.remove_database_first(&before).await?;
+            Box::pin(self.remove_database_first(&before)).await?;
         }
         let (req, _) = match self.transition(id, |_| Ok(Command::EndAtExpiry)).await {
             Err(ServiceError::Lifecycle(LifecycleError::NotYet(_))) => {
                 // Extended meanwhile: what was just taken away is put back.
-                return self.reconcile(id).await;
+                return Box::pin(self.reconcile(id)).await;
             }
             other => other?,
         };
@@ -329,7 +329,7 @@ where
                 }
             }
         }
-        let (checked, removed, failed) = self.sweep_databases(&all_live_copy).await;
+        let (checked, removed, failed) = Box::pin(self.sweep_databases(&all_live_copy)).await;
         report.databases += checked;
         report.drift_removed += removed;
         report.failed += failed;

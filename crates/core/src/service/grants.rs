@@ -33,7 +33,7 @@ where
             Status::Released | Status::Revoked | Status::Ended => {
                 if let Err(e) = self.take_away(&req).await {
                     if self.bundle_of(&req)?.strategy.database().is_some() {
-                        self.removal_pending(&req, &e).await;
+                        Box::pin(self.removal_pending(&req, &e)).await;
                     }
                     return Err(e);
                 }
