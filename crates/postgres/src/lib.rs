@@ -182,7 +182,9 @@ impl<A: AdminSource> Databases for Postgres<A> {
         person: &Email,
         db: &Database,
         grant: &RequestId,
+        until: DateTime<Utc>,
     ) -> Result<(), GrantError> {
+        let until = until.to_rfc3339_opts(SecondsFormat::Secs, true);
         let role = person_role(person);
         let granted = jit_core::database::grant_role(grant);
         let statements = db.privileges.sql(&granted);
@@ -192,6 +194,22 @@ impl<A: AdminSource> Databases for Postgres<A> {
             sql::ensure_person(&tx, person, &role).await?;
             tx.batch_execute(&format!("ALTER ROLE {} LOGIN", quote_ident(&role)))
                 .await?;
+            // A password issued before an extension lasts as long as the grant now does.
+            let extend = tx
+                .query_opt(
+                    "SELECT 1 FROM pg_roles WHERE rolname = $1 AND rolvaliduntil IS NOT NULL AND rolvaliduntil < $2::text::timestamptz",
+                    &[&role, &until],
+                )
+                .await?
+                .is_some();
+            if extend {
+                tx.batch_execute(&format!(
+                    "ALTER ROLE {} VALID UNTIL {}",
+                    quote_ident(&role),
+                    quote_literal(&until)
+                ))
+                .await?;
+            }
             if db.auth == DbAuth::Iam {
                 if !sql::role_exists(&tx, "rds_iam").await? {
                     return Err(Failure::Grant(GrantError::Unknown(anyhow::anyhow!(

@@ -122,8 +122,13 @@ admin_group = "admins"
 
 impl World {
     async fn new(test: &str, databases: &[&str]) -> Self {
+        Self::with(test, databases, |_| String::new()).await
+    }
+
+    /// A world whose catalog also holds `extra(tag)` (bundles with a flow of their own).
+    async fn with(test: &str, databases: &[&str], extra: impl Fn(&str) -> String) -> Self {
         let tag = tag(test);
-        let catalog = catalog(&tag, databases, "");
+        let catalog = catalog(&tag, databases, &extra(&tag));
         let url = server_url();
         let real = FixedServer::parse(&url).expect("a valid JIT_TEST_POSTGRES_URL");
         let probe = real
@@ -313,6 +318,13 @@ async fn two_grants_on_one_instance_end_independently_and_end_open_sessions() {
         .await
         .unwrap();
     assert_eq!(count(&session, "customers").await.unwrap(), 2);
+    // The password is shown to alice and kept nowhere: not in the audit trail, not in a message.
+    let everything = format!(
+        "{:?}{:?}",
+        w.service.ports.store.all_audit(),
+        w.service.ports.mailer.sent()
+    );
+    assert!(!everything.contains(&creds.password));
     // Nobody else may have it shown.
     let mallory = person("mallory", &w.tag);
     assert!(matches!(
@@ -712,4 +724,185 @@ grants = [
             "expected line {line} to say {says:?} in:\n{text}"
         );
     }
+}
+
+/// IAM sign-in: the person's role gets rds_iam, and the grant puts a time-conditioned
+/// rds-db:connect statement for exactly that database user in their own permission set; both
+/// go at the end.
+#[tokio::test]
+async fn iam_sign_in_gives_rds_iam_and_a_time_conditioned_connect_statement() {
+    let w = World::with("iam", &["reports"], |tag| {
+        format!(
+            r#"
+[[bundle]]
+name = "reports-iam"
+description = "reports with IAM sign-in"
+owner_team = "data"
+risk = "low"
+strategy = "postgres"
+accounts = ["222222222222"]
+[bundle.database]
+instance = "inst-{tag}"
+endpoint = "db.internal.example.com"
+database = "reports_{tag}"
+admin_secret = "jit/db-admin"
+auth = "iam"
+region = "eu-west-1"
+resource_id = "cluster-ABCDEFGHIJKL"
+privileges = "read"
+tls = false
+
+[[flow]]
+name = "iam-self-serve"
+description = "anyone, at once"
+requesters = ["*"]
+bundles = ["reports-iam"]
+max_duration = "8h"
+justification = "optional"
+approval = "auto"
+"#
+        )
+    })
+    .await;
+    // RDS makes rds_iam; a plain server needs it made.
+    let admin = w.admin_client("postgres").await;
+    admin
+        .batch_execute("DO $$ BEGIN CREATE ROLE rds_iam NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+        .await
+        .unwrap();
+    let erin = person("erin", &w.tag);
+    let user = person_role(&erin);
+    let id = w.grant(&erin, "reports-iam", 2).await;
+    let member = admin
+        .query_one(
+            "SELECT count(*) FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles p ON p.oid = m.member WHERE g.rolname = 'rds_iam' AND p.rolname = $1",
+            &[&user],
+        )
+        .await
+        .unwrap()
+        .get::<_, i64>(0);
+    assert_eq!(member, 1, "the person's role is in rds_iam");
+    let expires = w.service.get(&id).await.unwrap().expires_at.unwrap();
+    let doc =
+        serde_json::to_string(&w.service.ports.grantor.inner.snapshot().containers[&erin]).unwrap();
+    assert!(
+        doc.contains(&format!(
+            "arn:aws:rds-db:eu-west-1:222222222222:dbuser:cluster-ABCDEFGHIJKL/{user}"
+        )) && doc.contains("rds-db:connect")
+            && doc.contains("DateLessThan")
+            && doc.contains(&expires.format("%Y-%m-%dT%H:%M:%S").to_string()),
+        "{doc}"
+    );
+    // No password for an IAM grant: the answer says how to sign in instead.
+    let e = w.service.db_credentials(&erin, &id).await.unwrap_err();
+    assert!(e.to_string().contains("generate-db-auth-token"), "{e}");
+    w.clock().advance(Duration::hours(2));
+    w.service.end(&id).await.unwrap();
+    let doc =
+        serde_json::to_string(&w.service.ports.grantor.inner.snapshot().containers[&erin]).unwrap();
+    assert!(!doc.contains("rds-db:connect"), "{doc}");
+    assert_eq!(w.left_over(&[erin]).await, (vec![], vec![]));
+}
+
+/// What a person made with a grant that allows it stays, owned by the configured owner (here
+/// the admin login), once their last grant on the database ends; their roles go.
+#[tokio::test]
+async fn what_a_person_made_is_reassigned_before_their_access_goes() {
+    let w = World::with("owned", &["scratch"], |tag| {
+        format!(
+            r#"
+[[bundle]]
+name = "scratch-build"
+description = "make tables in scratch"
+owner_team = "data"
+risk = "low"
+strategy = "postgres"
+accounts = ["111111111111"]
+[bundle.database]
+instance = "inst-{tag}"
+endpoint = "db.internal.example.com"
+database = "scratch_{tag}"
+admin_secret = "jit/db-admin"
+auth = "password"
+grants = ["GRANT USAGE, CREATE ON SCHEMA public"]
+tls = false
+
+[[flow]]
+name = "build"
+description = "anyone, at once"
+requesters = ["*"]
+bundles = ["scratch-build"]
+max_duration = "8h"
+justification = "optional"
+approval = "auto"
+"#
+        )
+    })
+    .await;
+    let frank = person("frank", &w.tag);
+    let id = w.grant(&frank, "scratch-build", 1).await;
+    let password = w.password(&frank, &id).await;
+    let c = w
+        .connect(&w.db("scratch"), &person_role(&frank), &password)
+        .await
+        .unwrap();
+    c.batch_execute("CREATE TABLE made_by_frank (id int); INSERT INTO made_by_frank VALUES (7)")
+        .await
+        .unwrap();
+    w.clock().advance(Duration::hours(1));
+    w.service.end(&id).await.unwrap();
+    let admin = w.admin_client(&w.db("scratch")).await;
+    let owner: String = admin
+        .query_one(
+            "SELECT tableowner::text FROM pg_tables WHERE tablename = 'made_by_frank'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(owner, w.admin_user, "the table stays, owned by the owner");
+    assert_eq!(count(&admin, "made_by_frank").await.unwrap(), 1);
+    assert_eq!(w.left_over(&[frank]).await, (vec![], vec![]));
+}
+
+/// An extension makes the password already issued last as long as the grant now does.
+#[tokio::test]
+async fn an_extension_moves_the_issued_passwords_valid_until() {
+    let w = World::new("extend", &["customers"]).await;
+    let gina = person("gina", &w.tag);
+    let id = w.grant(&gina, "customers-read", 1).await;
+    let creds = w.service.db_credentials(&gina, &id).await.unwrap();
+    let admin = w.admin_client("postgres").await;
+    let role = person_role(&gina);
+    let until = || async {
+        admin
+            .query_one(
+                "SELECT to_char(rolvaliduntil AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') FROM pg_roles WHERE rolname = $1",
+                &[&role],
+            )
+            .await
+            .unwrap()
+            .get::<_, String>(0)
+    };
+    let fmt = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    assert_eq!(until().await, fmt(creds.valid_until));
+    let extended = w
+        .service
+        .extend(&gina, &id, GrantDuration::parse("2h").unwrap(), "longer")
+        .await
+        .unwrap();
+    // What the grant function does with the change from the table's stream.
+    w.service.reconcile(&id).await.unwrap();
+    let later = extended.expires_at.unwrap();
+    assert!(later > creds.valid_until);
+    assert_eq!(
+        until().await,
+        fmt(later),
+        "the issued password lasts as long"
+    );
+    let c = w
+        .connect(&w.db("customers"), &person_role(&gina), &creds.password)
+        .await
+        .unwrap();
+    assert_eq!(count(&c, "customers").await.unwrap(), 2);
 }

@@ -17,12 +17,14 @@ use crate::types::{Email, RequestId};
 /// assumed to have happened.
 pub trait Databases: Send + Sync {
     /// Gives `person` the bundle's privileges on `db` through grant `grant`'s own role, making
-    /// their role on the instance on first use and letting it log in.
+    /// their role on the instance on first use and letting it log in. A password already issued
+    /// is made to last until `until` when that is later (an extension).
     fn grant(
         &self,
         person: &Email,
         db: &Database,
         grant: &RequestId,
+        until: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), GrantError>> + Send;
     /// Takes grant `grant` away: revokes and drops its role, ends `person`'s sessions on the
     /// database and, when it was their last grant on the instance, stops their role logging in.
@@ -68,7 +70,13 @@ impl NoDatabases {
 }
 
 impl Databases for NoDatabases {
-    async fn grant(&self, _: &Email, db: &Database, _: &RequestId) -> Result<(), GrantError> {
+    async fn grant(
+        &self,
+        _: &Email,
+        db: &Database,
+        _: &RequestId,
+        _: DateTime<Utc>,
+    ) -> Result<(), GrantError> {
         Self::refuse(db)
     }
     async fn revoke(&self, _: &Email, db: &Database, _: &RequestId) -> Result<(), GrantError> {
@@ -115,7 +123,7 @@ impl<G: Grantor, P: Databases> Grantor for WithDatabases<G, P> {
         // The database first: a grant whose IAM statement is in place but whose role is not
         // would let nobody in, and the order does not matter for the end. The database calls
         // are boxed so that every other grant's future stays the size it was.
-        Box::pin(databases.grant(person, db, &grant.id)).await?;
+        Box::pin(databases.grant(person, db, &grant.id, grant.expires_at)).await?;
         if !grant.statements.is_empty() {
             self.inner
                 .apply(person, &Strategy::Container, grant)
