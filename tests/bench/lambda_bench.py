@@ -245,6 +245,9 @@ def main():
         boto = dict(endpoint_url=endpoint, region_name="us-east-1",
                     aws_access_key_id="testing", aws_secret_access_key="testing")
         boto3.client("sesv2", **boto).create_email_identity(EmailIdentity="jit@example.com")
+        # The functions read the link-signing key from Secrets Manager, as deployed.
+        boto3.client("secretsmanager", **boto).create_secret(
+            Name="jit/bench-link-key", SecretString="bench-signing-key-of-at-least-32-bytes!!")
         instance = boto3.client("sso-admin", **boto).list_instances()["Instances"][0]["InstanceArn"]
         arn = "arn:aws:lambda:us-east-1:123456789012:function:jit-"
         env = dict(aws,
@@ -256,7 +259,7 @@ def main():
                    SCHEDULER_ROLE_ARN="arn:aws:iam::123456789012:role/jit-scheduler",
                    GRANT_FUNCTION_ARN=arn + "grant", REVOKE_FUNCTION_ARN=arn + "revoke",
                    ESCALATE_FUNCTION_ARN=arn + "escalate", SES_FROM="jit@example.com",
-                   BASE_URL="https://jit.example.com", LINK_SIGNING_KEY="bench-signing-key-of-at-least-32-bytes!!")
+                   BASE_URL="https://jit.example.com", LINK_SIGNING_SECRET="jit/bench-link-key")
         cases = [
             ("intake, GET /v1/catalog", [str(RELEASE / "intake")], catalog_event),
             ("Python + boto3, the same reads", [str(python), "tests/bench/python_catalog.py"], catalog_event),

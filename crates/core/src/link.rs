@@ -55,15 +55,42 @@ pub enum LinkError {
     WrongApprover,
 }
 
+fn mac(key: &[u8], payload: &[u8]) -> HmacSha256 {
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(payload);
+    mac
+}
+
 /// A signing key too short to be safe.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the link-signing key must be at least {MIN_KEY_LEN} bytes; it is {0}")]
 pub struct WeakKey(pub usize);
 
-/// Signs and verifies decision tokens with one secret key.
+/// Signs decision tokens with the current key and verifies them with it or, during a
+/// rotation, with the previous one. Each token names its key by id (a hash of the key, not the
+/// key), so the right key is chosen without trying both.
 #[derive(Clone)]
 pub struct LinkSigner {
     key: Vec<u8>,
+    id: String,
+    previous: Option<(Vec<u8>, String)>,
+}
+
+/// What is signed: the claims and the id of the key that signed them.
+#[derive(Serialize, Deserialize)]
+struct Signed {
+    #[serde(flatten)]
+    claims: LinkClaims,
+    /// The signing key's id; absent on tokens made before keys had ids (the current key).
+    #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
+    key_id: Option<String>,
+}
+
+/// A key's id: 8 hex digits of a hash of it, so a token can name its key without revealing it.
+fn key_id(key: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = Sha256::digest([b"jit link key id:".as_slice(), key].concat());
+    digest[..4].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl std::fmt::Debug for LinkSigner {
@@ -78,30 +105,57 @@ impl LinkSigner {
         if key.len() < MIN_KEY_LEN {
             return Err(WeakKey(key.len()));
         }
-        Ok(Self { key: key.to_vec() })
+        Ok(Self {
+            key: key.to_vec(),
+            id: key_id(key),
+            previous: None,
+        })
+    }
+
+    /// A signer for `key` that still accepts tokens signed with `previous` (a rotation: links
+    /// already sent keep working for their lifetime).
+    pub fn with_previous(key: &[u8], previous: &[u8]) -> Result<Self, WeakKey> {
+        if previous.len() < MIN_KEY_LEN {
+            return Err(WeakKey(previous.len()));
+        }
+        Ok(Self {
+            previous: Some((previous.to_vec(), key_id(previous))),
+            ..Self::new(key)?
+        })
     }
 
     /// A signer for another kind of link, with a key derived from this one, so that a token
     /// made for one purpose (a prompt's request form) never verifies for another (a decision).
+    /// Keeps the key ids of this signer, so a derived token names the key it came from.
     pub fn derive(&self, purpose: &str) -> Self {
-        Self {
-            key: self
-                .mac(purpose.as_bytes())
+        let derived = |key: &[u8]| {
+            mac(key, purpose.as_bytes())
                 .finalize()
                 .into_bytes()
-                .to_vec(),
+                .to_vec()
+        };
+        Self {
+            key: derived(&self.key),
+            id: self.id.clone(),
+            previous: self
+                .previous
+                .as_ref()
+                .map(|(key, id)| (derived(key), id.clone())),
         }
     }
 
     fn mac(&self, payload: &[u8]) -> HmacSha256 {
-        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes keys of any length");
-        mac.update(payload);
-        mac
+        mac(&self.key, payload)
     }
 
     /// `base64url(claims JSON) "." base64url(HMAC)`.
     pub fn sign(&self, claims: &LinkClaims) -> String {
-        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialize"));
+        let signed = Signed {
+            claims: claims.clone(),
+            key_id: Some(self.id.clone()),
+        };
+        let payload =
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&signed).expect("claims serialize"));
         let tag = URL_SAFE_NO_PAD.encode(self.mac(payload.as_bytes()).finalize().into_bytes());
         format!("{payload}.{tag}")
     }
@@ -121,13 +175,22 @@ impl LinkSigner {
         let tag = URL_SAFE_NO_PAD
             .decode(tag)
             .map_err(|_| LinkError::Malformed)?;
-        self.mac(payload.as_bytes())
-            .verify_slice(&tag)
-            .map_err(|_| LinkError::Forged)?;
         let raw = URL_SAFE_NO_PAD
             .decode(payload)
             .map_err(|_| LinkError::Malformed)?;
-        let claims: LinkClaims = serde_json::from_slice(&raw).map_err(|_| LinkError::Malformed)?;
+        // The key id only chooses which key checks the signature; nothing else in the token is
+        // believed before that check.
+        let signed: Signed = serde_json::from_slice(&raw).map_err(|_| LinkError::Malformed)?;
+        let key = match (&signed.key_id, &self.previous) {
+            (Some(id), Some((previous, previous_id))) if id == previous_id && *id != self.id => {
+                previous.as_slice()
+            }
+            _ => self.key.as_slice(),
+        };
+        mac(key, payload.as_bytes())
+            .verify_slice(&tag)
+            .map_err(|_| LinkError::Forged)?;
+        let claims = signed.claims;
         let expires = DateTime::from_timestamp(claims.expires, 0).ok_or(LinkError::Malformed)?;
         if now >= expires {
             return Err(LinkError::Expired(expires));
@@ -216,5 +279,40 @@ mod tests {
         assert_eq!(LinkSigner::new(b"short").unwrap_err(), WeakKey(5));
         let s = LinkSigner::new(b"a-secret-key-that-is-long-enough!").unwrap();
         assert!(!format!("{s:?}").contains("secret"));
+    }
+
+    #[test]
+    fn a_rotation_keeps_links_signed_with_the_previous_key_working() {
+        let old = LinkSigner::new(b"the-old-key-of-at-least-32-bytes!!").unwrap();
+        let new = LinkSigner::with_previous(
+            b"the-new-key-of-at-least-32-bytes!!",
+            b"the-old-key-of-at-least-32-bytes!!",
+        )
+        .unwrap();
+        let c = claims(2_000_000_000);
+        let before = old.sign(&c);
+        assert_eq!(
+            new.verify(&before, at(0), None).unwrap(),
+            c,
+            "an old link still works"
+        );
+        let after = new.sign(&c);
+        assert_eq!(new.verify(&after, at(0), None).unwrap(), c);
+        assert_eq!(old.verify(&after, at(0), None), Err(LinkError::Forged));
+        // Derived signers (prompt links) rotate with their base.
+        let p_old = old.derive("prompts");
+        let p_new = new.derive("prompts");
+        assert_eq!(p_new.verify(&p_old.sign(&c), at(0), None).unwrap(), c);
+        assert_eq!(
+            new.verify(&p_old.sign(&c), at(0), None),
+            Err(LinkError::Forged)
+        );
+        // Once the previous key is dropped, its links stop working.
+        let later = LinkSigner::new(b"the-new-key-of-at-least-32-bytes!!").unwrap();
+        assert_eq!(later.verify(&before, at(0), None), Err(LinkError::Forged));
+        assert_eq!(later.verify(&after, at(0), None).unwrap(), c);
+        assert!(
+            LinkSigner::with_previous(b"the-new-key-of-at-least-32-bytes!!", b"short").is_err()
+        );
     }
 }

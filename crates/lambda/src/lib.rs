@@ -1,8 +1,8 @@
 //! What every function shares: configuration from the environment (checked once, at start,
 //! naming every missing variable), the AWS-backed service, and JSON logs.
 //!
-//! Nothing is loaded at init that can wait: the SDK configuration is read once, the catalog on
-//! first use. What a function may do to access in AWS is fixed by its type ([`Access`]): only
+//! Nothing is loaded at init that can wait: the SDK configuration is read once, the catalog and
+//! the link-signing key (from Secrets Manager, never the environment) together on first use. What a function may do to access in AWS is fixed by its type ([`Access`]): only
 //! the grant and revoke functions link the Identity Center and IAM clients. The catalog in force is the one published with `jit catalog push` (the table's
 //! `CATALOG`/`CURRENT` item); it is looked at again at most once a minute, so a push takes
 //! effect within a minute without a redeploy.
@@ -178,8 +178,10 @@ pub struct Env {
     pub ses_from: String,
     /// BASE_URL: the API's public URL, for decision links.
     pub base_url: String,
-    /// LINK_SIGNING_KEY: at least 32 bytes (from Secrets Manager through the template).
-    pub link_key: String,
+    /// LINK_SIGNING_SECRET: the Secrets Manager secret (name or ARN) holding the link-signing
+    /// key, read at start (never in the environment): the key itself (at least 32 bytes), or
+    /// `{"current": …, "previous": …}` during a rotation.
+    pub link_secret: String,
     /// ROLE_NAME_TEMPLATE (optional): a person's IAM role, `{user}` for the email's local part.
     pub role_name_template: Option<String>,
     /// ACCESS_PORTAL_URL (optional): the Identity Center access portal's start URL, linked in
@@ -221,7 +223,7 @@ impl Env {
             escalate_arn: need("ESCALATE_FUNCTION_ARN"),
             ses_from: need("SES_FROM"),
             base_url: need("BASE_URL"),
-            link_key: need("LINK_SIGNING_KEY"),
+            link_secret: need("LINK_SIGNING_SECRET"),
             dead_letter_arn: None,
             role_name_template: None,
             access_portal_url: None,
@@ -257,6 +259,9 @@ struct Cached<G> {
 /// catalog in force.
 pub struct App<K: Access = WritesLedgerOnly> {
     env: Env,
+    secrets: aws_sdk_secretsmanager::Client,
+    /// The link-signing key, read once per process with the first catalog.
+    signer: tokio::sync::OnceCell<LinkSigner>,
     clients: Clients<K>,
     catalogs: DynamoCatalogs,
     cache: Mutex<Option<Cached<K::Grantor>>>,
@@ -280,10 +285,11 @@ impl<K: Access> App<K> {
     }
 
     /// Reads the environment; builds the clients from `sdk` (for a function that builds
-    /// clients of its own from the same configuration).
+    /// clients of its own from the same configuration). The link-signing key is read with the
+    /// catalog, on first use, not here.
     pub fn from_sdk(sdk: &aws_config::SdkConfig) -> anyhow::Result<Self> {
         let env = Env::from_env()?;
-        LinkSigner::new(env.link_key.as_bytes()).map_err(|e| anyhow!("LINK_SIGNING_KEY: {e}"))?;
+        let secrets = aws_sdk_secretsmanager::Client::new(sdk);
         let sdk = sdk.clone();
         let clients = Clients::<K> {
             dynamo: aws_sdk_dynamodb::Client::new(&sdk),
@@ -295,6 +301,8 @@ impl<K: Access> App<K> {
         let catalogs = DynamoCatalogs::new(clients.dynamo.clone(), &env.table);
         Ok(Self {
             env,
+            secrets,
+            signer: tokio::sync::OnceCell::new(),
             clients,
             catalogs,
             cache: Mutex::new(None),
@@ -333,10 +341,14 @@ impl<K: Access> App<K> {
                 return Ok(c.service.clone());
             }
         }
-        let current = self
-            .catalogs
-            .current()
-            .await
+        // A cold start reads the catalog and the link-signing key at once.
+        let (current, signer) = tokio::join!(
+            self.catalogs.current(),
+            self.signer
+                .get_or_try_init(|| read_link_key(&self.secrets, &self.env.link_secret))
+        );
+        let signer = signer?.clone();
+        let current = current
             .context("reading the published catalog")?
             .ok_or_else(|| anyhow!("no catalog has been published yet: run `jit catalog push`"))?;
         let catalog = catalog::parse_files(&current.files).map_err(|e| {
@@ -345,7 +357,7 @@ impl<K: Access> App<K> {
                 current.version
             )
         })?;
-        let service = Arc::new(self.build(catalog));
+        let service = Arc::new(self.build(catalog, signer));
         *cache = Some(Cached {
             checked: Instant::now(),
             version: current.version,
@@ -354,7 +366,7 @@ impl<K: Access> App<K> {
         Ok(service)
     }
 
-    fn build(&self, catalog: Catalog) -> AwsService<K::Grantor> {
+    fn build(&self, catalog: Catalog, signer: LinkSigner) -> AwsService<K::Grantor> {
         let env = &self.env;
         let c = &self.clients;
         let dynamo = c.dynamo.clone();
@@ -382,7 +394,6 @@ impl<K: Access> App<K> {
             directory,
             clock: SystemClock,
         };
-        let signer = LinkSigner::new(env.link_key.as_bytes()).expect("checked at start");
         Service::new(Arc::new(catalog), ports, signer, &env.base_url)
             .with_effects(K::EFFECTS)
             .with_access_portal(env.access_portal_url.clone())
@@ -390,6 +401,53 @@ impl<K: Access> App<K> {
             .with_portal(env.portal_url.clone())
             .with_chat(env.chat)
     }
+}
+
+/// The link-signing key from its secret: the key itself, or `{"current": …, "previous": …}`
+/// while a rotation's links are still live. The key never reaches a log or an error message.
+pub async fn read_link_key(
+    client: &aws_sdk_secretsmanager::Client,
+    secret: &str,
+) -> anyhow::Result<LinkSigner> {
+    let out = client
+        .get_secret_value()
+        .secret_id(secret)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow!(
+                "cannot read the link-signing key's secret {secret}: {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+            )
+        })?;
+    let text = out
+        .secret_string()
+        .ok_or_else(|| anyhow!("the link-signing key's secret {secret} holds no string"))?;
+    link_signer(text).map_err(|e| anyhow!("the link-signing key's secret {secret}: {e}"))
+}
+
+/// Reads a link-signing secret's text (see [`read_link_key`]).
+pub fn link_signer(text: &str) -> anyhow::Result<LinkSigner> {
+    #[derive(serde::Deserialize)]
+    struct Rotating {
+        current: String,
+        #[serde(default)]
+        previous: Option<String>,
+    }
+    let weak = |e: jit_core::link::WeakKey| anyhow!("{e}");
+    if text.trim_start().starts_with('{') {
+        let keys: Rotating = serde_json::from_str(text).map_err(|_| {
+            anyhow!("expected the key, or JSON {{\"current\": …, \"previous\": …}}")
+        })?;
+        return match keys.previous.filter(|p| !p.is_empty()) {
+            Some(previous) => {
+                LinkSigner::with_previous(keys.current.as_bytes(), previous.as_bytes())
+                    .map_err(weak)
+            }
+            None => LinkSigner::new(keys.current.as_bytes()).map_err(weak),
+        };
+    }
+    LinkSigner::new(text.as_bytes()).map_err(weak)
 }
 
 /// JSON logs for CloudWatch; `RUST_LOG` sets the level (default info).
@@ -563,7 +621,7 @@ mod tests {
             .to_string();
         assert!(
             err.contains("IDENTITY_STORE_ID")
-                && err.contains("LINK_SIGNING_KEY")
+                && err.contains("LINK_SIGNING_SECRET")
                 && !err.contains("TABLE_NAME,"),
             "{err}"
         );

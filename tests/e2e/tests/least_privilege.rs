@@ -69,6 +69,7 @@ const UNREACHED: &[(&[&str], &str, &str)] = &[
     (&["approval"], "dynamodb:Query", "a prompt answered by someone with no admissions record yet (nothing asked since records began): their live grants are read from the index"),
     (&["escalate"], "scheduler:CreateSchedule", "a chain of two or more escalation tiers schedules the next"),
     (&["escalate"], "scheduler:DeleteSchedule", "expiring a request whose escalation tiers are still to come deletes their schedules"),
+    (&["intake", "approval", "grant", "revoke", "escalate", "pod", "chat"], "secretsmanager:GetSecretValue", "the link-signing key, read at start by jit_lambda::App (crates/lambda/tests/link_key.rs reads it on moto with exactly this call; this scenario builds the services with a key in hand)"),
     (&["grant", "revoke", "intake"], "secretsmanager:GetSecretValue", "with DatabaseSubnetIds set, reading a postgres bundle's admin secret (moto has no database to grant on: crates/postgres/tests run that path against PostgreSQL, and jit-postgres's SecretsAdmin reads the secret with exactly this call)"),
 ];
 
