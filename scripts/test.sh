@@ -74,14 +74,26 @@ pg_port=$(free_port)
 pg_password=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 printf '%s\n' "$pg_password" >"$pg_dir/pw"
 chmod 644 "$pg_dir/pw"
+# Verified TLS, as deployed connections use it: a CA of this run's own and a certificate for
+# 127.0.0.1 signed by it (the tests trust the CA through JIT_TEST_POSTGRES_CA).
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=jit test CA" \
+  -keyout "$pg_dir/ca.key" -out "$pg_dir/ca.pem" >/dev/null 2>&1
+openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+  -keyout "$pg_dir/server.key" -out "$pg_dir/server.csr" >/dev/null 2>&1
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$pg_dir/server.ext"
+openssl x509 -req -in "$pg_dir/server.csr" -CA "$pg_dir/ca.pem" -CAkey "$pg_dir/ca.key" -CAcreateserial \
+  -days 2 -extfile "$pg_dir/server.ext" -out "$pg_dir/server.crt" >/dev/null 2>&1 \
+  || { echo "test: could not make the database server's test certificate (openssl)" >&2; exit 1; }
+chmod 600 "$pg_dir/server.key"
+if [ "$(id -u)" -eq 0 ]; then chown postgres "$pg_dir/server.key" "$pg_dir/server.crt"; fi
 "${as_pg[@]}" "$pg_bin/initdb" -D "$pg_dir/data" -U jit_admin --pwfile="$pg_dir/pw" \
   --auth-host=scram-sha-256 --auth-local=trust -E UTF8 --no-sync >"$pg_dir/initdb.log" 2>&1 \
   || { echo "test: initdb failed:" >&2; cat "$pg_dir/initdb.log" >&2; exit 1; }
 "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 60 \
-  -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" start >/dev/null \
+  -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off -c ssl=on -c ssl_cert_file=$pg_dir/server.crt -c ssl_key_file=$pg_dir/server.key" start >/dev/null \
   || { echo "test: PostgreSQL failed to start:" >&2; cat "$pg_dir/server.log" >&2; exit 1; }
 stop_postgres=("${as_pg[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate stop)
-export JIT_TEST_POSTGRES_URL="postgres://jit_admin:$pg_password@127.0.0.1:$pg_port"
+export JIT_TEST_POSTGRES_URL="postgres://jit_admin:$pg_password@127.0.0.1:$pg_port" JIT_TEST_POSTGRES_CA="$pg_dir/ca.pem"
 echo "test: PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') at 127.0.0.1:$pg_port (log: $pg_dir/server.log)"
 
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port"

@@ -122,6 +122,15 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+impl FixedServer {
+    /// The same server reached with verified TLS, trusting `ca_pem` (and the public roots).
+    pub fn with_tls(mut self, ca_pem: Option<String>) -> Self {
+        self.login.tls = true;
+        self.login.ca_pem = ca_pem;
+        self
+    }
+}
+
 impl AdminSource for FixedServer {
     async fn login(&self, _: &Database) -> Result<AdminLogin, GrantError> {
         Ok(self.login.clone())

@@ -906,3 +906,54 @@ async fn an_extension_moves_the_issued_passwords_valid_until() {
         .unwrap();
     assert_eq!(count(&c, "customers").await.unwrap(), 2);
 }
+
+/// Connections verify the server's certificate, as deployed connections to RDS do: with the CA
+/// the admin secret names (here the test run's own) a grant is made over TLS; trusting only the
+/// public roots, the same server is refused as unverified and nothing is granted.
+#[tokio::test]
+async fn connections_verify_the_servers_certificate() {
+    use jit_core::database::Databases;
+    let ca_file = std::env::var("JIT_TEST_POSTGRES_CA").expect(
+        "JIT_TEST_POSTGRES_CA is not set: run the tests with scripts/test.sh, which starts PostgreSQL with TLS",
+    );
+    let ca = std::fs::read_to_string(&ca_file).unwrap();
+    let w = World::new("tls", &["customers"]).await;
+    let db = w
+        .service
+        .catalog()
+        .bundle(&BundleName::parse("customers-read").unwrap())
+        .unwrap()
+        .strategy
+        .database()
+        .unwrap()
+        .clone();
+    let hana = person("hana", &w.tag);
+    let grant = RequestId::parse("0123456789abcdef0123").unwrap();
+    let server = FixedServer::parse(&server_url()).unwrap();
+
+    let unverified = Postgres::new(server.clone().with_tls(None));
+    let e = unverified
+        .grant(&hana, &db, &grant, Utc::now() + Duration::hours(1))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
+    assert_eq!(w.left_over(&[hana.clone()]).await, (vec![], vec![]));
+
+    let verified = Postgres::new(server.with_tls(Some(ca)));
+    verified
+        .grant(&hana, &db, &grant, Utc::now() + Duration::hours(1))
+        .await
+        .unwrap();
+    let issued = verified
+        .password(&hana, &db, Utc::now() + Duration::hours(1))
+        .await
+        .unwrap();
+    assert!(issued.tls);
+    let c = w
+        .connect(&w.db("customers"), &person_role(&hana), &issued.password)
+        .await
+        .unwrap();
+    assert_eq!(count(&c, "customers").await.unwrap(), 2);
+    verified.revoke(&hana, &db, &grant).await.unwrap();
+    assert_eq!(w.left_over(&[hana]).await, (vec![], vec![]));
+}
