@@ -98,10 +98,10 @@ echo "test: PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') at 127
 
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
-echo "test: cfn-lint infra/template.yaml"
-.venv/bin/cfn-lint infra/template.yaml
-echo "test: checkov infra/template.yaml (every finding fixed or skipped in the template with a reason)"
-.venv/checkov/bin/checkov --quiet --compact --skip-download --framework cloudformation -f infra/template.yaml
+echo "test: cfn-lint infra/template.yaml infra/member-forwarding.yaml"
+.venv/bin/cfn-lint infra/template.yaml infra/member-forwarding.yaml
+echo "test: checkov infra/template.yaml infra/member-forwarding.yaml (every finding fixed or skipped in the template with a reason)"
+.venv/checkov/bin/checkov --quiet --compact --skip-download --framework cloudformation -f infra/template.yaml -f infra/member-forwarding.yaml
 echo "test: sam validate --lint infra/template.yaml (the SAM transform, then cfn-lint)"
 SAM_CLI_TELEMETRY=0 .venv/sam/bin/sam validate -t infra/template.yaml --region us-east-1
 SAM_CLI_TELEMETRY=0 .venv/sam/bin/sam validate --lint -t infra/template.yaml --region us-east-1

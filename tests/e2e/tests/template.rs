@@ -6,12 +6,18 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-fn resources() -> serde_json::Map<String, Value> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/template.yaml");
+fn template(file: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../infra")
+        .join(file);
     let doc: serde_norway::Value =
         serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     // Short-form tags (!Ref X) come out as one-key maps ({"!Ref": "X"}).
-    match serde_json::to_value(&doc["Resources"]).unwrap() {
+    serde_json::to_value(&doc).unwrap()
+}
+
+fn resources() -> serde_json::Map<String, Value> {
+    match template("template.yaml")["Resources"].clone() {
         Value::Object(m) => m,
         other => panic!("Resources is not a map: {other}"),
     }
@@ -60,4 +66,60 @@ fn every_alarm_notifies_the_alarm_topic_when_there_is_one() {
         assert_eq!(a["Properties"]["AlarmActions"], action, "{name}");
         assert_eq!(a["Properties"]["OKActions"], action, "{name}");
     }
+}
+
+#[test]
+fn the_dashboard_is_valid_json_naming_every_function_and_only_real_resources() {
+    let all = resources();
+    let sub = &all["Dashboard"]["Properties"]["DashboardBody"]["!Sub"];
+    let (body, vars) = (sub[0].as_str().unwrap(), &sub[1]);
+    // Every ${X} is a resource, a pseudo parameter or one of the Sub's own variables.
+    let names = regex::Regex::new(r"\$\{([A-Za-z0-9:]+)\}").unwrap();
+    for c in names.captures_iter(body) {
+        let n = &c[1];
+        assert!(
+            all.contains_key(n) || n.starts_with("AWS::") || vars.get(n).is_some(),
+            "the dashboard names ${{{n}}}, which is not in the template"
+        );
+    }
+    let json = names.replace_all(body, "x");
+    let doc: Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    let text = doc.to_string();
+    assert!(doc["widgets"].as_array().unwrap().len() >= 8);
+    for f in ["Intake", "Approval", "Grant", "Revoke", "Escalate", "Pod"] {
+        assert!(
+            body.contains(&format!("${{{f}Function}}")),
+            "{f} is on the dashboard"
+        );
+    }
+    for metric in [
+        "DriftFindings",
+        "SweepFailures",
+        "IteratorAge",
+        "5xx",
+        "ThrottledRequests",
+    ] {
+        assert!(text.contains(metric), "{metric} is on the dashboard");
+    }
+}
+
+#[test]
+fn member_accounts_forward_exactly_the_denials_the_stack_listens_for() {
+    let main = &resources()["PodFunction"]["Properties"]["Events"];
+    let member = template("member-forwarding.yaml");
+    let rule = &member["Resources"]["ForwardAccessDenied"]["Properties"];
+    assert_eq!(
+        rule["EventPattern"],
+        main["LocalDenials"]["Properties"]["Pattern"]
+    );
+    assert_eq!(
+        rule["EventPattern"],
+        main["ForwardedDenials"]["Properties"]["Pattern"]
+    );
+    // The forwarding role may put events on the jit bus and nothing else.
+    let role = &member["Resources"]["ForwardRole"]["Properties"];
+    let statements = &role["Policies"][0]["PolicyDocument"]["Statement"];
+    assert_eq!(statements.as_array().unwrap().len(), 1);
+    assert_eq!(statements[0]["Action"], "events:PutEvents");
+    assert_eq!(statements[0]["Resource"], json!({"!Ref": "JitBusArn"}));
 }
