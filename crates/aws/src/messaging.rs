@@ -299,6 +299,12 @@ impl IdentityStoreDirectory {
         }
     }
 
+    /// Whether the Identity Store has a group of that display name (`jit catalog push` checks
+    /// every group a catalog names).
+    pub async fn group_exists(&self, group: &GroupName) -> Result<bool, DirectoryError> {
+        Ok(self.group_id(group).await?.is_some())
+    }
+
     async fn group_id(&self, group: &GroupName) -> Result<Option<String>, DirectoryError> {
         let key = format!("group:{group}");
         if let Some(id) = self.remembered(&key) {

@@ -286,6 +286,10 @@ enum CatalogCommand {
         /// Who publishes (recorded with the version).
         #[arg(long, env = "JIT_AS")]
         by: Option<String>,
+        /// The Identity Store (d-…) whose groups the catalog's group names are checked
+        /// against before anything is published.
+        #[arg(long, env = "JIT_IDENTITY_STORE_ID")]
+        identity_store: Option<String>,
     },
     /// Show one bundle: its permissions and how it is approved.
     Show {
@@ -458,12 +462,34 @@ fn run(cli: &Cli, c: &remote::Client) -> Result<serde_json::Value, remote::Failu
 fn catalog_command(cmd: CatalogCommand) -> ExitCode {
     match cmd {
         CatalogCommand::Check { dir } => with_catalog(&dir, |cat| {
+            let mut errors = known_errors(&dir, cat);
+            if let Some(groups) = directory_groups(&dir) {
+                let files = catalog::read_files(&dir).unwrap_or_default();
+                errors.extend(catalog::known::missing_groups(
+                    cat,
+                    &files,
+                    |g| groups.contains(g.as_str()),
+                    "directory.toml",
+                ));
+            }
+            if !errors.is_empty() {
+                return report_errors(&dir, &errors);
+            }
             print!("{}", summary(&dir, cat));
             ExitCode::SUCCESS
         }),
-        CatalogCommand::Push { dir, table, by } => {
-            with_catalog(&dir, |cat| push(&dir, cat, &table, by))
-        }
+        CatalogCommand::Push {
+            dir,
+            table,
+            by,
+            identity_store,
+        } => with_catalog(&dir, |cat| {
+            let errors = known_errors(&dir, cat);
+            if !errors.is_empty() {
+                return report_errors(&dir, &errors);
+            }
+            push(&dir, cat, &table, by, identity_store.as_deref())
+        }),
         CatalogCommand::List { catalog } => with_catalog(&catalog, |cat| {
             print!("{}", list(cat));
             ExitCode::SUCCESS
@@ -483,7 +509,13 @@ fn catalog_command(cmd: CatalogCommand) -> ExitCode {
     }
 }
 
-fn push(dir: &Path, cat: &Catalog, table: &str, by: Option<String>) -> ExitCode {
+fn push(
+    dir: &Path,
+    cat: &Catalog,
+    table: &str,
+    by: Option<String>,
+    identity_store: Option<&str>,
+) -> ExitCode {
     use jit_core::ports::{CatalogStore, CatalogVersion};
     let files = match catalog::read_files(dir) {
         Ok(f) => f,
@@ -505,12 +537,46 @@ fn push(dir: &Path, cat: &Catalog, table: &str, by: Option<String>) -> ExitCode 
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    let outcome = runtime.block_on(async {
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        jit_aws::DynamoCatalogs::new(aws_sdk_dynamodb::Client::new(&sdk), table)
-            .publish(&version)
-            .await
-    });
+    let sdk = runtime.block_on(aws_config::load_defaults(
+        aws_config::BehaviorVersion::latest(),
+    ));
+    // Every group the catalog names must exist in the live directory before it is published.
+    match identity_store {
+        Some(store) => {
+            let directory = jit_aws::IdentityStoreDirectory::new(
+                aws_sdk_identitystore::Client::new(&sdk),
+                store,
+            );
+            let mut missing = std::collections::BTreeSet::new();
+            for g in catalog::known::groups_named(cat).into_keys() {
+                match runtime.block_on(directory.group_exists(&g)) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        missing.insert(g);
+                    }
+                    Err(e) => {
+                        eprintln!("cannot read the Identity Store {store}: {e}");
+                        return ExitCode::from(3);
+                    }
+                }
+            }
+            if !missing.is_empty() {
+                let errors = catalog::known::missing_groups(
+                    cat,
+                    &version.files,
+                    |g| !missing.contains(g),
+                    &format!("the Identity Store {store}"),
+                );
+                return report_errors(dir, &errors);
+            }
+        }
+        None => eprintln!(
+            "note: the catalog's groups were not checked against the Identity Store; give --identity-store d-… (JIT_IDENTITY_STORE_ID)"
+        ),
+    }
+    let outcome = runtime.block_on(
+        jit_aws::DynamoCatalogs::new(aws_sdk_dynamodb::Client::new(&sdk), table).publish(&version),
+    );
     match outcome {
         Ok(true) => {
             println!("published {} ({} bundles, {} flows) to {table}; the functions use it within a minute", version.version, cat.bundles.len(), cat.flows.len());
@@ -528,6 +594,45 @@ fn push(dir: &Path, cat: &Catalog, table: &str, by: Option<String>) -> ExitCode 
             ExitCode::from(3)
         }
     }
+}
+
+/// Bundle actions AWS does not have (the offline list `scripts/refresh-iam-actions.sh` keeps).
+fn known_errors(dir: &Path, cat: &Catalog) -> Vec<catalog::CatalogError> {
+    let files = catalog::read_files(dir).unwrap_or_default();
+    catalog::known::unknown_actions(cat, &files)
+}
+
+/// The groups of the catalog directory's `directory.toml` (local mode's directory), if it has one.
+fn directory_groups(dir: &Path) -> Option<std::collections::BTreeSet<String>> {
+    let text = std::fs::read_to_string(dir.join(catalog::DIRECTORY_FILE)).ok()?;
+    let doc: toml::Value = toml::from_str(&text).ok()?;
+    Some(
+        doc.get("group")?
+            .as_array()?
+            .iter()
+            .filter_map(|g| g.get("name")?.as_str().map(str::to_string))
+            .collect(),
+    )
+}
+
+/// Prints catalog errors as `jit catalog check` does; exit 1.
+fn report_errors(dir: &Path, errors: &[catalog::CatalogError]) -> ExitCode {
+    for e in errors {
+        eprintln!(
+            "{}:{}: {}: {}",
+            dir.join(&e.file).display(),
+            e.line,
+            e.field,
+            e.message
+        );
+    }
+    let n = errors.len();
+    eprintln!(
+        "{n} error{} in {}; fix them and run `jit catalog check` again",
+        if n == 1 { "" } else { "s" },
+        dir.display()
+    );
+    ExitCode::from(1)
 }
 
 fn with_catalog(dir: &Path, then: impl FnOnce(&Catalog) -> ExitCode) -> ExitCode {

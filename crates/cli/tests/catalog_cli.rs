@@ -120,3 +120,86 @@ fn list_and_show_describe_bundles_for_people() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("there is no bundle \"nope\""));
 }
+
+/// Typos the files alone cannot show: an action AWS does not have and a group the directory
+/// does not have. `jit catalog check` refuses both with file and line and the nearest name, and
+/// jit-local will not start with them.
+#[test]
+fn actions_and_groups_that_do_not_exist_are_refused_with_file_and_line() {
+    let dir = temp_catalog(
+        "typos",
+        &[
+            (
+                "api.toml",
+                r#"[[bundle]]
+name = "api-logs"
+description = "logs"
+owner_team = "api-teem"
+risk = "low"
+accounts = ["111111111111"]
+statements = [
+  { actions = ["logs:FilterLogEvnts", "logs:Get*"], resources = ["*"] },
+]
+
+[[flow]]
+name = "api"
+description = "api"
+requesters = ["api-team"]
+bundles = ["api-logs"]
+approval = "matrix"
+
+[settings]
+platform_group = "platform-team"
+admin_group = "platform-team"
+"#,
+            ),
+            (
+                "directory.toml",
+                r#"[[group]]
+name = "api-team"
+members = ["alice@example.com"]
+
+[[group]]
+name = "platform-team"
+members = ["frank@example.com"]
+"#,
+            ),
+        ],
+    );
+    let out = jit(&["catalog", "check", &dir.display().to_string()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("api.toml:8: bundle \"api-logs\".statements[0].actions[0]: logs has no action \"FilterLogEvnts\"; did you mean logs:FilterLogEvents?"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("api.toml:4: bundle \"api-logs\".owner_team: there is no group \"api-teem\" in directory.toml; did you mean \"api-team\"?"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("2 errors"), "{stderr}");
+    assert!(
+        !stderr.contains("logs:Get*"),
+        "a wildcard that matches is fine: {stderr}"
+    );
+
+    // jit-local sits beside jit (scripts/test.sh builds every binary before the tests).
+    let local = Command::new(Path::new(env!("CARGO_BIN_EXE_jit")).with_file_name("jit-local"))
+        .args([
+            "--port",
+            "0",
+            "--in-memory",
+            "--catalog",
+            &dir.display().to_string(),
+        ])
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .expect("jit-local runs");
+    let said = String::from_utf8_lossy(&local.stderr);
+    assert_eq!(local.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("FilterLogEvnts") && said.contains("api-teem"),
+        "{said}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -108,4 +108,87 @@ async fn push_publishes_a_version_once_and_refuses_an_invalid_catalog() {
         "nothing published"
     );
     std::fs::remove_dir_all(bad).unwrap();
+
+    // With the Identity Store named, every group the catalog names must be in it: one missing
+    // group refuses the push, naming it with its file and line, and nothing is published.
+    let ids = aws_sdk_identitystore::Client::new(&sdk);
+    let store = format!("d-{}", &jit_core::link::nonce()[..10]);
+    let mut groups = jit_memory::MemoryDirectory::load(&examples)
+        .unwrap()
+        .groups();
+    groups.retain(|(g, _)| g.as_str() != "security");
+    jit_aws::seed::seed_identity_store(&ids, &store, &groups)
+        .await
+        .unwrap();
+    let changed = std::env::temp_dir().join(format!("jit-push-groups-{}", std::process::id()));
+    std::fs::create_dir_all(&changed).unwrap();
+    for f in std::fs::read_dir(&examples).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, changed.join(f.file_name().unwrap())).unwrap();
+    }
+    // A new version (a description changed), so a push would publish it.
+    let api = changed.join("api.toml");
+    let text = std::fs::read_to_string(&api).unwrap();
+    let at = text.find("description").unwrap();
+    let quote = at + text[at..].find('"').unwrap() + 1;
+    std::fs::write(
+        &api,
+        format!("{}Changed: {}", &text[..quote], &text[quote..]),
+    )
+    .unwrap();
+    let push_checked = |dir: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_jit"))
+            .args([
+                "catalog",
+                "push",
+                &dir.display().to_string(),
+                "--table",
+                &table,
+            ])
+            .args(["--by", "frank@example.com", "--identity-store", &store])
+            .env("AWS_ENDPOINT_URL", endpoint())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .output()
+            .unwrap()
+    };
+    let out = push_checked(&changed);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "there is no group \"security\" in the Identity Store {store}"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("data.toml:"),
+        "located in its file: {stderr}"
+    );
+    let catalogs = jit_aws::DynamoCatalogs::new(aws_sdk_dynamodb::Client::new(&sdk), &table);
+    assert_eq!(
+        catalogs.current().await.unwrap().unwrap().version,
+        version,
+        "nothing published"
+    );
+    // With the group there, the same push publishes.
+    let all = jit_memory::MemoryDirectory::load(&examples)
+        .unwrap()
+        .groups();
+    let security: Vec<_> = all
+        .into_iter()
+        .filter(|(g, _)| g.as_str() == "security")
+        .collect();
+    jit_aws::seed::seed_identity_store(&ids, &store, &security)
+        .await
+        .unwrap();
+    let out = push_checked(&changed);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ne!(catalogs.current().await.unwrap().unwrap().version, version);
+    std::fs::remove_dir_all(changed).unwrap();
 }

@@ -262,6 +262,34 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // What the catalog's files alone cannot show: actions AWS does not have, groups the
+    // directory does not have (typos such as logs:FilterLogEvnts or api-teem).
+    let files = catalog::read_files(&args.catalog).unwrap_or_default();
+    let groups: std::collections::BTreeSet<_> =
+        directory.groups().into_iter().map(|(g, _)| g).collect();
+    let mut errors = catalog::known::unknown_actions(&catalog, &files);
+    errors.extend(catalog::known::missing_groups(
+        &catalog,
+        &files,
+        |g| groups.contains(g),
+        "directory.toml",
+    ));
+    if !errors.is_empty() {
+        for e in &errors {
+            eprintln!(
+                "{}:{}: {}: {}",
+                args.catalog.join(&e.file).display(),
+                e.line,
+                e.field,
+                e.message
+            );
+        }
+        eprintln!(
+            "the catalog in {} names actions or groups that do not exist; fix them (jit catalog check) and start again",
+            args.catalog.display()
+        );
+        return ExitCode::from(1);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -1,6 +1,7 @@
 //! Catalog as code: bundles and access flows kept in TOML files, validated with every error
 //! located by file, line and field, and versioned by content hash.
 
+pub mod known;
 mod model;
 mod parse;
 
