@@ -98,10 +98,9 @@ tls = false
         ));
     }
     let names: Vec<String> = databases.iter().map(|d| format!("\"{d}-read\"")).collect();
-    text.push_str(&format!(
-        r#"
-{extra}
-
+    if !names.is_empty() {
+        text.push_str(&format!(
+            r#"
 [[flow]]
 name = "self-serve"
 description = "anyone, at once"
@@ -110,12 +109,18 @@ bundles = [{}]
 max_duration = "8h"
 justification = "optional"
 approval = "auto"
+"#,
+            names.join(", ")
+        ));
+    }
+    text.push_str(&format!(
+        r#"
+{extra}
 
 [settings]
 platform_group = "platform"
 admin_group = "admins"
-"#,
-        names.join(", ")
+"#
     ));
     parse_files(&[("catalog.toml".into(), text)]).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -579,22 +584,11 @@ async fn the_sweep_removes_database_access_no_live_grant_explains() {
 /// quotes or run past Postgres's limit, are quoted and work; nothing they hold is executed.
 #[tokio::test]
 async fn hostile_names_are_quoted_never_executed() {
-    let hostile = "x\"; DROP ROLE jit_admin; --";
-    let w = World::new("hostile", &["unused"]).await;
+    const HOSTILE: &str = "x\"; DROP ROLE jit_admin; --";
     // A bundle on a database whose name is hostile.
-    let name = format!("{hostile}{}", w.tag);
-    let admin = w.admin_client("postgres").await;
-    admin
-        .batch_execute(&format!("CREATE DATABASE {}", quote_ident(&name)))
-        .await
-        .unwrap();
-    let there = w.admin_client(&name).await;
-    there
-        .batch_execute("CREATE TABLE t (id int); INSERT INTO t VALUES (1)")
-        .await
-        .unwrap();
-    let text = format!(
-        r#"
+    let w = World::with("hostile", &[], |tag| {
+        format!(
+            r#"
 [[bundle]]
 name = "odd-read"
 description = "odd"
@@ -612,62 +606,43 @@ grants = ["GRANT SELECT ON TABLE public.t"]
 tls = false
 
 [[flow]]
-name = "self-serve"
+name = "odd"
 description = "anyone"
 requesters = ["*"]
 bundles = ["odd-read"]
+max_duration = "8h"
 justification = "optional"
 approval = "auto"
-
-[settings]
-platform_group = "platform"
-admin_group = "admins"
 "#,
-        tag = w.tag
-    );
-    let catalog = parse_files(&[("c.toml".into(), text)]).unwrap_or_else(|e| panic!("{e}"));
-    let service = Service::new(
-        Arc::new(catalog),
-        Ports {
-            store: MemoryStore::default(),
-            grantor: WithDatabases {
-                inner: MemoryGrantor::default(),
-                databases: Some(Postgres::new(w.admin.clone())),
-            },
-            scheduler: MemoryScheduler::default(),
-            mailer: MemoryMailer::default(),
-            directory: MemoryDirectory::default(),
-            clock: FakeClock::running_from(Utc::now()),
-        },
-        LinkSigner::new(b"a-signing-key-of-at-least-32-bytes!!").unwrap(),
-        "https://jit.example.com",
-    );
+            name = format!("{HOSTILE}{tag}")
+        )
+    })
+    .await;
+    let name = format!("{HOSTILE}{}", w.tag);
+    let admin = w.admin_client("postgres").await;
+    admin
+        .batch_execute(&format!("CREATE DATABASE {}", quote_ident(&name)))
+        .await
+        .unwrap();
+    w.admin_client(&name)
+        .await
+        .batch_execute("CREATE TABLE t (id int); INSERT INTO t VALUES (1)")
+        .await
+        .unwrap();
     let people = [
         Email::parse(&format!("o'brien+{}@example.com", w.tag)).unwrap(),
         Email::parse(&format!("{}.{}@example.com", "l".repeat(60), w.tag)).unwrap(),
     ];
     for p in &people {
-        let req = service
-            .submit(
-                p,
-                RequestInput {
-                    bundle: Some(BundleName::parse("odd-read").unwrap()),
-                    duration: Some(GrantDuration::parse("1h").unwrap()),
-                    ..RequestInput::default()
-                },
-            )
-            .await
-            .unwrap();
-        let req = service.activate(&req.id).await.unwrap();
-        assert_eq!(req.status, Status::Active, "{:?}", req.status_reason);
-        let creds = service.db_credentials(p, &req.id).await.unwrap();
+        let id = w.grant(p, "odd-read", 1).await;
+        let creds = w.service.db_credentials(p, &id).await.unwrap();
         assert!(creds.user.len() <= 63);
         let c = w
             .connect(&name, &creds.user, &creds.password)
             .await
             .unwrap();
         assert_eq!(count(&c, "t").await.unwrap(), 1);
-        service.release(p, &req.id).await.unwrap();
+        w.service.release(p, &id).await.unwrap();
         assert!(
             count(&c, "t").await.is_err(),
             "released: the session is ended"
