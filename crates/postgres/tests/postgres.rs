@@ -912,7 +912,10 @@ async fn connections_verify_the_servers_certificate() {
         .await
         .unwrap_err();
     assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
-    assert_eq!(w.left_over(&[hana.clone()]).await, (vec![], vec![]));
+    assert_eq!(
+        w.left_over(std::slice::from_ref(&hana)).await,
+        (vec![], vec![])
+    );
 
     let verified = Postgres::new(server.with_tls(Some(ca)));
     verified
