@@ -435,6 +435,30 @@ impl MemoryGrantor {
     }
 }
 
+/// Adds `grant`'s statements to `person`'s container and assigns it in the grant's accounts.
+fn put_in_container(
+    side: &mut IdentitySide,
+    person: &Email,
+    grant: &GrantSpec,
+) -> Result<(), GrantError> {
+    let doc = side.containers.get(person).cloned().unwrap_or_default();
+    let next = doc.with(grant, POLICY_BUDGET)?;
+    side.containers.insert(person.clone(), next);
+    side.container_accounts
+        .entry(person.clone())
+        .or_default()
+        .extend(grant.accounts.iter().cloned());
+    Ok(())
+}
+
+/// Removes `grant`'s statements from `person`'s container, if they have one.
+fn take_from_container(side: &mut IdentitySide, person: &Email, grant: &GrantSpec) {
+    if let Some(doc) = side.containers.get(person) {
+        let next = doc.without(&grant.id);
+        side.containers.insert(person.clone(), next);
+    }
+}
+
 fn assignment_key(person: &Email, account: &AccountId, ps: &str) -> String {
     format!("{person} {account} {ps}")
 }
@@ -458,21 +482,12 @@ impl Grantor for MemoryGrantor {
                         database: db.database.clone(),
                     },
                 );
+                // With IAM sign-in, its rds-db:connect statement goes to the container.
                 if !grant.statements.is_empty() {
-                    let doc = side.containers.get(person).cloned().unwrap_or_default();
-                    let next = doc.with(grant, POLICY_BUDGET)?;
-                    side.containers.insert(person.clone(), next);
+                    put_in_container(&mut side, person, grant)?;
                 }
             }
-            Strategy::Container => {
-                let doc = side.containers.get(person).cloned().unwrap_or_default();
-                let next = doc.with(grant, POLICY_BUDGET)?;
-                side.containers.insert(person.clone(), next);
-                side.container_accounts
-                    .entry(person.clone())
-                    .or_default()
-                    .extend(grant.accounts.iter().cloned());
-            }
+            Strategy::Container => put_in_container(&mut side, person, grant)?,
             Strategy::Assignment { permission_set } => {
                 for account in &grant.accounts {
                     let key = assignment_key(person, account, permission_set.as_str());
@@ -516,17 +531,9 @@ impl Grantor for MemoryGrantor {
         match strategy {
             Strategy::Postgres(_) => {
                 side.database_grants.remove(&grant.id);
-                if let Some(doc) = side.containers.get(person) {
-                    let next = doc.without(&grant.id);
-                    side.containers.insert(person.clone(), next);
-                }
+                take_from_container(&mut side, person, grant);
             }
-            Strategy::Container => {
-                if let Some(doc) = side.containers.get(person) {
-                    let next = doc.without(&grant.id);
-                    side.containers.insert(person.clone(), next);
-                }
-            }
+            Strategy::Container => take_from_container(&mut side, person, grant),
             Strategy::Assignment { permission_set } => {
                 for account in &grant.accounts {
                     let key = assignment_key(person, account, permission_set.as_str());

@@ -955,18 +955,13 @@ fn read_bundle(ctx: &mut Ctx, spanned: &Spanned<RawBundle>) -> Option<Bundle> {
         }
     }
 
-    if let Some(d) = &raw.database {
-        if !matches!(
-            raw.strategy.as_ref().map(|s| s.get_ref().as_str()),
-            Some("postgres")
-        ) {
-            ctx.error(&d.span(), f("database"), "a database table is only used by strategy = \"postgres\"; remove it or set the strategy");
-        }
+    let postgres = raw
+        .strategy
+        .as_ref()
+        .is_some_and(|s| s.get_ref() == "postgres");
+    if let (false, Some(d)) = (postgres, &raw.database) {
+        ctx.error(&d.span(), f("database"), "a database table is only used by strategy = \"postgres\"; remove it or set the strategy");
     }
-    let postgres = matches!(
-        raw.strategy.as_ref().map(|s| s.get_ref().as_str()),
-        Some("postgres")
-    );
     if postgres && accounts.len() > 1 {
         ctx.error(
             &at,

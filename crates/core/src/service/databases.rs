@@ -48,15 +48,16 @@ where
     /// For a database grant that holds access now: takes the access away before the ledger
     /// says the grant ended, so it never says ended while the access remains. A failure is
     /// kept on the request (`removal-pending`, with the reason) and returned as retryable.
-    pub(super) async fn remove_database_first(&self, req: &Request) -> Result<(), ServiceError> {
+    /// Whether it took access away (false: not a database grant holding access now).
+    pub(super) async fn remove_database_first(&self, req: &Request) -> Result<bool, ServiceError> {
         let Some(bundle) = self.catalog.bundle(&req.bundle) else {
-            return Ok(());
+            return Ok(false);
         };
         if bundle.strategy.database().is_none()
             || req.status != Status::Active
             || req.starts_at.is_none_or(|s| s > self.now())
         {
-            return Ok(());
+            return Ok(false);
         }
         match self
             .ports
@@ -64,7 +65,7 @@ where
             .remove(&req.requester, &bundle.strategy, &spec(req, bundle))
             .await
         {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(true),
             Err(e) => {
                 Box::pin(self.removal_pending(req, &e)).await;
                 Err(match grant_error(e) {

@@ -15,15 +15,19 @@ where
     /// access is gone yet is in the answer ([`Ending::removal`]).
     #[instrument(skip(self), fields(request_id = %id))]
     pub async fn release(&self, caller: &Email, id: &RequestId) -> Result<Ending, ServiceError> {
-        Box::pin(self.database_end_first(caller, id, false)).await?;
+        let (known, removed) = Box::pin(self.database_end_first(caller, id, false)).await?;
         let (req, _) = self
-            .transition(id, |_| {
+            .transition_from(id, known, |_| {
                 Ok(Command::Release {
                     actor: caller.clone(),
                 })
             })
             .await?;
-        let removal = self.remove_now(&req).await;
+        let removal = if removed {
+            None
+        } else {
+            self.remove_now(&req).await
+        };
         Ok(Ending {
             request: req,
             removal,
@@ -40,11 +44,9 @@ where
     ) -> Result<Ending, ServiceError> {
         let message = bounded_text(message, "message", true)?;
         let is_admin = self.is_admin(caller).await?;
-        if is_admin {
-            Box::pin(self.database_end_first(caller, id, true)).await?;
-        }
+        let (known, removed) = Box::pin(self.database_end_first(caller, id, is_admin)).await?;
         let (req, _) = self
-            .transition(id, |_| {
+            .transition_from(id, known, |_| {
                 Ok(Command::Revoke {
                     actor: caller.clone(),
                     is_admin,
@@ -52,7 +54,11 @@ where
                 })
             })
             .await?;
-        let removal = self.remove_now(&req).await;
+        let removal = if removed {
+            None
+        } else {
+            self.remove_now(&req).await
+        };
         Ok(Ending {
             request: req,
             removal,
@@ -62,21 +68,25 @@ where
     /// Before a release or revoke of a database grant, where effects are inline: the access is
     /// taken away first, so a database that cannot be reached leaves the grant active (and the
     /// caller told why) rather than released with its access in place. Only for a call the
-    /// lifecycle would accept: the requester's own grant, or an admin's revoke.
+    /// lifecycle would accept: the requester's own grant, or an admin's revoke. Returns the
+    /// request as read (for the transition, which then reads it no second time) and whether
+    /// the access was taken away here.
     async fn database_end_first(
         &self,
         caller: &Email,
         id: &RequestId,
         admin: bool,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<(Option<Request>, bool), ServiceError> {
         if self.effects != Effects::Inline {
-            return Ok(());
+            return Ok((None, false));
         }
         let req = self.get(id).await?;
-        if !admin && &req.requester != caller {
-            return Ok(());
-        }
-        self.remove_database_first(&req).await
+        let removed = if admin || &req.requester == caller {
+            self.remove_database_first(&req).await?
+        } else {
+            false
+        };
+        Ok((Some(req), removed))
     }
 
     /// Takes an ended grant's access away in this call where the effects are inline; `None`
@@ -147,17 +157,20 @@ where
     pub async fn end(&self, id: &RequestId) -> Result<Request, ServiceError> {
         let before = self.get(id).await?;
         let overdue = before.expires_at.is_some_and(|e| e <= self.now());
-        if overdue {
-            Box::pin(self.remove_database_first(&before)).await?;
-        }
-        let (req, _) = match self.transition(id, |_| Ok(Command::EndAtExpiry)).await {
+        let removed = overdue && Box::pin(self.remove_database_first(&before)).await?;
+        let (req, _) = match self
+            .transition_from(id, Some(before), |_| Ok(Command::EndAtExpiry))
+            .await
+        {
             Err(ServiceError::Lifecycle(LifecycleError::NotYet(_))) => {
                 // Extended meanwhile: what was just taken away is put back.
                 return Box::pin(self.reconcile(id)).await;
             }
             other => other?,
         };
-        self.take_away(&req).await?;
+        if !removed {
+            self.take_away(&req).await?;
+        }
         Ok(req)
     }
 
@@ -240,7 +253,6 @@ where
         // Every live grant, read once: those past expiry are ended, and the rest are what the
         // containers and roles are kept to.
         let all_live = self.live_grants().await?;
-        let all_live_copy = all_live.clone();
         let overdue = all_live
             .iter()
             .filter(|r| r.expires_at.is_some_and(|e| e <= now));
@@ -300,6 +312,10 @@ where
             .role_holders()
             .await
             .map_err(grant_error)?;
+        let (checked, removed, failed) = Box::pin(self.sweep_databases(&all_live)).await;
+        report.databases += checked;
+        report.drift_removed += removed;
+        report.failed += failed;
         let mut live: BTreeMap<Email, Vec<Request>> = BTreeMap::new();
         for r in all_live {
             live.entry(r.requester.clone()).or_default().push(r);
@@ -329,10 +345,6 @@ where
                 }
             }
         }
-        let (checked, removed, failed) = Box::pin(self.sweep_databases(&all_live_copy)).await;
-        report.databases += checked;
-        report.drift_removed += removed;
-        report.failed += failed;
         // Notifications a call wrote with its transition but died before sending: past a grace
         // period (the call sends its own at once), the sweep sends them.
         match self
