@@ -34,12 +34,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const ATTEMPTS: usize = 6;
 
 /// Runs `$body` (which uses the transaction `$tx` and may fail with [`Failure`]) in a
-/// transaction on `$db`'s database, committing at its end and trying again when a concurrent
-/// change got there first.
+/// transaction on `$client` (a connection to `$db`'s database), committing at its end and
+/// trying again when a concurrent change got there first.
 macro_rules! in_transaction {
-    ($self:ident, $db:expr, |$tx:ident| $body:block) => {{
+    ($client:ident, $db:expr, |$tx:ident| $body:block) => {{
         let db: &Database = $db;
-        let mut client = $self.connect(db, &db.database).await?;
+        let client = &mut $client;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -189,7 +189,8 @@ impl<A: AdminSource> Databases for Postgres<A> {
         let granted = jit_core::database::grant_role(grant);
         let statements = db.privileges.sql(&granted);
         let comment = grant_comment(grant, person, db);
-        in_transaction!(self, db, |tx| {
+        let mut client = self.connect(db, &db.database).await?;
+        in_transaction!(client, db, |tx| {
             lock(&tx).await?;
             sql::ensure_person(&tx, person, &role).await?;
             tx.batch_execute(&format!("ALTER ROLE {} LOGIN", quote_ident(&role)))
@@ -260,7 +261,8 @@ impl<A: AdminSource> Databases for Postgres<A> {
         let granted = jit_core::database::grant_role(grant);
         let owner = self.owner(db).await?;
         let database = db.database.clone();
-        in_transaction!(self, db, |tx| {
+        let mut client = self.connect(db, &db.database).await?;
+        in_transaction!(client, db, |tx| {
             lock(&tx).await?;
             let person_exists = sql::role_exists(&tx, &role).await?;
             if sql::role_exists(&tx, &granted).await? {
@@ -302,7 +304,6 @@ impl<A: AdminSource> Databases for Postgres<A> {
             Ok(())
         })?;
         // After the commit: a session opened before it must not keep the access.
-        let client = self.connect(db, &db.database).await?;
         let ended = client
             .execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND datname = $2 AND pid <> pg_backend_pid()",
@@ -333,7 +334,8 @@ impl<A: AdminSource> Databases for Postgres<A> {
         // server cannot show it.
         let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
         let until = until.to_rfc3339_opts(SecondsFormat::Secs, true);
-        in_transaction!(self, db, |tx| {
+        let mut client = self.connect(db, &db.database).await?;
+        in_transaction!(client, db, |tx| {
             lock(&tx).await?;
             if !sql::role_exists(&tx, &role).await? || sql::grants_of(&tx, &role).await?.is_empty()
             {
@@ -411,7 +413,8 @@ impl<A: AdminSource> Databases for Postgres<A> {
 
     async fn lock_out(&self, person: &Email, db: &Database) -> Result<(), GrantError> {
         let role = person_role(person);
-        in_transaction!(self, db, |tx| {
+        let mut client = self.connect(db, &db.database).await?;
+        in_transaction!(client, db, |tx| {
             lock(&tx).await?;
             if sql::role_exists(&tx, &role).await? && sql::grants_of(&tx, &role).await?.is_empty() {
                 tx.batch_execute(&format!(
