@@ -10,11 +10,13 @@ pub fn where_it_is(a: &AccessView) -> String {
     if let Some(db) = &a.database {
         let how = if db.auth == "iam" {
             format!(
-                "sign in with an IAM token: aws rds generate-db-auth-token --hostname {} --port {} --username {}{}",
-                db.endpoint,
-                db.port,
-                db.user,
-                db.region.as_ref().map(|r| format!(" --region {r}")).unwrap_or_default()
+                "sign in with an IAM token: {}",
+                jit_core::access::iam_token_command(
+                    &db.endpoint,
+                    db.port,
+                    &db.user,
+                    db.region.as_deref()
+                )
             )
         } else {
             "`jit db-credentials ID` gives your password".to_string()

@@ -126,8 +126,8 @@ impl Place {
             } => {
                 let how = if auth == "iam" {
                     format!(
-                        "sign in with an IAM token: aws rds generate-db-auth-token --hostname {endpoint} --port {port} --username {user}{}",
-                        region.as_ref().map(|r| format!(" --region {r}")).unwrap_or_default()
+                        "sign in with an IAM token: {}",
+                        iam_token_command(endpoint, *port, user, region.as_deref())
                     )
                 } else {
                     "get your password with `jit db-credentials <request id>` or in the portal"
@@ -137,6 +137,14 @@ impl Place {
             }
         }
     }
+}
+
+/// The AWS CLI command that makes an IAM sign-in token for a database user (`auth = "iam"`).
+pub fn iam_token_command(endpoint: &str, port: u16, user: &str, region: Option<&str>) -> String {
+    format!(
+        "aws rds generate-db-auth-token --hostname {endpoint} --port {port} --username {user}{}",
+        region.map(|r| format!(" --region {r}")).unwrap_or_default()
+    )
 }
 
 /// The characters of an email's local part.

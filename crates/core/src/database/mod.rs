@@ -10,7 +10,7 @@
 use std::fmt;
 
 mod port;
-pub use port::{Databases, NoDatabases, WithDatabases};
+pub use port::{Databases, WithDatabases};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};

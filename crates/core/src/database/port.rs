@@ -56,48 +56,6 @@ pub trait Databases: Send + Sync {
     ) -> impl Future<Output = Result<(), GrantError>> + Send;
 }
 
-/// No database reachable from here: every database call fails and says so. What a function
-/// that is not configured for databases holds.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoDatabases;
-
-impl NoDatabases {
-    fn refuse<T>(db: &Database) -> Result<T, GrantError> {
-        Err(GrantError::Unknown(anyhow::anyhow!(
-            "this deployment does not reach databases (database {db}); set the stack's database parameters (see the README's Databases section)"
-        )))
-    }
-}
-
-impl Databases for NoDatabases {
-    async fn grant(
-        &self,
-        _: &Email,
-        db: &Database,
-        _: &RequestId,
-        _: DateTime<Utc>,
-    ) -> Result<(), GrantError> {
-        Self::refuse(db)
-    }
-    async fn revoke(&self, _: &Email, db: &Database, _: &RequestId) -> Result<(), GrantError> {
-        Self::refuse(db)
-    }
-    async fn password(
-        &self,
-        _: &Email,
-        db: &Database,
-        _: DateTime<Utc>,
-    ) -> Result<IssuedPassword, GrantError> {
-        Self::refuse(db)
-    }
-    async fn holdings(&self, _: &Database) -> Result<DbHoldings, GrantError> {
-        Ok(DbHoldings::default())
-    }
-    async fn lock_out(&self, _: &Email, db: &Database) -> Result<(), GrantError> {
-        Self::refuse(db)
-    }
-}
-
 /// A grantor for every strategy: `postgres` grants go to the database (and, with IAM sign-in,
 /// their `rds-db:connect` statement to the person's container through `inner`); the rest go to
 /// `inner` unchanged. Without databases (`None`: local mode with no server), everything goes to
