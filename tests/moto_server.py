@@ -14,6 +14,10 @@ are still accepted and kept alive in parallel, but lets one request at a time in
 restores the guarantee the code relies on in AWS and no more: every test of races still sends
 real parallel calls, and the races are still decided by the conditional writes.
 
+It also names permission sets as AWS does (arn:aws:sso:::permissionSet/ssoins-.../ps-...);
+moto names them under the instance's ARN, a form the catalog rightly refuses, so a test could not
+name one of moto's permission sets in a bundle.
+
 Usage: python tests/moto_server.py -H 127.0.0.1 -p PORT
 """
 
@@ -28,6 +32,7 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
+from moto.ssoadmin import models as ssoadmin_models
 from werkzeug.serving import run_simple
 
 
@@ -44,6 +49,13 @@ class OneAtATime:
             return list(self.app(environ, start_response))
 
 
+def permission_set_arn(instance_arn):
+    """A permission set ARN in AWS's form, under the instance it belongs to."""
+    partition = instance_arn.split(":")[1]
+    instance = instance_arn.rsplit("/", 1)[-1]
+    return f"arn:{partition}:sso:::permissionSet/{instance}/ps-{os.urandom(8).hex()}"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-H", "--host", default="127.0.0.1")
@@ -52,6 +64,7 @@ def main():
     # moto builds some addresses (queue URLs, for one) from the port it is told it serves on.
     os.environ.setdefault("MOTO_PORT", str(args.port))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    ssoadmin_models.PermissionSet.generate_id = staticmethod(permission_set_arn)
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(
         args.host,

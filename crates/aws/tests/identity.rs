@@ -230,14 +230,19 @@ async fn overlapping_assignments_outlive_the_first_grant() {
     let w = world(common::sdk().await, &["carol"]).await;
     let carol = who("carol");
     let sso = aws_sdk_ssoadmin::Client::new(&w.config);
-    // An existing permission set named by the catalog. (moto's own permission set ARNs read
-    // "instance/" where AWS's read "permissionSet/", so the catalog's form is used directly;
-    // moto does not look the permission set up when assigning it.)
-    let ps = format!(
-        "arn:aws:sso:::permissionSet/ssoins-{}/ps-{}",
-        &jit_core::link::nonce()[..16],
-        &jit_core::link::nonce()[..16]
-    );
+    // An existing permission set named by the catalog.
+    let ps = sso
+        .create_permission_set()
+        .instance_arn(&w.instance_arn)
+        .name(common::unique("shared"))
+        .session_duration("PT1H")
+        .send()
+        .await
+        .unwrap()
+        .permission_set
+        .unwrap()
+        .permission_set_arn
+        .unwrap();
     let strategy = Strategy::Assignment {
         permission_set: PermissionSetArn::parse(&ps).unwrap(),
     };
@@ -526,4 +531,209 @@ async fn an_access_denied_write_names_the_call_the_resource_and_the_fix() {
         assert!(reason.contains(part), "{part:?} not in {reason:?}");
     }
     assert_eq!(proxy.injected(), ["PutInlinePolicyToPermissionSet"]);
+}
+
+/// The assignments of `ps` in `account` (moto's answer).
+async fn assignments(w: &World, ps: &str, account: &str) -> Vec<String> {
+    aws_sdk_ssoadmin::Client::new(&w.config)
+        .list_account_assignments()
+        .instance_arn(&w.instance_arn)
+        .account_id(account)
+        .permission_set_arn(ps)
+        .send()
+        .await
+        .unwrap()
+        .account_assignments()
+        .iter()
+        .filter_map(|a| a.principal_id().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_container_leaves_an_account_when_the_last_grant_there_ends() {
+    let w = world(common::sdk().await, &["bob"]).await;
+    let bob = who("bob");
+    let (a, b, c) = (
+        grant(1, "111111111111"),
+        grant(2, "111111111111"),
+        grant(3, "222222222222"),
+    );
+    for g in [&a, &b, &c] {
+        w.grantor
+            .apply(&bob, &Strategy::Container, g)
+            .await
+            .unwrap();
+    }
+    let ps = w.grantor.container_arn(&bob).await.unwrap();
+    assert_eq!(assignments(&w, &ps, "111111111111").await.len(), 1);
+    assert_eq!(assignments(&w, &ps, "222222222222").await.len(), 1);
+    // The only grant in 222222222222 ends: the container is no longer assigned there.
+    w.grantor
+        .remove(&bob, &Strategy::Container, &c)
+        .await
+        .unwrap();
+    assert!(assignments(&w, &ps, "222222222222").await.is_empty());
+    assert_eq!(assignments(&w, &ps, "111111111111").await.len(), 1);
+    // One of two grants in 111111111111 ends: the other still needs the assignment.
+    w.grantor
+        .remove(&bob, &Strategy::Container, &a)
+        .await
+        .unwrap();
+    assert_eq!(assignments(&w, &ps, "111111111111").await.len(), 1);
+    w.grantor
+        .remove(&bob, &Strategy::Container, &b)
+        .await
+        .unwrap();
+    assert!(assignments(&w, &ps, "111111111111").await.is_empty());
+    // Replayed, nothing changes and nothing fails.
+    w.grantor
+        .remove(&bob, &Strategy::Container, &b)
+        .await
+        .unwrap();
+    // A new grant assigns it again.
+    w.grantor
+        .apply(&bob, &Strategy::Container, &c)
+        .await
+        .unwrap();
+    assert_eq!(assignments(&w, &ps, "222222222222").await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_last_end_through_a_shared_set_denies_the_sessions_it_issued_until_they_lapse() {
+    let w = world(common::sdk().await, &["carol", "dave", "erin"]).await;
+    let sso = aws_sdk_ssoadmin::Client::new(&w.config);
+    let own = r#"{"Version":"2012-10-17","Statement":[{"Sid":"ReadOnly","Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
+    let ps = sso
+        .create_permission_set()
+        .instance_arn(&w.instance_arn)
+        .name(common::unique("ops"))
+        .session_duration("PT2H")
+        .send()
+        .await
+        .unwrap()
+        .permission_set
+        .unwrap()
+        .permission_set_arn
+        .unwrap();
+    sso.put_inline_policy_to_permission_set()
+        .instance_arn(&w.instance_arn)
+        .permission_set_arn(&ps)
+        .inline_policy(own)
+        .send()
+        .await
+        .unwrap();
+    let strategy = Strategy::Assignment {
+        permission_set: PermissionSetArn::parse(&ps).expect("moto names sets as AWS does"),
+    };
+    let policy = || async {
+        let text = sso
+            .get_inline_policy_for_permission_set()
+            .instance_arn(&w.instance_arn)
+            .permission_set_arn(&ps)
+            .send()
+            .await
+            .unwrap()
+            .inline_policy
+            .unwrap_or_default();
+        jit_core::plan::PolicyDocument::parse(&text).unwrap()
+    };
+    let account = "444444444444";
+    let (carol, dave, erin) = (who("carol"), who("dave"), who("erin"));
+    let (c1, c2, d1, e1) = (
+        grant(1, account),
+        grant(2, account),
+        grant(3, account),
+        grant(4, account),
+    );
+    for (p, g) in [(&carol, &c1), (&carol, &c2), (&dave, &d1)] {
+        w.grantor.apply(p, &strategy, g).await.unwrap();
+    }
+    // Carol's first grant ends while her second still holds the assignment: no deny.
+    w.grantor.remove(&carol, &strategy, &c1).await.unwrap();
+    assert!(policy().await.session_denies().is_empty());
+
+    // Carol's and Dave's last grants end at once, while Erin is granted through the same set.
+    let before = Utc::now() - Duration::seconds(1);
+    let (r1, r2, r3) = tokio::join!(
+        w.grantor.remove(&carol, &strategy, &c2),
+        w.grantor.remove(&dave, &strategy, &d1),
+        w.grantor.apply(&erin, &strategy, &e1),
+    );
+    r1.unwrap();
+    r2.unwrap();
+    r3.unwrap();
+    let after = Utc::now() + Duration::seconds(1);
+    let doc = policy().await;
+    assert_eq!(
+        doc.statements[0],
+        serde_json::from_str::<serde_json::Value>(own).unwrap()["Statement"][0],
+        "the set's own statement is kept as it was"
+    );
+    assert_eq!(doc.session_denies().len(), 2, "{}", doc.to_json());
+    let erin_id = w.directory.user_id(&erin).await.unwrap().unwrap();
+    assert_eq!(
+        assignments(&w, &ps, account).await,
+        std::slice::from_ref(&erin_id)
+    );
+    let mut denied = BTreeSet::new();
+    for d in doc.statements.iter().filter(|s| s["Effect"] == "Deny") {
+        assert_eq!(d["Action"], "*");
+        assert_eq!(d["Resource"], "*");
+        assert_eq!(
+            d["Condition"]["StringEquals"]["aws:PrincipalAccount"],
+            account
+        );
+        let issued: DateTime<Utc> = d["Condition"]["DateLessThan"]["aws:TokenIssueTime"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let lapses: DateTime<Utc> = d["Condition"]["DateLessThan"]["aws:CurrentTime"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(issued >= before && issued <= after, "{issued}");
+        assert_eq!(
+            lapses - issued,
+            Duration::hours(2),
+            "the set's session duration"
+        );
+        denied.insert(
+            d["Condition"]["StringEquals"]["identitystore:userId"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let id = |p: &Email| {
+        let d = w.directory.clone();
+        let p = p.clone();
+        async move { d.user_id(&p).await.unwrap().unwrap() }
+    };
+    assert_eq!(denied, BTreeSet::from([id(&carol).await, id(&dave).await]));
+    assert!(
+        !denied.contains(&erin_id),
+        "Erin's new sessions are not touched"
+    );
+
+    // Not yet lapsed an hour on; lapsed after the session duration, and only the denies go.
+    assert_eq!(
+        w.grantor
+            .lapse_session_denies(after + Duration::hours(1))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(policy().await.session_denies().len(), 2);
+    let later = after + Duration::hours(2) + Duration::minutes(1);
+    assert_eq!(w.grantor.lapse_session_denies(later).await.unwrap(), 2);
+    let doc = policy().await;
+    assert!(doc.session_denies().is_empty());
+    assert_eq!(doc.statements.len(), 1, "{}", doc.to_json());
+    assert_eq!(
+        w.grantor.lapse_session_denies(later).await.unwrap(),
+        0,
+        "nothing left to lapse"
+    );
 }

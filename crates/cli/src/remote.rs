@@ -292,6 +292,9 @@ pub fn describe(r: &RequestView) -> String {
     if let Some(removal) = &r.removal {
         out.push_str(&format!("  not yet removed: {removal}\n"));
     }
+    if let Some(at) = r.removed_at {
+        out.push_str(&format!("  access removed at {}\n", at.to_rfc3339()));
+    }
     out
 }
 

@@ -302,6 +302,10 @@ pub struct RequestView {
     /// once the access is gone (200).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub removal: Option<String>,
+    /// When the ended grant's access was confirmed gone from AWS (its removal finished,
+    /// Identity Center's provisioning included); absent until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed_at: Option<DateTime<Utc>>,
 }
 
 impl RequestView {
@@ -324,6 +328,7 @@ impl RequestView {
             created_at: r.created_at,
             starts_at: r.starts_at,
             expires_at: r.expires_at,
+            removed_at: r.removed_at,
             approval: ApprovalView {
                 auto: r.plan.auto,
                 basis: r.plan.basis.clone(),

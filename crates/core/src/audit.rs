@@ -53,6 +53,9 @@ pub enum Action {
     ExpiryWarned,
     /// The grant's access could not be removed yet (its database unreachable); retried.
     RemovalPending,
+    /// The ended grant's access is gone from AWS: its removal finished (Identity Center's
+    /// provisioning included), at this record's time.
+    AccessRemoved,
 }
 
 impl Action {
@@ -78,6 +81,7 @@ impl Action {
             Action::DriftRepaired => "drift-repaired",
             Action::ExpiryWarned => "expiry-warned",
             Action::RemovalPending => "removal-pending",
+            Action::AccessRemoved => "access-removed",
         }
     }
 }

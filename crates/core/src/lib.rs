@@ -14,5 +14,6 @@ pub mod policy;
 pub mod ports;
 pub mod prompt;
 pub mod service;
+pub mod sessions;
 pub mod text;
 pub mod types;

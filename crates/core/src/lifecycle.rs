@@ -192,6 +192,9 @@ pub struct Request {
     /// moves the expiry, so the new one is warned of again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warned_for: Option<DateTime<Utc>>,
+    /// When the ended grant's access was confirmed gone from AWS ([`Command::AccessRemoved`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed_at: Option<DateTime<Utc>>,
 }
 
 /// Something that may happen to a request.
@@ -284,6 +287,9 @@ pub enum Command {
         /// Why, in one line.
         reason: String,
     },
+    /// An ended grant's access is gone from AWS: its removal finished, provisioning included.
+    /// Recorded once, at the time it became effective.
+    AccessRemoved,
     /// An admin records the review of a break-glass grant.
     Review {
         /// Who.
@@ -314,6 +320,7 @@ impl Command {
             Command::Review { .. } => "reviewed",
             Command::RecordDrift { .. } => "repaired",
             Command::RemovalPending { .. } => "marked removal-pending",
+            Command::AccessRemoved => "recorded as removed",
         }
     }
 }
@@ -456,6 +463,7 @@ impl Request {
             updated_at: now,
             place: sub.place,
             warned_for: None,
+            removed_at: None,
         };
         let requester = request.requester.to_string();
         let reason = Some(request.reason.clone()).filter(|r| !r.is_empty());
@@ -872,6 +880,29 @@ impl Request {
                 }
                 rec.request.status_reason = Some(reason.clone());
                 rec.record(SYSTEM, Action::RemovalPending, s, Some(reason.clone()));
+            }
+            Command::AccessRemoved => {
+                if !matches!(s, Status::Released | Status::Revoked | Status::Ended) {
+                    return Err(self.wrong(cmd));
+                }
+                if self.removed_at.is_some() {
+                    return Ok(None);
+                }
+                rec.request.removed_at = Some(now);
+                if self
+                    .status_reason
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with("removing the"))
+                {
+                    // The removal that was pending has happened.
+                    rec.request.status_reason = None;
+                }
+                rec.record(
+                    SYSTEM,
+                    Action::AccessRemoved,
+                    s,
+                    Some("the access is gone from AWS".into()),
+                );
             }
         }
         let events = rec.events;

@@ -215,6 +215,29 @@ impl PolicyDocument {
             .collect()
     }
 
+    /// The accounts this product's grant statements are pinned to (`aws:PrincipalAccount`);
+    /// `None` when one of them is pinned to none (valid in every account it is assigned in).
+    pub fn grant_accounts(&self) -> Option<BTreeSet<String>> {
+        let mut accounts = BTreeSet::new();
+        for s in self.statements.iter().filter(|s| {
+            s.get("Sid")
+                .and_then(Value::as_str)
+                .and_then(grant_of_sid)
+                .is_some()
+        }) {
+            match s.pointer("/Condition/StringEquals/aws:PrincipalAccount")? {
+                Value::String(one) => {
+                    accounts.insert(one.clone());
+                }
+                Value::Array(many) => {
+                    accounts.extend(many.iter().filter_map(Value::as_str).map(str::to_string))
+                }
+                _ => return None,
+            }
+        }
+        Some(accounts)
+    }
+
     /// The expiry written in a grant's first statement.
     pub fn expiry_of(&self, id: &RequestId) -> Option<String> {
         self.statements
@@ -397,6 +420,33 @@ mod tests {
         assert_eq!(grant_of_sid("Jitaaaa1111S0").unwrap().as_str(), "aaaa1111");
         assert_eq!(grant_of_sid("AdminAccess"), None);
         assert_eq!(grant_of_sid("JitaaaaS"), None);
+    }
+
+    #[test]
+    fn the_accounts_still_in_use_are_read_from_the_grants_statements() {
+        let mut a = grant("aaaa1111", vec![st(&["s3:GetObject"], &["*"])]);
+        let mut b = grant("bbbb2222", vec![st(&["s3:GetObject"], &["*"])]);
+        a.accounts.push(AccountId::parse("222222222222").unwrap());
+        b.accounts = vec![AccountId::parse("333333333333").unwrap()];
+        let mut doc = PolicyDocument::default();
+        doc.statements
+            .push(serde_json::json!({"Sid": "TheirOwn", "Effect": "Allow",
+            "Action": "sts:GetCallerIdentity", "Resource": "*"}));
+        let doc = doc
+            .with(&a, POLICY_BUDGET)
+            .unwrap()
+            .with(&b, POLICY_BUDGET)
+            .unwrap();
+        let names =
+            |d: &PolicyDocument| d.grant_accounts().unwrap().into_iter().collect::<Vec<_>>();
+        assert_eq!(
+            names(&doc),
+            ["111111111111", "222222222222", "333333333333"]
+        );
+        assert_eq!(names(&doc.without(&a.id)), ["333333333333"]);
+        assert!(names(&doc.without(&a.id).without(&b.id)).is_empty());
+        b.accounts.clear();
+        assert_eq!(doc.with(&b, POLICY_BUDGET).unwrap().grant_accounts(), None);
     }
 
     #[test]

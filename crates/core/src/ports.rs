@@ -363,6 +363,14 @@ pub trait Grantor: Send + Sync {
         seen: &RolePolicies,
         next: &RolePolicies,
     ) -> impl Future<Output = Result<bool, GrantError>> + Send;
+    /// Removes the session denies that have lapsed by `now` from the shared permission sets
+    /// (see [`crate::sessions`]); how many were removed. Nothing for a grantor that writes none.
+    fn lapse_session_denies(
+        &self,
+        _now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<usize, GrantError>> + Send {
+        async { Ok(0) }
+    }
     /// Sets a new password on `person`'s role on `db`'s instance, valid until `until`
     /// (`postgres` bundles with `auth = "password"`); a grantor without databases refuses.
     fn db_password(

@@ -144,7 +144,8 @@ async fn an_auto_approved_grant_is_applied_with_its_expiry_and_removed_at_expiry
             Action::Requested,
             Action::AutoApproved,
             Action::Activated,
-            Action::Ended
+            Action::Ended,
+            Action::AccessRemoved
         ]
     );
     verify_chain(&timeline).unwrap();
@@ -600,7 +601,8 @@ async fn replaying_activation_expiry_and_schedules_changes_nothing() {
             Action::Requested,
             Action::AutoApproved,
             Action::Activated,
-            Action::Ended
+            Action::Ended,
+            Action::AccessRemoved
         ]
     );
     assert_eq!(
@@ -979,9 +981,12 @@ async fn with_stream_effects_access_changes_wait_for_reconcile_and_reconcile_is_
             Action::Requested,
             Action::AutoApproved,
             Action::Activated,
-            Action::Released
+            Action::Released,
+            Action::AccessRemoved
         ]
     );
+    // Recorded once, by the reconcile that removed it; the ones after it had nothing to do.
+    assert!(svc.get(&req.id).await.unwrap().removed_at.is_some());
 }
 
 #[tokio::test]

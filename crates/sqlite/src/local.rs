@@ -229,6 +229,13 @@ impl Grantor for PersistedGrantor {
         self.save(self.inner.replace_role_policies(person, seen, next).await)
     }
 
+    async fn lapse_session_denies(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<usize, GrantError> {
+        self.inner.lapse_session_denies(now).await
+    }
+
     async fn db_password(
         &self,
         person: &Email,

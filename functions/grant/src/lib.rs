@@ -36,9 +36,11 @@ struct Old {
     status: String,
 }
 
-/// Whether a request record moving from `old` to `new` needs AWS brought in line.
+/// Whether a request record moving from `old` to `new` needs AWS brought in line: entering
+/// one of [`STATUSES`] (not a later change in it, such as the record that its access is gone),
+/// or any change while [`WHILE`].
 pub fn acts_on(new: &str, old: Option<&str>) -> bool {
-    STATUSES.contains(&new) || (new == WHILE && old == Some(WHILE))
+    (STATUSES.contains(&new) && old != Some(new)) || (new == WHILE && old == Some(WHILE))
 }
 
 /// Handles one batch of stream records.

@@ -184,4 +184,13 @@ fn the_templates_stream_filters_pass_exactly_the_records_the_handler_acts_on() {
         !grant::acts_on("active", Some("approved")),
         "the activation itself"
     );
+    assert!(grant::acts_on("released", Some("active")), "a release");
+    assert!(
+        !grant::acts_on("released", Some("released")),
+        "the record that a released grant's access is gone"
+    );
+    assert!(
+        grant::acts_on("released", None),
+        "a record with no old image"
+    );
 }

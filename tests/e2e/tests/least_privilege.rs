@@ -47,10 +47,11 @@ const PROVISIONING: &[&str] = &[
 /// action, the path that needs it).
 const UNREACHED: &[(&[&str], &str, &str)] = &[
     (&["grant", "revoke"], "sso:ListPermissionSets", "finding a container created by an attempt that crashed before recording it"),
-    (&["grant", "revoke"], "sso:DescribePermissionSet", "the same recovery path"),
+    (&["grant", "revoke"], "sso:DescribePermissionSet", "the same recovery path, and reading a shared set's session duration when the last grant through it in an account ends (crates/aws/tests/identity.rs runs that path on moto)"),
     (&["grant", "revoke"], "sso:DescribePermissionSetProvisioningStatus", "polling provisioning, which moto completes at once"),
     (&["grant", "revoke"], "sso:DescribeAccountAssignmentCreationStatus", "polling an assignment, which moto completes at once"),
-    (&["grant", "revoke"], "sso:DeleteAccountAssignment", "the assignment strategy ending the last grant that holds an assignment"),
+    (&["grant", "revoke"], "sso:DescribeAccountAssignmentDeletionStatus", "polling an assignment's removal, which moto completes at once"),
+    (&["grant", "revoke"], "sso:DeleteAccountAssignment", "the last grant in an account ending (a container leaves the account; a shared set's assignment goes)"),
     (&["grant", "revoke"], "iam:ListRolePolicies", "the iam-role strategy (no example bundle uses it)"),
     (&["grant", "revoke"], "iam:GetRolePolicy", "the iam-role strategy"),
     (&["grant", "revoke"], "iam:PutRolePolicy", "the iam-role strategy"),

@@ -82,8 +82,17 @@ async fn an_auto_approved_request_is_granted_from_the_stream_and_ended_by_its_sc
             Action::Requested,
             Action::AutoApproved,
             Action::Activated,
-            Action::Ended
+            Action::Ended,
+            Action::AccessRemoved
         ]
+    );
+    let ended = w.svc.get(&id).await.unwrap();
+    assert!(
+        ended
+            .removed_at
+            .is_some_and(|t| t >= ended.expires_at.unwrap()),
+        "when the access was confirmed gone is kept: {:?}",
+        ended.removed_at
     );
     let total: usize = steps.iter().map(|(s, c)| report(s, c)).sum();
     println!("auto-approved lifecycle: {total} AWS calls in all");
@@ -202,7 +211,14 @@ async fn a_two_group_request_is_decided_through_the_emailed_links() {
         .map(|e| e.actor.as_str())
         .collect();
     assert_eq!(approvers, vec!["dave@example.com", "erin@example.com"]);
-    assert_eq!(timeline.last().unwrap().action, Action::Ended);
+    let ends: Vec<Action> = timeline
+        .iter()
+        .rev()
+        .take(2)
+        .rev()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(ends, [Action::Ended, Action::AccessRemoved]);
     let total: usize = steps.iter().map(|(s, c)| report(s, c)).sum();
     println!("two-group approval lifecycle: {total} AWS calls in all");
 }

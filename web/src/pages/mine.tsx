@@ -321,6 +321,12 @@ export function RequestPage(props: { id: string; me: Me; config: Config }) {
                 </dd>
               </>
             )}
+            {r.removed_at && (
+              <>
+                <dt>Access removed</dt>
+                <dd>{when(r.removed_at)}</dd>
+              </>
+            )}
             {r.status_reason && (
               <>
                 <dt>Why</dt>

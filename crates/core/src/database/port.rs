@@ -137,6 +137,9 @@ impl<G: Grantor, P: Databases> Grantor for WithDatabases<G, P> {
     ) -> Result<bool, GrantError> {
         self.inner.replace_role_policies(person, seen, next).await
     }
+    async fn lapse_session_denies(&self, now: DateTime<Utc>) -> Result<usize, GrantError> {
+        self.inner.lapse_session_denies(now).await
+    }
     async fn db_password(
         &self,
         person: &Email,

@@ -111,7 +111,14 @@ where
                     }),
             );
         }
-        if let (true, Some(last)) = (self.chat, t.events.last()) {
+        // With chat on, one notice per transition; not for the record that an ended grant's
+        // access is gone, which changes nothing a card shows.
+        if let (true, Some(last)) = (
+            self.chat,
+            t.events
+                .last()
+                .filter(|e| e.action != Action::AccessRemoved),
+        ) {
             let line = chat
                 .tell
                 .clone()

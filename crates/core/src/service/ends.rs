@@ -24,6 +24,7 @@ where
             })
             .await?;
         let removal = if removed {
+            self.record_removed(&req).await;
             None
         } else {
             self.remove_now(&req).await
@@ -55,6 +56,7 @@ where
             })
             .await?;
         let removal = if removed {
+            self.record_removed(&req).await;
             None
         } else {
             self.remove_now(&req).await
@@ -168,7 +170,9 @@ where
             }
             other => other?,
         };
-        if !removed {
+        if removed {
+            self.record_removed(&req).await;
+        } else {
             self.take_away(&req).await?;
         }
         Ok(req)
@@ -188,7 +192,24 @@ where
             .grantor
             .remove(&req.requester, &bundle.strategy, &spec(req, bundle))
             .await
-            .map_err(grant_error)
+            .map_err(grant_error)?;
+        self.record_removed(req).await;
+        Ok(())
+    }
+
+    /// Records on an ended grant that held access when that access was confirmed gone
+    /// (`access-removed`, once): the grantor returns only after AWS finished the removal,
+    /// provisioning included. A failure to record is logged; the removal itself stands.
+    pub(super) async fn record_removed(&self, req: &Request) {
+        if req.removed_at.is_some() || req.starts_at.is_none_or(|s| s > self.now()) {
+            return;
+        }
+        if let Err(e) = self
+            .transition_from(&req.id, Some(req.clone()), |_| Ok(Command::AccessRemoved))
+            .await
+        {
+            warn!(request_id = %req.id, error = %e, "access removed, not recorded");
+        }
     }
 
     /// Asks the next tier when a tier stayed silent (the escalate function's job).
@@ -343,6 +364,15 @@ where
                         report.failed += 1;
                     }
                 }
+            }
+        }
+        // Session denies on shared permission sets (the assignment strategy's ends) whose
+        // sessions have all ended by now.
+        match self.ports.grantor.lapse_session_denies(now).await {
+            Ok(n) => report.session_denies_lapsed += n,
+            Err(e) => {
+                warn!(error = %e, "sweeper could not remove lapsed session denies");
+                report.failed += 1;
             }
         }
         // Notifications a call wrote with its transition but died before sending: past a grace

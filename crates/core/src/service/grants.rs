@@ -30,6 +30,10 @@ where
                     .map_err(grant_error)?;
                 Ok(req)
             }
+            // Already confirmed gone: nothing to do (the record saying so is itself a change).
+            Status::Released | Status::Revoked | Status::Ended if req.removed_at.is_some() => {
+                Ok(req)
+            }
             Status::Released | Status::Revoked | Status::Ended => {
                 if let Err(e) = self.take_away(&req).await {
                     if self.bundle_of(&req)?.strategy.database().is_some() {

@@ -149,6 +149,9 @@ pub struct SweepReport {
     pub warned: usize,
     /// Database instances compared with the ledger (`postgres` bundles).
     pub databases: usize,
+    /// Session denies removed from shared permission sets once every session they were
+    /// there for had ended ([`crate::sessions`]).
+    pub session_denies_lapsed: usize,
 }
 
 /// How long before its expiry a requester is warned (by the sweep, so up to one sweep period

@@ -1,0 +1,509 @@
+//! Granting in AWS: Identity Center containers (a permission set per person, statements per
+//! grant), temporary account assignments, and per-grant inline policies on IAM roles.
+//!
+//! All writes for one person run under that person's lease in the table, so the
+//! read-modify-write of their one inline policy never loses a concurrent grant's statements,
+//! and an assignment is never deleted while another grant is being added beside it.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_ssoadmin::types::{PrincipalType, ProvisionTargetType, StatusValues, TargetType};
+use jit_core::catalog::Strategy;
+use jit_core::plan::{GrantSpec, PolicyDocument, TooLarge, POLICY_BUDGET};
+use jit_core::ports::{grant_of_role_policy, role_policy_name, GrantError, Grantor, RolePolicies};
+use jit_core::types::Email;
+use sha2::{Digest, Sha256};
+use tracing::instrument;
+
+use crate::dynamo::Leases;
+use crate::error::Fault;
+use crate::messaging::IdentityStoreDirectory;
+use crate::retry::{call, RateLimiter, RetryPolicy};
+
+mod role;
+mod sessions;
+mod sso;
+
+/// Where and how to grant.
+#[derive(Debug, Clone)]
+pub struct IdentityConfig {
+    /// The Identity Center instance (arn:aws:sso:::instance/ssoins-...).
+    pub instance_arn: String,
+    /// Session length of the container permission sets (ISO-8601, e.g. PT8H).
+    pub session_duration: String,
+    /// The IAM role name for a person, `{user}` standing for their email's local part.
+    pub role_name_template: String,
+    /// Calls per second this process makes to Identity Center on average (the service allows
+    /// about 20 per second for the whole account).
+    pub rate_per_second: u32,
+    /// Calls this process may make at once after a quiet spell, before the rate applies (a
+    /// grant is about ten calls: with a burst of ten it is not spaced out at all).
+    pub burst: u32,
+    /// How many times to poll asynchronous provisioning.
+    pub poll_attempts: u32,
+    /// The longest pause between polls: the first is a tenth of it, and each pause doubles up
+    /// to it (most operations finish within the first few hundred milliseconds).
+    pub poll_interval: Duration,
+    /// How hard to retry throttling and conflicts (on top of the SDK's own retries).
+    pub retry: RetryPolicy,
+}
+
+impl IdentityConfig {
+    /// Sensible defaults for `instance_arn`.
+    pub fn new(instance_arn: impl Into<String>) -> Self {
+        Self {
+            instance_arn: instance_arn.into(),
+            session_duration: "PT8H".into(),
+            role_name_template: "jit-{user}".into(),
+            rate_per_second: 10,
+            burst: 10,
+            poll_attempts: 30,
+            poll_interval: Duration::from_millis(500),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// The container permission set's name for a person (the core names it: the request view and
+/// emails tell people which role to use).
+pub use jit_core::access::container_name;
+
+fn hex_prefix(text: &str, n: usize) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    digest
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()[..n]
+        .to_string()
+}
+
+/// The IAM role of a person under `template` (the core names it: the request view and emails
+/// tell people which role to switch to).
+pub use jit_core::access::iam_role_name as role_name;
+
+fn grant_fault(f: Fault) -> GrantError {
+    failed(f, None)
+}
+
+/// A fault as a grant error whose message a person can act on: the call, the resource, what
+/// AWS said, and what to fix. It becomes a failed grant's reason.
+fn failed(f: Fault, resource: Option<&str>) -> GrantError {
+    let on = resource.map(|r| format!(" (on {r})")).unwrap_or_default();
+    match f {
+        Fault::Retryable(m) | Fault::Conflict(m) => GrantError::Retryable(m),
+        Fault::ConditionFailed(m) => GrantError::Retryable(format!("concurrent change: {m}")),
+        Fault::NotFound(m) => GrantError::Unknown(anyhow::anyhow!(
+            "not found{on}: {m}; it may have been deleted outside jit, and the sweeper recreates what a live grant needs"
+        )),
+        Fault::Other(e) => {
+            let said = e.to_string();
+            let fix = if said.contains("AccessDenied") || said.contains("not authorized") {
+                "the grant function's role is not allowed this call, or an SCP or permissions \
+                 boundary denies it: give the role the actions the README lists for the Identity \
+                 Center and IAM adapters"
+            } else if said.contains("Validation") || said.contains("MalformedPolicy") {
+                "AWS refused the request as invalid: check the bundle's statements, accounts and \
+                 the Identity Center instance in the function's configuration"
+            } else if said.contains("ServiceQuotaExceeded") || said.contains("LimitExceeded") {
+                "an AWS quota is reached: raise it in Service Quotas or end grants that are not needed"
+            } else {
+                "the grant function's log has the whole error"
+            };
+            GrantError::Unknown(e.context(format!("{said}{on}; {fix}")))
+        }
+    }
+}
+
+fn store_to_grant(e: jit_core::ports::StoreError) -> GrantError {
+    match e {
+        jit_core::ports::StoreError::Unavailable(m) => GrantError::Retryable(m),
+        other => GrantError::Unknown(anyhow::anyhow!(other)),
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+/// What the asynchronous Identity Center operations report.
+trait AsyncStatus {
+    fn state(&self) -> Option<&StatusValues>;
+    fn request(&self) -> Option<&str>;
+    fn reason(&self) -> Option<&str>;
+}
+
+impl AsyncStatus for aws_sdk_ssoadmin::types::PermissionSetProvisioningStatus {
+    fn state(&self) -> Option<&StatusValues> {
+        self.status()
+    }
+    fn request(&self) -> Option<&str> {
+        self.request_id()
+    }
+    fn reason(&self) -> Option<&str> {
+        self.failure_reason()
+    }
+}
+
+impl AsyncStatus for aws_sdk_ssoadmin::types::AccountAssignmentOperationStatus {
+    fn state(&self) -> Option<&StatusValues> {
+        self.status()
+    }
+    fn request(&self) -> Option<&str> {
+        self.request_id()
+    }
+    fn reason(&self) -> Option<&str> {
+        self.failure_reason()
+    }
+}
+
+/// Grants through Identity Center and IAM.
+#[derive(Debug)]
+pub struct AwsGrantor {
+    sso: aws_sdk_ssoadmin::Client,
+    iam: aws_sdk_iam::Client,
+    dynamo: aws_sdk_dynamodb::Client,
+    table: String,
+    directory: IdentityStoreDirectory,
+    leases: Leases,
+    config: IdentityConfig,
+    limiter: RateLimiter,
+    retry: RetryPolicy,
+}
+
+impl AwsGrantor {
+    /// A grantor. `table` is the ledger table, which also holds leases and container records.
+    pub fn new(
+        sso: aws_sdk_ssoadmin::Client,
+        iam: aws_sdk_iam::Client,
+        dynamo: aws_sdk_dynamodb::Client,
+        table: impl Into<String>,
+        directory: IdentityStoreDirectory,
+        config: IdentityConfig,
+    ) -> Self {
+        let table = table.into();
+        let leases = Leases::new(dynamo.clone(), table.clone());
+        let limiter = RateLimiter::with_burst(config.rate_per_second, config.burst);
+        let retry = config.retry;
+        Self {
+            sso,
+            iam,
+            dynamo,
+            table,
+            directory,
+            leases,
+            config,
+            limiter,
+            retry,
+        }
+    }
+
+    async fn under_lease<T>(
+        &self,
+        person: &Email,
+        work: impl std::future::Future<Output = Result<T, GrantError>>,
+    ) -> Result<T, GrantError> {
+        self.under_lease_of(&format!("person#{person}"), work).await
+    }
+
+    /// Runs `work` holding the lease `key` (a person's, or a shared permission set's).
+    async fn under_lease_of<T>(
+        &self,
+        key: &str,
+        work: impl std::future::Future<Output = Result<T, GrantError>>,
+    ) -> Result<T, GrantError> {
+        let lease = self.leases.acquire(key).await.map_err(store_to_grant)?;
+        let result = work.await;
+        self.leases.release(lease).await.map_err(store_to_grant)?;
+        result
+    }
+
+    /// The people recorded under `key` in gsi1 (containers, role holders).
+    async fn people_under(&self, key: &str) -> Result<Vec<Email>, GrantError> {
+        Ok(self
+            .keys_under(key)
+            .await?
+            .iter()
+            .filter_map(|e| Email::parse(e).ok())
+            .collect())
+    }
+
+    /// What is recorded under `key` in gsi1 (people, or permission sets with session denies).
+    async fn keys_under(&self, key: &str) -> Result<Vec<String>, GrantError> {
+        let mut keys = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .dynamo
+                .query()
+                .table_name(&self.table)
+                .index_name("gsi1")
+                .key_condition_expression("gsi1pk = :p")
+                .expression_attribute_values(":p", s(key))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| grant_fault(crate::error::fault(e)))?;
+            keys.extend(
+                page.items()
+                    .iter()
+                    .filter_map(|i| i.get("gsi1sk").and_then(|v| v.as_s().ok()).cloned()),
+            );
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(keys);
+            }
+        }
+    }
+
+    /// The ARN of a person's container permission set, if they have one.
+    pub async fn container_arn(&self, person: &Email) -> Result<String, GrantError> {
+        self.container(person, false)
+            .await?
+            .ok_or_else(|| GrantError::NoIdentity(format!("{person} has no container yet")))
+    }
+}
+
+/// A database grant reached the AWS grantor alone: the function was built without the
+/// database adapter (`WithDatabases`), which is a deployment mistake, not a passing failure.
+fn no_database(db: &jit_core::database::Database) -> GrantError {
+    GrantError::Unknown(anyhow::anyhow!(
+        "database {db}: this function is not set up to reach databases (see the README's Databases section)"
+    ))
+}
+
+impl Grantor for AwsGrantor {
+    #[instrument(skip(self, grant), fields(grant_id = %grant.id, strategy = strategy.as_str()))]
+    async fn apply(
+        &self,
+        person: &Email,
+        strategy: &Strategy,
+        grant: &GrantSpec,
+    ) -> Result<(), GrantError> {
+        // Boxed: with its waits for Identity Center, the work is a large future.
+        self.under_lease(
+            person,
+            Box::pin(async {
+                match strategy {
+                    Strategy::Container => {
+                        let user = self.user_id(person).await?;
+                        let ps = self
+                            .container(person, true)
+                            .await?
+                            .expect("created on demand");
+                        for account in &grant.accounts {
+                            self.assign(account.as_str(), &ps, &user).await?;
+                        }
+                        let current = self.inline_policy(&ps).await?;
+                        let next = current.with(grant, POLICY_BUDGET)?;
+                        if next != current {
+                            self.write_policy(&ps, &next).await?;
+                        }
+                        Ok(())
+                    }
+                    Strategy::Assignment { permission_set } => {
+                        let user = self.user_id(person).await?;
+                        for account in &grant.accounts {
+                            self.hold(
+                                person,
+                                account.as_str(),
+                                permission_set.as_str(),
+                                grant,
+                                true,
+                            )
+                            .await?;
+                            self.assign(account.as_str(), permission_set.as_str(), &user)
+                                .await?;
+                        }
+                        Ok(())
+                    }
+                    Strategy::IamRole => self.role_apply(person, grant).await,
+                    Strategy::Postgres(db) => Err(no_database(db)),
+                }
+            }),
+        )
+        .await
+    }
+
+    #[instrument(skip(self, grant), fields(grant_id = %grant.id, strategy = strategy.as_str()))]
+    async fn remove(
+        &self,
+        person: &Email,
+        strategy: &Strategy,
+        grant: &GrantSpec,
+    ) -> Result<(), GrantError> {
+        // Boxed: with its waits for Identity Center, the work is a large future.
+        self.under_lease(
+            person,
+            Box::pin(async {
+                match strategy {
+                    Strategy::Container => {
+                        let Some(ps) = self.container(person, false).await? else {
+                            return Ok(());
+                        };
+                        let current = self.inline_policy(&ps).await?;
+                        let next = current.without(&grant.id);
+                        if next != current {
+                            self.write_policy(&ps, &next).await?;
+                        }
+                        // An account none of the person's other grants is pinned to no longer
+                        // needs the container there: unassigned, so what is provisioned in each
+                        // account tracks the people with live grants in it (the quota AWS counts).
+                        // Decided from the policy just written, under the person's lease.
+                        let Some(in_use) = next.grant_accounts() else {
+                            return Ok(());
+                        };
+                        let unused: Vec<&str> = grant
+                            .accounts
+                            .iter()
+                            .map(|a| a.as_str())
+                            .filter(|a| !in_use.contains(*a))
+                            .collect();
+                        if !unused.is_empty() {
+                            let user = self.user_id(person).await?;
+                            for account in unused {
+                                self.unassign(account, &ps, &user).await?;
+                            }
+                        }
+                        Ok(())
+                    }
+                    Strategy::Assignment { permission_set } => {
+                        for account in &grant.accounts {
+                            let left = self
+                                .hold(
+                                    person,
+                                    account.as_str(),
+                                    permission_set.as_str(),
+                                    grant,
+                                    false,
+                                )
+                                .await?;
+                            if left == 0 {
+                                // The person's last grant through this set in this account: the
+                                // assignment goes, then the sessions it already issued are denied
+                                // (deleting an assignment does not end them).
+                                let user = self.user_id(person).await?;
+                                self.unassign(account.as_str(), permission_set.as_str(), &user)
+                                    .await?;
+                                self.end_sessions(permission_set.as_str(), &user, account.as_str())
+                                    .await?;
+                            }
+                        }
+                        Ok(())
+                    }
+                    Strategy::IamRole => self.role_remove(person, grant).await,
+                    Strategy::Postgres(db) => Err(no_database(db)),
+                }
+            }),
+        )
+        .await
+    }
+
+    async fn containers(&self) -> Result<Vec<Email>, GrantError> {
+        self.people_under("CONTAINERS").await
+    }
+
+    async fn lapse_session_denies(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<usize, GrantError> {
+        self.lapse_denies(now).await
+    }
+
+    async fn role_holders(&self) -> Result<Vec<Email>, GrantError> {
+        self.people_under("ROLEHOLDERS").await
+    }
+
+    async fn role_policies(&self, person: &Email) -> Result<Option<RolePolicies>, GrantError> {
+        self.read_role_policies(person).await
+    }
+
+    #[instrument(skip(self, seen, next))]
+    async fn replace_role_policies(
+        &self,
+        person: &Email,
+        seen: &RolePolicies,
+        next: &RolePolicies,
+    ) -> Result<bool, GrantError> {
+        self.under_lease(person, async {
+            if self.read_role_policies(person).await?.as_ref() != Some(seen) {
+                return Ok(false);
+            }
+            let role = role_name(&self.config.role_name_template, person);
+            for name in seen.keys().filter(|n| !next.contains_key(*n)) {
+                match self
+                    .iam
+                    .delete_role_policy()
+                    .role_name(&role)
+                    .policy_name(name)
+                    .send()
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(e) => match crate::error::fault(e) {
+                        Fault::NotFound(_) => {}
+                        f => return Err(grant_fault(f)),
+                    },
+                }
+            }
+            for (name, doc) in next.iter().filter(|(n, d)| seen.get(*n) != Some(*d)) {
+                self.iam
+                    .put_role_policy()
+                    .role_name(&role)
+                    .policy_name(name)
+                    .policy_document(doc.to_json())
+                    .send()
+                    .await
+                    .map_err(|e| grant_fault(crate::error::fault(e)))?;
+            }
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn container_policy(&self, person: &Email) -> Result<Option<PolicyDocument>, GrantError> {
+        match self.container(person, false).await? {
+            Some(ps) => Ok(Some(self.inline_policy(&ps).await?)),
+            None => Ok(None),
+        }
+    }
+
+    #[instrument(skip(self, seen, next))]
+    async fn replace_container_policy(
+        &self,
+        person: &Email,
+        seen: &PolicyDocument,
+        next: &PolicyDocument,
+    ) -> Result<bool, GrantError> {
+        self.under_lease(person, async {
+            let Some(ps) = self.container(person, false).await? else {
+                return Ok(false);
+            };
+            if self.inline_policy(&ps).await? != *seen {
+                return Ok(false);
+            }
+            self.write_policy(&ps, next).await?;
+            Ok(true)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_names_are_short_readable_and_distinct() {
+        let a = container_name(&Email::parse("alice.longname.from.finance@example.com").unwrap());
+        let b = container_name(&Email::parse("alice.longname.from.finance@example.org").unwrap());
+        assert!(a.len() <= 32 && b.len() <= 32, "{a} {b}");
+        assert!(a.starts_with("jit-alice.longname.fr"));
+        assert_ne!(a, b);
+        assert_eq!(
+            role_name("jit-{user}", &Email::parse("a+b@example.com").unwrap()),
+            "jit-a+b"
+        );
+    }
+}

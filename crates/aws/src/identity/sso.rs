@@ -1,0 +1,397 @@
+//! Identity Center calls: containers, their inline policies and provisioning, account assignments.
+
+use super::*;
+
+impl AwsGrantor {
+    pub(super) async fn user_id(&self, person: &Email) -> Result<String, GrantError> {
+        self.directory
+            .user_id(person)
+            .await
+            .map_err(|e| GrantError::Retryable(e.to_string()))?
+            .ok_or_else(|| {
+                GrantError::NoIdentity(format!("{person} has no user in the Identity Store"))
+            })
+    }
+
+    /// The person's container permission set, created on first use. Its ARN is kept in the
+    /// table so that finding it costs one read, not a listing of every permission set.
+    pub(super) async fn container(
+        &self,
+        person: &Email,
+        create: bool,
+    ) -> Result<Option<String>, GrantError> {
+        let key = format!("CONTAINER#{person}");
+        let got = self
+            .dynamo
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(&key))
+            .key("sk", s("CONTAINER"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| grant_fault(crate::error::fault(e)))?;
+        if let Some(arn) = got
+            .item
+            .as_ref()
+            .and_then(|i| i.get("arn"))
+            .and_then(|v| v.as_s().ok())
+        {
+            return Ok(Some(arn.clone()));
+        }
+        if !create {
+            return Ok(None);
+        }
+        let name = container_name(person);
+        // No retry on conflict here: for creation, ConflictException means "it exists", which is
+        // answered by finding it, not by asking again.
+        self.limiter.wait().await;
+        let created = self
+            .sso
+            .create_permission_set()
+            .instance_arn(&self.config.instance_arn)
+            .name(&name)
+            .description(format!("jit grants for {person}"))
+            .session_duration(&self.config.session_duration)
+            .send()
+            .await
+            .map_err(crate::error::fault);
+        let arn = match created {
+            Ok(out) => out
+                .permission_set
+                .and_then(|p| p.permission_set_arn)
+                .ok_or_else(|| GrantError::Unknown(anyhow::anyhow!("no ARN returned")))?,
+            // Created by an earlier attempt that crashed before recording it: find it by name.
+            Err(Fault::Conflict(_)) => self.find_permission_set(&name).await?,
+            Err(f) => return Err(grant_fault(f)),
+        };
+        self.dynamo
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(&key))
+            .item("sk", s("CONTAINER"))
+            .item("arn", s(&arn))
+            .item("name", s(&name))
+            .item("person", s(person.as_str()))
+            .item("gsi1pk", s("CONTAINERS"))
+            .item("gsi1sk", s(person.as_str()))
+            .send()
+            .await
+            .map_err(|e| grant_fault(crate::error::fault(e)))?;
+        Ok(Some(arn))
+    }
+
+    pub(super) async fn find_permission_set(&self, name: &str) -> Result<String, GrantError> {
+        let mut token = None;
+        loop {
+            let page = call(&self.limiter, self.retry, || {
+                self.sso
+                    .list_permission_sets()
+                    .instance_arn(&self.config.instance_arn)
+                    .set_next_token(token.clone())
+                    .send()
+            })
+            .await
+            .map_err(grant_fault)?;
+            for arn in page.permission_sets() {
+                let d = call(&self.limiter, self.retry, || {
+                    self.sso
+                        .describe_permission_set()
+                        .instance_arn(&self.config.instance_arn)
+                        .permission_set_arn(arn)
+                        .send()
+                })
+                .await
+                .map_err(|f| failed(f, Some(arn)))?;
+                if d.permission_set().and_then(|p| p.name()) == Some(name) {
+                    return Ok(arn.clone());
+                }
+            }
+            token = page.next_token;
+            if token.is_none() {
+                return Err(GrantError::Unknown(anyhow::anyhow!(
+                    "permission set {name} exists but could not be found"
+                )));
+            }
+        }
+    }
+
+    pub(super) async fn inline_policy(&self, ps: &str) -> Result<PolicyDocument, GrantError> {
+        let out = call(&self.limiter, self.retry, || {
+            self.sso
+                .get_inline_policy_for_permission_set()
+                .instance_arn(&self.config.instance_arn)
+                .permission_set_arn(ps)
+                .send()
+        })
+        .await
+        .map_err(|f| failed(f, Some(ps)))?;
+        PolicyDocument::parse(out.inline_policy().unwrap_or(""))
+            .map_err(|e| GrantError::Unknown(e.into()))
+    }
+
+    pub(super) async fn write_policy(
+        &self,
+        ps: &str,
+        doc: &PolicyDocument,
+    ) -> Result<(), GrantError> {
+        if doc.statements.is_empty() {
+            call(&self.limiter, self.retry, || {
+                self.sso
+                    .delete_inline_policy_from_permission_set()
+                    .instance_arn(&self.config.instance_arn)
+                    .permission_set_arn(ps)
+                    .send()
+            })
+            .await
+            .map(|_| ())
+            .or_else(|f| {
+                if matches!(f, Fault::NotFound(_)) {
+                    Ok(())
+                } else {
+                    Err(failed(f, Some(ps)))
+                }
+            })?;
+        } else {
+            let json = doc.to_json();
+            call(&self.limiter, self.retry, || {
+                self.sso
+                    .put_inline_policy_to_permission_set()
+                    .instance_arn(&self.config.instance_arn)
+                    .permission_set_arn(ps)
+                    .inline_policy(&json)
+                    .send()
+            })
+            .await
+            .map_err(|f| failed(f, Some(ps)))?;
+        }
+        self.provision(ps).await
+    }
+
+    /// Pushes the permission set to every account it is assigned in, waiting (bounded) for it.
+    pub(super) async fn provision(&self, ps: &str) -> Result<(), GrantError> {
+        let out = call(&self.limiter, self.retry, || {
+            self.sso
+                .provision_permission_set()
+                .instance_arn(&self.config.instance_arn)
+                .permission_set_arn(ps)
+                .target_type(ProvisionTargetType::AllProvisionedAccounts)
+                .send()
+        })
+        .await
+        .map_err(|f| failed(f, Some(ps)))?;
+        self.wait_for(
+            "provisioning",
+            out.permission_set_provisioning_status,
+            |request_id| async move {
+                call(&self.limiter, self.retry, || {
+                    self.sso
+                        .describe_permission_set_provisioning_status()
+                        .instance_arn(&self.config.instance_arn)
+                        .provision_permission_set_request_id(&request_id)
+                        .send()
+                })
+                .await
+                .map(|o| o.permission_set_provisioning_status)
+                .map_err(grant_fault)
+            },
+        )
+        .await
+    }
+
+    /// Waits (bounded) for an asynchronous Identity Center operation: done when it is no longer
+    /// in progress; an error when it failed or is still running after the last poll.
+    pub(super) async fn wait_for<S, F, Fut>(
+        &self,
+        what: &str,
+        mut status: Option<S>,
+        mut describe: F,
+    ) -> Result<(), GrantError>
+    where
+        S: AsyncStatus,
+        F: FnMut(String) -> Fut,
+        Fut: std::future::Future<Output = Result<Option<S>, GrantError>>,
+    {
+        let mut pause = (self.config.poll_interval / 10).max(Duration::from_millis(1));
+        for _ in 0..self.config.poll_attempts {
+            match status.as_ref().and_then(|s| s.state()) {
+                Some(StatusValues::InProgress) => {}
+                Some(StatusValues::Failed) => {
+                    let why = status
+                        .as_ref()
+                        .and_then(|s| s.reason())
+                        .unwrap_or("no reason given");
+                    return Err(GrantError::Unknown(anyhow::anyhow!("{what} failed: {why}")));
+                }
+                _ => return Ok(()),
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(self.config.poll_interval);
+            let Some(request_id) = status
+                .as_ref()
+                .and_then(|s| s.request())
+                .map(str::to_string)
+            else {
+                return Ok(());
+            };
+            status = describe(request_id).await?;
+        }
+        Err(GrantError::Retryable(format!(
+            "{what} is still in progress"
+        )))
+    }
+
+    pub(super) async fn assigned(
+        &self,
+        account: &str,
+        ps: &str,
+        user: &str,
+    ) -> Result<bool, GrantError> {
+        let mut token = None;
+        loop {
+            let page = call(&self.limiter, self.retry, || {
+                self.sso
+                    .list_account_assignments()
+                    .instance_arn(&self.config.instance_arn)
+                    .account_id(account)
+                    .permission_set_arn(ps)
+                    .set_next_token(token.clone())
+                    .send()
+            })
+            .await
+            .map_err(|f| failed(f, Some(ps)))?;
+            if page
+                .account_assignments()
+                .iter()
+                .any(|a| a.principal_id() == Some(user))
+            {
+                return Ok(true);
+            }
+            token = page.next_token;
+            if token.is_none() {
+                return Ok(false);
+            }
+        }
+    }
+
+    pub(super) async fn assign(
+        &self,
+        account: &str,
+        ps: &str,
+        user: &str,
+    ) -> Result<(), GrantError> {
+        if self.assigned(account, ps, user).await? {
+            return Ok(());
+        }
+        let out = call(&self.limiter, self.retry, || {
+            self.sso
+                .create_account_assignment()
+                .instance_arn(&self.config.instance_arn)
+                .target_id(account)
+                .target_type(TargetType::AwsAccount)
+                .permission_set_arn(ps)
+                .principal_type(PrincipalType::User)
+                .principal_id(user)
+                .send()
+        })
+        .await
+        .map_err(|f| failed(f, Some(ps)))?;
+        let what = format!("assignment in {account}");
+        self.wait_for(
+            &what,
+            out.account_assignment_creation_status,
+            |request_id| async move {
+                call(&self.limiter, self.retry, || {
+                    self.sso
+                        .describe_account_assignment_creation_status()
+                        .instance_arn(&self.config.instance_arn)
+                        .account_assignment_creation_request_id(&request_id)
+                        .send()
+                })
+                .await
+                .map(|o| o.account_assignment_creation_status)
+                .map_err(grant_fault)
+            },
+        )
+        .await
+    }
+
+    pub(super) async fn unassign(
+        &self,
+        account: &str,
+        ps: &str,
+        user: &str,
+    ) -> Result<(), GrantError> {
+        if !self.assigned(account, ps, user).await? {
+            return Ok(());
+        }
+        let out = call(&self.limiter, self.retry, || {
+            self.sso
+                .delete_account_assignment()
+                .instance_arn(&self.config.instance_arn)
+                .target_id(account)
+                .target_type(TargetType::AwsAccount)
+                .permission_set_arn(ps)
+                .principal_type(PrincipalType::User)
+                .principal_id(user)
+                .send()
+        })
+        .await
+        .map_err(|f| failed(f, Some(ps)))?;
+        let what = format!("removing the assignment in {account}");
+        self.wait_for(
+            &what,
+            out.account_assignment_deletion_status,
+            |request_id| async move {
+                call(&self.limiter, self.retry, || {
+                    self.sso
+                        .describe_account_assignment_deletion_status()
+                        .instance_arn(&self.config.instance_arn)
+                        .account_assignment_deletion_request_id(&request_id)
+                        .send()
+                })
+                .await
+                .map(|o| o.account_assignment_deletion_status)
+                .map_err(grant_fault)
+            },
+        )
+        .await
+    }
+
+    /// Adds or removes `grant` from the set of grants holding an assignment; returns how many
+    /// hold it afterwards.
+    pub(super) async fn hold(
+        &self,
+        person: &Email,
+        account: &str,
+        ps: &str,
+        grant: &GrantSpec,
+        add: bool,
+    ) -> Result<usize, GrantError> {
+        let key = format!("HOLD#{person}#{account}#{}", hex_prefix(ps, 16));
+        let set = AttributeValue::Ss(vec![grant.id.to_string()]);
+        let out = self
+            .dynamo
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&key))
+            .key("sk", s("HOLD"))
+            .update_expression(if add {
+                "ADD holders :g"
+            } else {
+                "DELETE holders :g"
+            })
+            .expression_attribute_values(":g", set)
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| grant_fault(crate::error::fault(e)))?;
+        let held = out
+            .attributes
+            .as_ref()
+            .and_then(|a: &HashMap<String, AttributeValue>| a.get("holders"))
+            .and_then(|h| h.as_ss().ok())
+            .map_or(0, Vec::len);
+        Ok(held)
+    }
+}
