@@ -848,4 +848,16 @@ fn a_database_grant_works_through_jit_local_and_psql() {
     assert!(!after.status.success(), "released: no sign-in");
     let gone = local.jit(Some("alice"), &["db-credentials", &id]);
     assert!(!gone.status.success());
+    // When the access was gone is on the record, and printed.
+    let shown = local.ok(Some("alice"), &["status", &id]);
+    assert!(shown.contains("access removed at "), "{shown}");
+    let view = local.json(Some("alice"), &["status", &id]);
+    assert!(view["removed_at"].is_string(), "{view}");
+    let actions: Vec<&str> = view["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(actions.last(), Some(&"access-removed"), "{actions:?}");
 }
