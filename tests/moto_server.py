@@ -14,6 +14,10 @@ are still accepted and kept alive in parallel, but lets one request at a time in
 restores the guarantee the code relies on in AWS and no more: every test of races still sends
 real parallel calls, and the races are still decided by the conditional writes.
 
+It also answers ListPermissionSetsProvisionedToAccount for the account asked about (moto lists
+every provisioned set of the instance, whatever the account): a set counts as provisioned in an
+account while it is assigned there, which is what the per-account quota counts.
+
 It also names permission sets as AWS does (arn:aws:sso:::permissionSet/ssoins-.../ps-...);
 moto names them under the instance's ARN, a form the catalog rightly refuses, so a test could not
 name one of moto's permission sets in a bundle.
@@ -32,7 +36,10 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
+import json
+
 from moto.ssoadmin import models as ssoadmin_models
+from moto.ssoadmin.responses import SSOAdminResponse
 from werkzeug.serving import run_simple
 
 
@@ -56,6 +63,25 @@ def permission_set_arn(instance_arn):
     return f"arn:{partition}:sso:::permissionSet/{instance}/ps-{os.urandom(8).hex()}"
 
 
+def provisioned_to_account(self):
+    """The permission sets assigned in AccountId, a page of MaxResults (100) at a time."""
+    instance_arn = self._get_param("InstanceArn")
+    account = self._get_param("AccountId")
+    size = min(self._get_int_param("MaxResults") or 100, 100)
+    start = int(self._get_param("NextToken") or 0)
+    arns = sorted(
+        {
+            a.permission_set_arn
+            for a in self.ssoadmin_backend.account_assignments
+            if a.instance_arn == instance_arn and a.target_id == account
+        }
+    )
+    page = {"PermissionSets": arns[start : start + size]}
+    if start + size < len(arns):
+        page["NextToken"] = str(start + size)
+    return json.dumps(page)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-H", "--host", default="127.0.0.1")
@@ -65,6 +91,7 @@ def main():
     os.environ.setdefault("MOTO_PORT", str(args.port))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     ssoadmin_models.PermissionSet.generate_id = staticmethod(permission_set_arn)
+    SSOAdminResponse.list_permission_sets_provisioned_to_account = provisioned_to_account
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(
         args.host,

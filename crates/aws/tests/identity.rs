@@ -28,6 +28,15 @@ fn who(s: &str) -> Email {
 
 /// A fresh identity store with `people` in it, a fresh table, and a grantor over them.
 async fn world(config: SdkConfig, people: &[&str]) -> World {
+    world_with(config, people, |_| {}).await
+}
+
+/// [`world`], with the grantor's configuration changed by `tune`.
+async fn world_with(
+    config: SdkConfig,
+    people: &[&str],
+    tune: impl FnOnce(&mut IdentityConfig),
+) -> World {
     let (dynamo, table) = common::table(&config).await;
     let ids = aws_sdk_identitystore::Client::new(&config);
     let store_id = format!("d-{}", &jit_core::link::nonce()[..10]);
@@ -60,6 +69,7 @@ async fn world(config: SdkConfig, people: &[&str]) -> World {
     let mut identity = IdentityConfig::new(&instance_arn);
     identity.rate_per_second = 500;
     identity.poll_interval = std::time::Duration::from_millis(20);
+    tune(&mut identity);
     let grantor = AwsGrantor::new(
         sso,
         aws_sdk_iam::Client::new(&config),
@@ -735,5 +745,84 @@ async fn the_last_end_through_a_shared_set_denies_the_sessions_it_issued_until_t
         w.grantor.lapse_session_denies(later).await.unwrap(),
         0,
         "nothing left to lapse"
+    );
+}
+
+#[tokio::test]
+async fn grants_past_identity_centers_quotas_are_refused_with_the_quota_named() {
+    // An account of its own, so that other tests' assignments do not count.
+    let account = format!(
+        "{:012}",
+        u64::from_str_radix(&jit_core::link::nonce()[..10], 16).unwrap() % 1_000_000_000_000
+    );
+    let w = world_with(common::sdk().await, &["fay", "gus"], |c| {
+        c.account_quota = 1
+    })
+    .await;
+    let (fay, gus) = (who("fay"), who("gus"));
+    let (f1, g1) = (grant(1, &account), grant(2, &account));
+    w.grantor
+        .apply(&fay, &Strategy::Container, &f1)
+        .await
+        .unwrap();
+    // Gus's container would be a second permission set provisioned in an account allowed one.
+    let refused = w
+        .grantor
+        .apply(&gus, &Strategy::Container, &g1)
+        .await
+        .unwrap_err();
+    assert!(!refused.is_retryable());
+    let said = refused.to_string();
+    assert!(
+        said.contains("quota of 1 permission sets provisioned per account in account")
+            && said.contains(&account)
+            && said.contains("(1 in use)")
+            && said.contains("Service Quotas"),
+        "{said}"
+    );
+    let gus_ps = w.grantor.container_arn(&gus).await.unwrap();
+    assert!(
+        assignments(&w, &gus_ps, &account).await.is_empty(),
+        "nothing assigned"
+    );
+    // Fay's grant ends: her container leaves the account, and Gus's grant fits.
+    w.grantor
+        .remove(&fay, &Strategy::Container, &f1)
+        .await
+        .unwrap();
+    w.grantor
+        .apply(&gus, &Strategy::Container, &g1)
+        .await
+        .unwrap();
+    assert_eq!(assignments(&w, &gus_ps, &account).await.len(), 1);
+
+    // An instance at its quota of permission sets: a person's first grant is refused before
+    // a container is made.
+    let sso = aws_sdk_ssoadmin::Client::new(&w.config);
+    let sets = sso
+        .list_permission_sets()
+        .instance_arn(&w.instance_arn)
+        .send()
+        .await
+        .unwrap()
+        .permission_sets()
+        .len() as u32;
+    let full = world_with(w.config.clone(), &["hal"], |c| {
+        c.permission_set_quota = sets
+    })
+    .await;
+    let said = full
+        .grantor
+        .apply(&who("hal"), &Strategy::Container, &grant(3, "111111111111"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        said.contains(&format!("quota of {sets} permission sets per instance")),
+        "{said}"
+    );
+    assert!(
+        full.grantor.container_arn(&who("hal")).await.is_err(),
+        "no container made"
     );
 }

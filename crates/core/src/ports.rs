@@ -285,12 +285,31 @@ pub enum GrantError {
     /// The person has no identity (user, role) to grant to.
     #[error("{0}")]
     NoIdentity(String),
+    /// The grant would take AWS past one of its quotas (nothing was created).
+    #[error(transparent)]
+    Quota(#[from] QuotaReached),
     /// Throttled or a concurrent change (ConflictException); retrying later may succeed.
     #[error("AWS is busy: {0}")]
     Retryable(String),
     /// Anything else.
     #[error(transparent)]
     Unknown(#[from] anyhow::Error),
+}
+
+/// An AWS quota a grant would exceed, named with its limit and use, refused before anything is
+/// created (Identity Center would refuse the call itself, with less to act on).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Identity Center's quota of {limit} {quota}{place} is reached ({used} in use): end grants that are no longer needed there, or raise the quota in Service Quotas and set the new value in the stack's parameters")]
+pub struct QuotaReached {
+    /// Which quota, as AWS names it ("permission sets per instance", "permission sets
+    /// provisioned per account").
+    pub quota: &'static str,
+    /// The quota's value.
+    pub limit: u32,
+    /// What is in use now.
+    pub used: u32,
+    /// Where (" in account 111111111111"), or empty.
+    pub place: String,
 }
 
 impl GrantError {

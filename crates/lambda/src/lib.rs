@@ -88,6 +88,12 @@ impl Access for ChangesAccess {
         if let Some(t) = &env.role_name_template {
             identity.role_name_template = t.clone();
         }
+        if let Some(n) = env.quotas.0 {
+            identity.permission_set_quota = n;
+        }
+        if let Some(n) = env.quotas.1 {
+            identity.account_quota = n;
+        }
         WithDatabases {
             inner: AwsGrantor::new(
                 sso.clone(),
@@ -195,6 +201,10 @@ pub struct Env {
     /// DATABASES_ENABLED (`true` when the stack is given the databases' subnets): the grant,
     /// revoke and API functions reach `postgres` bundles' databases.
     pub databases: bool,
+    /// PERMISSION_SET_QUOTA and ACCOUNT_PERMISSION_SET_QUOTA (optional): Identity Center's
+    /// quotas of permission sets per instance and provisioned per account, as raised in
+    /// Service Quotas; AWS's defaults when unset.
+    pub quotas: (Option<u32>, Option<u32>),
 }
 
 impl Env {
@@ -230,6 +240,7 @@ impl Env {
             portal_url: None,
             chat: false,
             databases: false,
+            quotas: (None, None),
         };
         if !missing.is_empty() {
             return Err(anyhow!(
@@ -244,8 +255,25 @@ impl Env {
             portal_url: get("PORTAL_URL").filter(|v| !v.is_empty()),
             chat: get("CHAT_ENABLED").is_some_and(|v| v == "true"),
             databases: get("DATABASES_ENABLED").is_some_and(|v| v == "true"),
+            quotas: (
+                quota(&get, "PERMISSION_SET_QUOTA")?,
+                quota(&get, "ACCOUNT_PERMISSION_SET_QUOTA")?,
+            ),
             ..env
         })
+    }
+}
+
+/// An optional quota: a positive whole number, or unset.
+fn quota(get: &impl Fn(&str) -> Option<String>, name: &str) -> anyhow::Result<Option<u32>> {
+    match get(name).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if n > 0 => Ok(Some(n)),
+            _ => Err(anyhow!(
+                "{name} is {v:?}: set it to the quota's value in Service Quotas, a whole number above 0"
+            )),
+        },
     }
 }
 
@@ -625,12 +653,26 @@ mod tests {
                 && !err.contains("TABLE_NAME,"),
             "{err}"
         );
-        let all = |k: &str| Some(format!("value-of-{k}"));
+        let all = |k: &str| {
+            Some(if k.ends_with("_QUOTA") {
+                "3500".to_string()
+            } else {
+                format!("value-of-{k}")
+            })
+        };
         let env = Env::from_lookup(all).unwrap();
         assert_eq!(env.table, "value-of-TABLE_NAME");
         assert_eq!(
             env.dead_letter_arn.as_deref(),
             Some("value-of-DEAD_LETTER_ARN")
+        );
+        assert_eq!(env.quotas, (Some(3500), Some(3500)));
+        let err = Env::from_lookup(|k| Some(format!("value-of-{k}")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("PERMISSION_SET_QUOTA") && err.contains("a whole number"),
+            "{err}"
         );
     }
 }

@@ -46,7 +46,8 @@ const PROVISIONING: &[&str] = &[
 /// Needed on paths moto cannot show, or this scenario does not take: (the functions, the
 /// action, the path that needs it).
 const UNREACHED: &[(&[&str], &str, &str)] = &[
-    (&["grant", "revoke"], "sso:ListPermissionSets", "finding a container created by an attempt that crashed before recording it"),
+    (&["grant", "revoke"], "sso:ListPermissionSets", "counting the instance's permission sets against its quota before a person's first container, and finding a container created by an attempt that crashed before recording it"),
+    (&["grant", "revoke"], "sso:ListPermissionSetsProvisionedToAccount", "counting an account's provisioned permission sets against its quota before a new assignment (crates/aws/tests/identity.rs runs it on moto)"),
     (&["grant", "revoke"], "sso:DescribePermissionSet", "the same recovery path, and reading a shared set's session duration when the last grant through it in an account ends (crates/aws/tests/identity.rs runs that path on moto)"),
     (&["grant", "revoke"], "sso:DescribePermissionSetProvisioningStatus", "polling provisioning, which moto completes at once"),
     (&["grant", "revoke"], "sso:DescribeAccountAssignmentCreationStatus", "polling an assignment, which moto completes at once"),

@@ -12,7 +12,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_ssoadmin::types::{PrincipalType, ProvisionTargetType, StatusValues, TargetType};
 use jit_core::catalog::Strategy;
 use jit_core::plan::{GrantSpec, PolicyDocument, TooLarge, POLICY_BUDGET};
-use jit_core::ports::{grant_of_role_policy, role_policy_name, GrantError, Grantor, RolePolicies};
+use jit_core::ports::{
+    grant_of_role_policy, role_policy_name, GrantError, Grantor, QuotaReached, RolePolicies,
+};
 use jit_core::types::Email;
 use sha2::{Digest, Sha256};
 use tracing::instrument;
@@ -48,6 +50,12 @@ pub struct IdentityConfig {
     pub poll_interval: Duration,
     /// How hard to retry throttling and conflicts (on top of the SDK's own retries).
     pub retry: RetryPolicy,
+    /// Identity Center's quota of permission sets per instance: a person's first grant, which
+    /// makes their container, is refused with it named when the instance is at it.
+    pub permission_set_quota: u32,
+    /// Identity Center's quota of permission sets provisioned per account: an assignment that
+    /// would provision one more set in an account at it is refused with it named.
+    pub account_quota: u32,
 }
 
 impl IdentityConfig {
@@ -62,6 +70,8 @@ impl IdentityConfig {
             poll_attempts: 30,
             poll_interval: Duration::from_millis(500),
             retry: RetryPolicy::default(),
+            permission_set_quota: 2_000,
+            account_quota: 250,
         }
     }
 }
@@ -313,8 +323,24 @@ impl Grantor for AwsGrantor {
                                 true,
                             )
                             .await?;
-                            self.assign(account.as_str(), permission_set.as_str(), &user)
-                                .await?;
+                            let assigned = self
+                                .assign(account.as_str(), permission_set.as_str(), &user)
+                                .await;
+                            if let Err(e) = assigned {
+                                if !e.is_retryable() {
+                                    // The grant fails for good (a quota, say): it holds nothing,
+                                    // or the assignment would outlive the grants that do.
+                                    self.hold(
+                                        person,
+                                        account.as_str(),
+                                        permission_set.as_str(),
+                                        grant,
+                                        false,
+                                    )
+                                    .await?;
+                                }
+                                return Err(e);
+                            }
                         }
                         Ok(())
                     }

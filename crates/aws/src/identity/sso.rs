@@ -42,6 +42,16 @@ impl AwsGrantor {
         if !create {
             return Ok(None);
         }
+        let used = self.count_permission_sets().await?;
+        if used >= self.config.permission_set_quota {
+            return Err(QuotaReached {
+                quota: "permission sets per instance",
+                limit: self.config.permission_set_quota,
+                used,
+                place: String::new(),
+            }
+            .into());
+        }
         let name = container_name(person);
         // No retry on conflict here: for creation, ConflictException means "it exists", which is
         // answered by finding it, not by asking again.
@@ -79,6 +89,67 @@ impl AwsGrantor {
             .await
             .map_err(|e| grant_fault(crate::error::fault(e)))?;
         Ok(Some(arn))
+    }
+
+    /// How many permission sets the instance has (its quota counts them all, jit's or not).
+    async fn count_permission_sets(&self) -> Result<u32, GrantError> {
+        let mut token = None;
+        let mut n = 0;
+        loop {
+            let page = call(&self.limiter, self.retry, || {
+                self.sso
+                    .list_permission_sets()
+                    .instance_arn(&self.config.instance_arn)
+                    .max_results(100)
+                    .set_next_token(token.clone())
+                    .send()
+            })
+            .await
+            .map_err(grant_fault)?;
+            n += u32::try_from(page.permission_sets().len()).unwrap_or(u32::MAX);
+            token = page.next_token;
+            if token.is_none() {
+                return Ok(n);
+            }
+        }
+    }
+
+    /// Refuses, with the quota named, an assignment that would provision `ps` in `account`
+    /// when the account is at its quota of provisioned permission sets.
+    async fn room_in_account(&self, account: &str, ps: &str) -> Result<(), GrantError> {
+        let mut token = None;
+        let mut used = 0;
+        loop {
+            let page = call(&self.limiter, self.retry, || {
+                self.sso
+                    .list_permission_sets_provisioned_to_account()
+                    .instance_arn(&self.config.instance_arn)
+                    .account_id(account)
+                    .max_results(100)
+                    .set_next_token(token.clone())
+                    .send()
+            })
+            .await
+            .map_err(|f| failed(f, Some(account)))?;
+            if page.permission_sets().iter().any(|p| p == ps) {
+                return Ok(()); // provisioned there already: nothing more counts
+            }
+            used += u32::try_from(page.permission_sets().len()).unwrap_or(u32::MAX);
+            token = page.next_token;
+            if token.is_none() {
+                break;
+            }
+        }
+        if used >= self.config.account_quota {
+            return Err(QuotaReached {
+                quota: "permission sets provisioned per account",
+                limit: self.config.account_quota,
+                used,
+                place: format!(" in account {account}"),
+            }
+            .into());
+        }
+        Ok(())
     }
 
     pub(super) async fn find_permission_set(&self, name: &str) -> Result<String, GrantError> {
@@ -283,6 +354,7 @@ impl AwsGrantor {
         if self.assigned(account, ps, user).await? {
             return Ok(());
         }
+        self.room_in_account(account, ps).await?;
         let out = call(&self.limiter, self.retry, || {
             self.sso
                 .create_account_assignment()
