@@ -829,6 +829,8 @@ pub struct Leases {
     pub ttl: Duration,
     /// How long to keep trying to acquire before giving up.
     pub wait: std::time::Duration,
+    /// The longest pause between attempts to acquire (the first is 20 ms, doubling up to it).
+    pub max_pause: std::time::Duration,
 }
 
 /// A held lease.
@@ -846,6 +848,7 @@ impl Leases {
             table: table.into(),
             ttl: Duration::seconds(60),
             wait: std::time::Duration::from_secs(30),
+            max_pause: std::time::Duration::from_millis(500),
         }
     }
 
@@ -853,7 +856,10 @@ impl Leases {
     pub async fn acquire(&self, key: &str) -> Result<Lease, StoreError> {
         let token = jit_core::link::nonce();
         let started = std::time::Instant::now();
-        let mut pause = 20u64;
+        let max_pause = u64::try_from(self.max_pause.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(2);
+        let mut pause = 20u64.min(max_pause);
         loop {
             let now = Utc::now();
             let result = self
@@ -892,7 +898,7 @@ impl Leases {
             }
             let jitter = rand::random::<u64>() % pause;
             tokio::time::sleep(std::time::Duration::from_millis(pause / 2 + jitter)).await;
-            pause = (pause * 2).min(500);
+            pause = (pause * 2).min(max_pause);
         }
     }
 

@@ -3,6 +3,7 @@
 //! SES v2 and the Identity Store. The same code runs against AWS and against moto server
 //! (set `AWS_ENDPOINT_URL`).
 
+pub mod budget;
 pub mod cards;
 pub mod dynamo;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod retry;
 pub mod seed;
 pub mod table;
 
+pub use budget::SharedBudget;
 pub use dynamo::{DynamoCatalogs, DynamoStore, Leases};
 pub use identity::{AwsGrantor, IdentityConfig};
 pub use messaging::{AwsScheduler, IdentityStoreDirectory, SchedulerConfig, SesMailer};

@@ -11,16 +11,21 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use tokio::sync::Mutex;
 
+use crate::budget::SharedBudget;
 use crate::error::{fault, Fault};
 
 /// A token bucket: up to `burst` calls at once, then `per_second` calls a second on average.
 /// A caller that finds the bucket empty takes the next token ahead of time (the count goes
 /// below zero) and sleeps until it has been earned, so waiting callers are served in order.
+///
+/// With a [`SharedBudget`], calls are paced by the one budget every process shares instead,
+/// and this bucket is only the fallback for when the table cannot be reached.
 #[derive(Debug)]
 pub struct RateLimiter {
     per_second: f64,
     burst: f64,
     state: Mutex<Bucket>,
+    shared: Option<SharedBudget>,
 }
 
 #[derive(Debug)]
@@ -43,11 +48,32 @@ impl RateLimiter {
                 tokens: burst,
                 at: Instant::now(),
             }),
+            shared: None,
         }
+    }
+
+    /// Paces calls by `budget`, shared with every other process, instead of this process's
+    /// own bucket.
+    pub fn shared(mut self, budget: SharedBudget) -> Self {
+        self.shared = Some(budget);
+        self
     }
 
     /// Takes a token, waiting until one is earned if the bucket is empty.
     pub async fn wait(&self) {
+        if let Some(budget) = &self.shared {
+            match budget.reserve().await {
+                Ok(pause) => {
+                    if !pause.is_zero() {
+                        tokio::time::sleep(pause).await;
+                    }
+                    return;
+                }
+                Err(f) => {
+                    tracing::warn!(fault = ?f, "the shared Identity Center budget could not be reserved; pacing this process alone");
+                }
+            }
+        }
         let pause = self.take(Instant::now()).await;
         if let Some(p) = pause {
             tokio::time::sleep(p).await;

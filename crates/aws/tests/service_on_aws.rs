@@ -242,7 +242,8 @@ async fn a_two_group_request_lives_its_whole_life_on_the_aws_adapters() {
             Action::Voted,
             Action::Approved,
             Action::Activated,
-            Action::Ended
+            Action::Ended,
+            Action::AccessRemoved
         ]
     );
     verify_chain(&timeline).unwrap();

@@ -129,6 +129,20 @@ impl PolicyDocument {
         next
     }
 
+    /// The accounts the session denies here are pinned to (one deny per person and account,
+    /// so a person's deny lapsing in an account leaves others there: the caller compares).
+    pub fn session_deny_accounts(&self) -> BTreeSet<String> {
+        self.statements
+            .iter()
+            .filter(|s| is_session_deny(s))
+            .filter_map(|s| {
+                s.pointer("/Condition/StringEquals/aws:PrincipalAccount")?
+                    .as_str()
+                    .map(str::to_string)
+            })
+            .collect()
+    }
+
     /// The Sids of the session denies here.
     pub fn session_denies(&self) -> BTreeSet<String> {
         self.statements

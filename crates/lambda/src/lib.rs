@@ -94,6 +94,7 @@ impl Access for ChangesAccess {
         if let Some(n) = env.quotas.1 {
             identity.account_quota = n;
         }
+        identity.shared_rate = env.identity_center_rate;
         WithDatabases {
             inner: AwsGrantor::new(
                 sso.clone(),
@@ -205,6 +206,9 @@ pub struct Env {
     /// quotas of permission sets per instance and provisioned per account, as raised in
     /// Service Quotas; AWS's defaults when unset.
     pub quotas: (Option<u32>, Option<u32>),
+    /// IDENTITY_CENTER_RATE (optional): Identity Center calls a second for all the stack's
+    /// functions together, paced through one item of the table; each process alone when unset.
+    pub identity_center_rate: Option<u32>,
 }
 
 impl Env {
@@ -241,6 +245,7 @@ impl Env {
             chat: false,
             databases: false,
             quotas: (None, None),
+            identity_center_rate: None,
         };
         if !missing.is_empty() {
             return Err(anyhow!(
@@ -259,19 +264,20 @@ impl Env {
                 quota(&get, "PERMISSION_SET_QUOTA")?,
                 quota(&get, "ACCOUNT_PERMISSION_SET_QUOTA")?,
             ),
+            identity_center_rate: quota(&get, "IDENTITY_CENTER_RATE")?,
             ..env
         })
     }
 }
 
-/// An optional quota: a positive whole number, or unset.
+/// An optional quota or rate: a positive whole number, or unset.
 fn quota(get: &impl Fn(&str) -> Option<String>, name: &str) -> anyhow::Result<Option<u32>> {
     match get(name).filter(|v| !v.is_empty()) {
         None => Ok(None),
         Some(v) => match v.parse::<u32>() {
             Ok(n) if n > 0 => Ok(Some(n)),
             _ => Err(anyhow!(
-                "{name} is {v:?}: set it to the quota's value in Service Quotas, a whole number above 0"
+                "{name} is {v:?}: set it to a whole number above 0 (a quota as Service Quotas shows it, or calls a second)"
             )),
         },
     }

@@ -50,6 +50,16 @@ pub struct IdentityConfig {
     pub poll_interval: Duration,
     /// How hard to retry throttling and conflicts (on top of the SDK's own retries).
     pub retry: RetryPolicy,
+    /// Calls a second for every process of the stack together (Identity Center allows about
+    /// 20 for the whole account, shared with every other caller): when set, each call reserves
+    /// a slot in one item of the table ([`crate::budget`]) and `rate_per_second` is only the
+    /// fallback for when the table cannot be reached.
+    pub shared_rate: Option<u32>,
+    /// How long to wait for an account's turn: one permission-set role per account is updated
+    /// at a time, so assignments and provisioning in one account take turns under a lease.
+    pub account_wait: Duration,
+    /// The longest pause between attempts at an account's lease.
+    pub account_poll: Duration,
     /// Identity Center's quota of permission sets per instance: a person's first grant, which
     /// makes their container, is refused with it named when the instance is at it.
     pub permission_set_quota: u32,
@@ -70,6 +80,9 @@ impl IdentityConfig {
             poll_attempts: 30,
             poll_interval: Duration::from_millis(500),
             retry: RetryPolicy::default(),
+            shared_rate: None,
+            account_wait: Duration::from_secs(60),
+            account_poll: Duration::from_millis(250),
             permission_set_quota: 2_000,
             account_quota: 250,
         }
@@ -168,6 +181,31 @@ impl AsyncStatus for aws_sdk_ssoadmin::types::AccountAssignmentOperationStatus {
     }
 }
 
+/// Where a permission set's new policy is provisioned.
+#[derive(Debug, Clone, Copy)]
+enum Reach<'a> {
+    /// Every account it is assigned in; these are the accounts whose turn it takes (a
+    /// container's: the accounts its grants, before and after, are pinned to).
+    Assigned(&'a std::collections::BTreeSet<String>),
+    /// Only these accounts (a shared set's session deny, pinned to one).
+    Only(&'a std::collections::BTreeSet<String>),
+}
+
+/// The accounts a container's change reaches: those its grants are pinned to before and
+/// after, and `also`.
+fn touched(
+    before: &PolicyDocument,
+    after: &PolicyDocument,
+    also: &[jit_core::types::AccountId],
+) -> std::collections::BTreeSet<String> {
+    let mut accounts: std::collections::BTreeSet<String> =
+        also.iter().map(|a| a.to_string()).collect();
+    for doc in [before, after] {
+        accounts.extend(doc.grant_accounts().unwrap_or_default());
+    }
+    accounts
+}
+
 /// Grants through Identity Center and IAM.
 #[derive(Debug)]
 pub struct AwsGrantor {
@@ -177,6 +215,8 @@ pub struct AwsGrantor {
     table: String,
     directory: IdentityStoreDirectory,
     leases: Leases,
+    /// One writer per account at a time (assignments, provisioning).
+    account_leases: Leases,
     config: IdentityConfig,
     limiter: RateLimiter,
     retry: RetryPolicy,
@@ -194,7 +234,18 @@ impl AwsGrantor {
     ) -> Self {
         let table = table.into();
         let leases = Leases::new(dynamo.clone(), table.clone());
-        let limiter = RateLimiter::with_burst(config.rate_per_second, config.burst);
+        let mut account_leases = Leases::new(dynamo.clone(), table.clone());
+        account_leases.wait = config.account_wait;
+        account_leases.max_pause = config.account_poll;
+        let mut limiter = RateLimiter::with_burst(config.rate_per_second, config.burst);
+        if let Some(rate) = config.shared_rate {
+            limiter = limiter.shared(crate::budget::SharedBudget::new(
+                dynamo.clone(),
+                table.clone(),
+                rate,
+                config.burst.min(rate),
+            ));
+        }
         let retry = config.retry;
         Self {
             sso,
@@ -203,6 +254,7 @@ impl AwsGrantor {
             table,
             directory,
             leases,
+            account_leases,
             config,
             limiter,
             retry,
@@ -215,6 +267,41 @@ impl AwsGrantor {
         work: impl std::future::Future<Output = Result<T, GrantError>>,
     ) -> Result<T, GrantError> {
         self.under_lease_of(&format!("person#{person}"), work).await
+    }
+
+    /// Runs `work` holding the leases of `accounts` (taken in order, so two writers never wait
+    /// for each other): Identity Center updates one permission-set role per account at a
+    /// time, so assignments and provisioning in an account take turns.
+    async fn under_accounts<T>(
+        &self,
+        accounts: &std::collections::BTreeSet<String>,
+        work: impl std::future::Future<Output = Result<T, GrantError>>,
+    ) -> Result<T, GrantError> {
+        let mut held = Vec::new();
+        for account in accounts {
+            match self
+                .account_leases
+                .acquire(&format!("account#{account}"))
+                .await
+            {
+                Ok(lease) => held.push(lease),
+                Err(e) => {
+                    for lease in held {
+                        let _ = self.account_leases.release(lease).await;
+                    }
+                    return Err(store_to_grant(e));
+                }
+            }
+        }
+        let result = work.await;
+        let mut released = Ok(());
+        for lease in held {
+            if let Err(e) = self.account_leases.release(lease).await {
+                released = Err(store_to_grant(e));
+            }
+        }
+        let value = result?;
+        released.map(|()| value)
     }
 
     /// Runs `work` holding the lease `key` (a person's, or a shared permission set's).
@@ -308,7 +395,9 @@ impl Grantor for AwsGrantor {
                         let current = self.inline_policy(&ps).await?;
                         let next = current.with(grant, POLICY_BUDGET)?;
                         if next != current {
-                            self.write_policy(&ps, &next).await?;
+                            let accounts = touched(&current, &next, &grant.accounts);
+                            self.write_policy(&ps, &next, Reach::Assigned(&accounts))
+                                .await?;
                         }
                         Ok(())
                     }
@@ -371,7 +460,9 @@ impl Grantor for AwsGrantor {
                         let current = self.inline_policy(&ps).await?;
                         let next = current.without(&grant.id);
                         if next != current {
-                            self.write_policy(&ps, &next).await?;
+                            let accounts = touched(&current, &next, &grant.accounts);
+                            self.write_policy(&ps, &next, Reach::Assigned(&accounts))
+                                .await?;
                         }
                         // An account none of the person's other grants is pinned to no longer
                         // needs the container there: unassigned, so what is provisioned in each
@@ -452,39 +543,42 @@ impl Grantor for AwsGrantor {
         seen: &RolePolicies,
         next: &RolePolicies,
     ) -> Result<bool, GrantError> {
-        self.under_lease(person, async {
-            if self.read_role_policies(person).await?.as_ref() != Some(seen) {
-                return Ok(false);
-            }
-            let role = role_name(&self.config.role_name_template, person);
-            for name in seen.keys().filter(|n| !next.contains_key(*n)) {
-                match self
-                    .iam
-                    .delete_role_policy()
-                    .role_name(&role)
-                    .policy_name(name)
-                    .send()
-                    .await
-                {
-                    Ok(_) => {}
-                    Err(e) => match crate::error::fault(e) {
-                        Fault::NotFound(_) => {}
-                        f => return Err(grant_fault(f)),
-                    },
+        self.under_lease(
+            person,
+            Box::pin(async {
+                if self.read_role_policies(person).await?.as_ref() != Some(seen) {
+                    return Ok(false);
                 }
-            }
-            for (name, doc) in next.iter().filter(|(n, d)| seen.get(*n) != Some(*d)) {
-                self.iam
-                    .put_role_policy()
-                    .role_name(&role)
-                    .policy_name(name)
-                    .policy_document(doc.to_json())
-                    .send()
-                    .await
-                    .map_err(|e| grant_fault(crate::error::fault(e)))?;
-            }
-            Ok(true)
-        })
+                let role = role_name(&self.config.role_name_template, person);
+                for name in seen.keys().filter(|n| !next.contains_key(*n)) {
+                    match self
+                        .iam
+                        .delete_role_policy()
+                        .role_name(&role)
+                        .policy_name(name)
+                        .send()
+                        .await
+                    {
+                        Ok(_) => {}
+                        Err(e) => match crate::error::fault(e) {
+                            Fault::NotFound(_) => {}
+                            f => return Err(grant_fault(f)),
+                        },
+                    }
+                }
+                for (name, doc) in next.iter().filter(|(n, d)| seen.get(*n) != Some(*d)) {
+                    self.iam
+                        .put_role_policy()
+                        .role_name(&role)
+                        .policy_name(name)
+                        .policy_document(doc.to_json())
+                        .send()
+                        .await
+                        .map_err(|e| grant_fault(crate::error::fault(e)))?;
+                }
+                Ok(true)
+            }),
+        )
         .await
     }
 
@@ -502,16 +596,21 @@ impl Grantor for AwsGrantor {
         seen: &PolicyDocument,
         next: &PolicyDocument,
     ) -> Result<bool, GrantError> {
-        self.under_lease(person, async {
-            let Some(ps) = self.container(person, false).await? else {
-                return Ok(false);
-            };
-            if self.inline_policy(&ps).await? != *seen {
-                return Ok(false);
-            }
-            self.write_policy(&ps, next).await?;
-            Ok(true)
-        })
+        self.under_lease(
+            person,
+            Box::pin(async {
+                let Some(ps) = self.container(person, false).await? else {
+                    return Ok(false);
+                };
+                if self.inline_policy(&ps).await? != *seen {
+                    return Ok(false);
+                }
+                let accounts = touched(seen, next, &[]);
+                self.write_policy(&ps, next, Reach::Assigned(&accounts))
+                    .await?;
+                Ok(true)
+            }),
+        )
         .await
     }
 }

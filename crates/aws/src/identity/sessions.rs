@@ -56,7 +56,8 @@ impl AwsGrantor {
                     next.size()
                 )));
             }
-            self.write_policy(ps, &next).await?;
+            let here = std::collections::BTreeSet::from([account.to_string()]);
+            self.write_policy(ps, &next, Reach::Only(&here)).await?;
             self.dynamo
                 .put_item()
                 .table_name(&self.table)
@@ -82,7 +83,14 @@ impl AwsGrantor {
                     let next = current.without_lapsed_denies(now);
                     let gone = current.session_denies().len() - next.session_denies().len();
                     if gone > 0 {
-                        self.write_policy(&ps, &next).await?;
+                        // Only the accounts whose denies lapsed need the change.
+                        let accounts = current
+                            .session_deny_accounts()
+                            .difference(&next.session_deny_accounts())
+                            .cloned()
+                            .collect();
+                        self.write_policy(&ps, &next, Reach::Only(&accounts))
+                            .await?;
                     }
                     if next.session_denies().is_empty() {
                         self.dynamo

@@ -201,10 +201,14 @@ impl AwsGrantor {
             .map_err(|e| GrantError::Unknown(e.into()))
     }
 
+    /// Writes `ps`'s inline policy and provisions it: to every account it is assigned in
+    /// (`Reach::Assigned`, whose accounts are those its leases are taken for), or only to the
+    /// given ones (`Reach::Only`).
     pub(super) async fn write_policy(
         &self,
         ps: &str,
         doc: &PolicyDocument,
+        reach: Reach<'_>,
     ) -> Result<(), GrantError> {
         if doc.statements.is_empty() {
             call(&self.limiter, self.retry, || {
@@ -236,17 +240,36 @@ impl AwsGrantor {
             .await
             .map_err(|f| failed(f, Some(ps)))?;
         }
-        self.provision(ps).await
+        match reach {
+            Reach::Assigned(accounts) => {
+                Box::pin(self.under_accounts(accounts, self.provision(ps, None))).await
+            }
+            Reach::Only(accounts) => {
+                Box::pin(self.under_accounts(accounts, async {
+                    for account in accounts {
+                        self.provision(ps, Some(account)).await?;
+                    }
+                    Ok(())
+                }))
+                .await
+            }
+        }
     }
 
-    /// Pushes the permission set to every account it is assigned in, waiting (bounded) for it.
-    pub(super) async fn provision(&self, ps: &str) -> Result<(), GrantError> {
+    /// Pushes the permission set to `account`, or to every account it is assigned in, waiting
+    /// (bounded) for it. The caller holds the accounts' leases.
+    async fn provision(&self, ps: &str, account: Option<&str>) -> Result<(), GrantError> {
         let out = call(&self.limiter, self.retry, || {
             self.sso
                 .provision_permission_set()
                 .instance_arn(&self.config.instance_arn)
                 .permission_set_arn(ps)
-                .target_type(ProvisionTargetType::AllProvisionedAccounts)
+                .target_type(if account.is_some() {
+                    ProvisionTargetType::AwsAccount
+                } else {
+                    ProvisionTargetType::AllProvisionedAccounts
+                })
+                .set_target_id(account.map(str::to_string))
                 .send()
         })
         .await
@@ -354,6 +377,18 @@ impl AwsGrantor {
         if self.assigned(account, ps, user).await? {
             return Ok(());
         }
+        let only = std::collections::BTreeSet::from([account.to_string()]);
+        Box::pin(self.under_accounts(&only, self.create_assignment(account, ps, user))).await
+    }
+
+    /// Creates the assignment and waits for it, the account's lease held: the quota is
+    /// counted and the role made with no other change in that account under way.
+    async fn create_assignment(
+        &self,
+        account: &str,
+        ps: &str,
+        user: &str,
+    ) -> Result<(), GrantError> {
         self.room_in_account(account, ps).await?;
         let out = call(&self.limiter, self.retry, || {
             self.sso
@@ -397,6 +432,17 @@ impl AwsGrantor {
         if !self.assigned(account, ps, user).await? {
             return Ok(());
         }
+        let only = std::collections::BTreeSet::from([account.to_string()]);
+        Box::pin(self.under_accounts(&only, self.delete_assignment(account, ps, user))).await
+    }
+
+    /// Deletes the assignment and waits for it, the account's lease held.
+    async fn delete_assignment(
+        &self,
+        account: &str,
+        ps: &str,
+        user: &str,
+    ) -> Result<(), GrantError> {
         let out = call(&self.limiter, self.retry, || {
             self.sso
                 .delete_account_assignment()
