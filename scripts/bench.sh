@@ -4,7 +4,8 @@
 # - the Lambda functions' cold starts and warm calls under a Lambda Runtime API emulator against
 #   moto, beside a Python boto3 handler doing the same reads, with peak RSS; then grants applied
 #   and removed through the Identity Center adapter, with the limiter as it was and as it is
-#   (tests/bench/lambda_bench.py; JIT_BENCH_RUNS, JIT_BENCH_WARM);
+#   (tests/bench/lambda_bench.py; JIT_BENCH_RUNS, JIT_BENCH_WARM); then the Identity Center
+#   fleet simulation (crates/aws/examples/identity_center_simulation.rs; JIT_SIM_BURSTS);
 # - local mode under load: a release jit-local on 10,000 people at 16 and 64 connections, for
 #   the catalog, a request's view, a submit granted at once and an approval
 #   (crates/local/examples/load.rs);
@@ -18,7 +19,7 @@ echo "bench: $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(awk -F': ' '/model
 # The functions on their own (as sam build builds them), so no tool's features reach them.
 cargo build --release --locked -q -p intake -p approval -p revoke -p pod
 cargo build --release --locked -q -p jit-local -p jit-cli
-cargo build --release --locked -q -p jit-aws --example grant_wall
+cargo build --release --locked -q -p jit-aws --example grant_wall --example identity_center_simulation
 .venv/bin/python tests/bench/lambda_bench.py
 cargo build --release --locked -q -p jit-local --example load
 target/release/examples/load target/release/jit-local

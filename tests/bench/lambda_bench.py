@@ -6,7 +6,9 @@ and on later calls (warm). A Python boto3 handler doing GET /v1/catalog's reads 
 the same way. Prints min / median / max of each figure and peak RSS; asserts nothing.
 
 Then the grantor example (crates/aws/examples/grant_wall.rs) on the same moto: a grant applied
-and removed with the Identity Center limiter as it was and as it is.
+and removed with the Identity Center limiter as it was and as it is; and the fleet simulation
+(crates/aws/examples/identity_center_simulation.rs): bursts of grants from ten processes against
+a fake of Identity Center that enforces its rules, as before the shared budget and as it is.
 
 Run by scripts/bench.sh after a release build; JIT_BENCH_RUNS (default 12) cold starts per
 function, JIT_BENCH_WARM (default 5) warm calls after each.
@@ -291,6 +293,17 @@ def main():
         # Applying and removing grants through the Identity Center adapter, on the same moto.
         sys.stdout.flush()
         subprocess.run([str(RELEASE / "examples" / "grant_wall")], env=aws, check=True, cwd=ROOT)
+        # Issue #18's simulation: a fleet granting at once against a fake of Identity Center
+        # that enforces its rate, one change per account and its quotas (the table on this moto),
+        # first as before the shared budget at 500 grants, then as it is at each burst.
+        print("identity center simulation: 1,000 people x 50 accounts, 10 grant processes, a burst in one minute")
+        print("as before (each process alone at 10 calls a second):")
+        sys.stdout.flush()
+        subprocess.run([str(RELEASE / "examples" / "identity_center_simulation")],
+                       env={**aws, "JIT_SIM_BEFORE": "1", "JIT_SIM_BURSTS": "500"}, check=True, cwd=ROOT)
+        print("as it is (one budget of 15 calls a second for every process, one change per account at a time):")
+        sys.stdout.flush()
+        subprocess.run([str(RELEASE / "examples" / "identity_center_simulation")], env=aws, check=True, cwd=ROOT)
     except SystemExit:
         log.flush()
         tail = (work / "functions.log").read_text(errors="replace").splitlines()[-15:]

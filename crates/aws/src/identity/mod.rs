@@ -220,6 +220,9 @@ pub struct AwsGrantor {
     config: IdentityConfig,
     limiter: RateLimiter,
     retry: RetryPolicy,
+    /// The instance's permission sets as last counted, and when: counted again after five
+    /// minutes, or when near the quota (a person's first grant would otherwise list them all).
+    sets_counted: std::sync::Mutex<Option<(u32, std::time::Instant)>>,
 }
 
 impl AwsGrantor {
@@ -258,6 +261,7 @@ impl AwsGrantor {
             config,
             limiter,
             retry,
+            sets_counted: std::sync::Mutex::new(None),
         }
     }
 

@@ -42,16 +42,7 @@ impl AwsGrantor {
         if !create {
             return Ok(None);
         }
-        let used = self.count_permission_sets().await?;
-        if used >= self.config.permission_set_quota {
-            return Err(QuotaReached {
-                quota: "permission sets per instance",
-                limit: self.config.permission_set_quota,
-                used,
-                place: String::new(),
-            }
-            .into());
-        }
+        self.room_for_a_set().await?;
         let name = container_name(person);
         // No retry on conflict here: for creation, ConflictException means "it exists", which is
         // answered by finding it, not by asking again.
@@ -67,10 +58,24 @@ impl AwsGrantor {
             .await
             .map_err(crate::error::fault);
         let arn = match created {
-            Ok(out) => out
-                .permission_set
-                .and_then(|p| p.permission_set_arn)
-                .ok_or_else(|| GrantError::Unknown(anyhow::anyhow!("no ARN returned")))?,
+            Ok(out) => {
+                if let Some((n, _)) = self.sets_counted.lock().expect("not poisoned").as_mut() {
+                    *n += 1;
+                }
+                out.permission_set
+                    .and_then(|p| p.permission_set_arn)
+                    .ok_or_else(|| GrantError::Unknown(anyhow::anyhow!("no ARN returned")))?
+            }
+            // Counted a while ago, and since filled by others: AWS's refusal, named as ours.
+            Err(Fault::Other(e)) if e.to_string().contains("ServiceQuotaExceeded") => {
+                return Err(QuotaReached {
+                    quota: "permission sets per instance",
+                    limit: self.config.permission_set_quota,
+                    used: self.config.permission_set_quota,
+                    place: String::new(),
+                }
+                .into())
+            }
             // Created by an earlier attempt that crashed before recording it: find it by name.
             Err(Fault::Conflict(_)) => self.find_permission_set(&name).await?,
             Err(f) => return Err(grant_fault(f)),
@@ -89,6 +94,37 @@ impl AwsGrantor {
             .await
             .map_err(|e| grant_fault(crate::error::fault(e)))?;
         Ok(Some(arn))
+    }
+
+    /// Refuses, with the quota named, a new permission set in an instance at its quota. The
+    /// count is kept for five minutes (plus the sets this process made), and taken again when
+    /// within 50 of the quota, so a person's first grant does not list every set each time.
+    async fn room_for_a_set(&self) -> Result<(), GrantError> {
+        let quota = self.config.permission_set_quota;
+        let cached = *self.sets_counted.lock().expect("not poisoned");
+        let used = match cached {
+            Some((n, at))
+                if at.elapsed() < Duration::from_secs(300) && n.saturating_add(50) < quota =>
+            {
+                n
+            }
+            _ => {
+                let n = self.count_permission_sets().await?;
+                *self.sets_counted.lock().expect("not poisoned") =
+                    Some((n, std::time::Instant::now()));
+                n
+            }
+        };
+        if used >= quota {
+            return Err(QuotaReached {
+                quota: "permission sets per instance",
+                limit: quota,
+                used,
+                place: String::new(),
+            }
+            .into());
+        }
+        Ok(())
     }
 
     /// How many permission sets the instance has (its quota counts them all, jit's or not).

@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod fake_identity_center;
 pub mod fault;
+pub mod simulation;
 
 use std::io::{Read, Write};
 use std::path::Path;
