@@ -82,6 +82,7 @@ impl From<ServiceError> for ApiError {
             // The service's own checks run on input the schema took: a rule, not syntax.
             ServiceError::Invalid(_) => Self::refused(msg),
             ServiceError::TooLarge(_) => Self::new(S::UNPROCESSABLE_ENTITY, "too_large", msg),
+            ServiceError::Quota(_) => Self::new(S::UNPROCESSABLE_ENTITY, "quota_reached", msg),
             ServiceError::Busy(_) | ServiceError::Retryable(_) => {
                 tracing::warn!(error = %e, "busy");
                 Self::new(

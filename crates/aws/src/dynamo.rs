@@ -817,6 +817,25 @@ impl RequestStore for DynamoStore {
             .await?;
         items.iter().map(parse::<Prompt>).collect()
     }
+
+    async fn account_use(
+        &self,
+        account: &jit_core::types::AccountId,
+    ) -> Result<Option<jit_core::ports::AccountUse>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("QUOTA#{account}")))
+            .key("sk", s("QUOTA"))
+            .send()
+            .await
+            .map_err(|e| store_fault(fault(e)))?;
+        let number = |k: &str| out.item.as_ref()?.get(k)?.as_n().ok()?.parse::<u32>().ok();
+        Ok(number("used")
+            .zip(number("limit"))
+            .map(|(used, limit)| jit_core::ports::AccountUse { used, limit }))
+    }
 }
 
 /// Write leases in the table: one holder per key at a time, expiring so that a crashed holder

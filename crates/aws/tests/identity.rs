@@ -12,11 +12,12 @@ use common::fault::FaultProxy;
 use jit_aws::{AwsGrantor, IdentityConfig, IdentityStoreDirectory};
 use jit_core::catalog::{Statement, Strategy};
 use jit_core::plan::{grant_of_sid, GrantSpec};
-use jit_core::ports::{Directory, GrantError, Grantor};
+use jit_core::ports::{AccountUse, Directory, GrantError, Grantor, RequestStore};
 use jit_core::types::*;
 
 struct World {
     config: SdkConfig,
+    store: jit_aws::DynamoStore,
     grantor: Arc<AwsGrantor>,
     directory: IdentityStoreDirectory,
     instance_arn: String,
@@ -38,6 +39,7 @@ async fn world_with(
     tune: impl FnOnce(&mut IdentityConfig),
 ) -> World {
     let (dynamo, table) = common::table(&config).await;
+    let store = jit_aws::DynamoStore::new(dynamo.clone(), &table);
     let ids = aws_sdk_identitystore::Client::new(&config);
     let store_id = format!("d-{}", &jit_core::link::nonce()[..10]);
     for p in people {
@@ -80,6 +82,7 @@ async fn world_with(
     );
     World {
         config,
+        store,
         grantor: Arc::new(grantor),
         directory,
         instance_arn,
@@ -765,6 +768,10 @@ async fn grants_past_identity_centers_quotas_are_refused_with_the_quota_named() 
         .apply(&fay, &Strategy::Container, &f1)
         .await
         .unwrap();
+    // What the account holds is kept where the API functions read it, to refuse at submit.
+    let acct = AccountId::parse(&account).unwrap();
+    let use_of = || async { w.store.account_use(&acct).await.unwrap() };
+    assert_eq!(use_of().await, Some(AccountUse { used: 1, limit: 1 }));
     // Gus's container would be a second permission set provisioned in an account allowed one.
     let refused = w
         .grantor
@@ -790,11 +797,13 @@ async fn grants_past_identity_centers_quotas_are_refused_with_the_quota_named() 
         .remove(&fay, &Strategy::Container, &f1)
         .await
         .unwrap();
+    assert_eq!(use_of().await, Some(AccountUse { used: 0, limit: 1 }));
     w.grantor
         .apply(&gus, &Strategy::Container, &g1)
         .await
         .unwrap();
     assert_eq!(assignments(&w, &gus_ps, &account).await.len(), 1);
+    assert_eq!(use_of().await, Some(AccountUse { used: 1, limit: 1 }));
 
     // An instance at its quota of permission sets: a person's first grant is refused before
     // a container is made.

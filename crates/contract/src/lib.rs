@@ -37,8 +37,8 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable and machine-readable: `bad_request`, `unauthenticated`, `forbidden`,
     /// `not_eligible`, `not_found`, `unknown_bundle`, `conflict`, `link_gone`, `bad_link`,
-    /// `refused`, `too_large`, `too_many_pending`, `body_too_large`, `not_json`, `no_route`,
-    /// `busy`, `internal`, `unavailable`.
+    /// `refused`, `too_large`, `quota_reached`, `too_many_pending`, `body_too_large`,
+    /// `not_json`, `no_route`, `busy`, `internal`, `unavailable`.
     pub code: String,
     /// For people: what was wrong and how to fix it.
     pub message: String,

@@ -248,6 +248,25 @@ pub trait RequestStore: Send + Sync {
         request: &RequestId,
         key: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The permission sets provisioned in `account` against its quota, as the grantor last
+    /// counted them there; `None` where nothing is recorded (local mode, or no grant there yet).
+    fn account_use(
+        &self,
+        _account: &crate::types::AccountId,
+    ) -> impl Future<Output = Result<Option<AccountUse>, StoreError>> + Send {
+        async { Ok(None) }
+    }
+}
+
+/// An account's permission sets provisioned against Identity Center's quota, as the grantor
+/// counted them at its last assignment or removal there. Advisory: the grantor counts again,
+/// in the account's turn, before it assigns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountUse {
+    /// Sets provisioned there.
+    pub used: u32,
+    /// The quota.
+    pub limit: u32,
 }
 
 /// A published catalog: its validated source files, under the version they hash to.

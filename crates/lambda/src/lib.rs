@@ -660,7 +660,7 @@ mod tests {
             "{err}"
         );
         let all = |k: &str| {
-            Some(if k.ends_with("_QUOTA") {
+            Some(if k.ends_with("_QUOTA") || k == "IDENTITY_CENTER_RATE" {
                 "3500".to_string()
             } else {
                 format!("value-of-{k}")
@@ -673,6 +673,7 @@ mod tests {
             Some("value-of-DEAD_LETTER_ARN")
         );
         assert_eq!(env.quotas, (Some(3500), Some(3500)));
+        assert_eq!(env.identity_center_rate, Some(3500));
         let err = Env::from_lookup(|k| Some(format!("value-of-{k}")))
             .unwrap_err()
             .to_string();

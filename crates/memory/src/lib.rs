@@ -42,6 +42,8 @@ struct StoreState {
     admissions: BTreeMap<Email, u64>,
     /// Notices not acknowledged yet, by request and key.
     notices: BTreeMap<(RequestId, String), Notice>,
+    /// What accounts have provisioned against their quota, as a grantor would record it.
+    account_use: BTreeMap<AccountId, AccountUse>,
 }
 
 impl StoreState {
@@ -65,6 +67,11 @@ impl MemoryStore {
     /// Every request.
     pub fn all_requests(&self) -> Vec<Request> {
         lock(&self.state).requests.values().cloned().collect()
+    }
+
+    /// Records what `account` has provisioned against its quota (as the AWS grantor does).
+    pub fn set_account_use(&self, account: AccountId, used: AccountUse) {
+        lock(&self.state).account_use.insert(account, used);
     }
 }
 
@@ -294,6 +301,10 @@ impl RequestStore for MemoryStore {
             .filter(|p| p.status == PromptStatus::Prompted && p.answer_by() <= t)
             .cloned()
             .collect())
+    }
+
+    async fn account_use(&self, account: &AccountId) -> Result<Option<AccountUse>, StoreError> {
+        Ok(lock(&self.state).account_use.get(account).copied())
     }
 }
 

@@ -1336,3 +1336,55 @@ async fn emails_a_crash_left_unsent_are_sent_by_the_sweep_exactly_once() {
         .unwrap()
         .is_empty());
 }
+
+#[tokio::test]
+async fn a_request_for_an_account_at_its_quota_is_refused_at_submit_with_the_quota_named() {
+    let svc = service();
+    let (alice, bob) = (who("alice"), who("bob"));
+    // Alice holds a grant in the account before it fills up.
+    let held = svc
+        .submit(&alice, ask("api-logs-read", "4h", "debug 5xx"))
+        .await
+        .unwrap();
+    svc.activate(&held.id).await.unwrap();
+    // The grantor found the account at its quota of provisioned permission sets.
+    for account in &held.accounts {
+        svc.ports.store.set_account_use(
+            account.clone(),
+            jit_core::ports::AccountUse {
+                used: 250,
+                limit: 250,
+            },
+        );
+    }
+    let refused = svc
+        .submit(&bob, ask("api-logs-read", "4h", "debug 5xx"))
+        .await
+        .unwrap_err();
+    let said = refused.to_string();
+    assert!(matches!(refused, ServiceError::Quota(_)), "{refused:?}");
+    assert!(
+        said.contains("quota of 250 permission sets provisioned per account in account")
+            && said.contains(held.accounts[0].as_str())
+            && said.contains("Service Quotas"),
+        "{said}"
+    );
+    // The preview says the same before anything is asked.
+    assert!(matches!(
+        svc.preview(&bob, ask("api-logs-read", "4h", "debug 5xx"))
+            .await,
+        Err(ServiceError::Quota(_))
+    ));
+    // Alice's container is there already: a second grant there provisions nothing more.
+    let again = svc
+        .submit(&alice, ask("api-logs-read", "2h", "still debugging"))
+        .await;
+    assert!(!matches!(again, Err(ServiceError::Quota(_))), "{again:?}");
+    // Nothing was stored for Bob.
+    assert!(svc
+        .ports
+        .store
+        .all_requests()
+        .iter()
+        .all(|r| r.requester != bob));
+}

@@ -150,11 +150,10 @@ impl AwsGrantor {
         }
     }
 
-    /// Refuses, with the quota named, an assignment that would provision `ps` in `account`
-    /// when the account is at its quota of provisioned permission sets.
-    async fn room_in_account(&self, account: &str, ps: &str) -> Result<(), GrantError> {
+    /// The permission sets provisioned in `account`: whether `ps` is one, and how many.
+    async fn provisioned_in(&self, account: &str, ps: &str) -> Result<(bool, u32), GrantError> {
         let mut token = None;
-        let mut used = 0;
+        let (mut there, mut used) = (false, 0u32);
         loop {
             let page = call(&self.limiter, self.retry, || {
                 self.sso
@@ -167,24 +166,32 @@ impl AwsGrantor {
             })
             .await
             .map_err(|f| failed(f, Some(account)))?;
-            if page.permission_sets().iter().any(|p| p == ps) {
-                return Ok(()); // provisioned there already: nothing more counts
-            }
-            used += u32::try_from(page.permission_sets().len()).unwrap_or(u32::MAX);
+            there |= page.permission_sets().iter().any(|p| p == ps);
+            used = used
+                .saturating_add(u32::try_from(page.permission_sets().len()).unwrap_or(u32::MAX));
             token = page.next_token;
             if token.is_none() {
-                break;
+                return Ok((there, used));
             }
         }
-        if used >= self.config.account_quota {
-            return Err(QuotaReached {
-                quota: "permission sets provisioned per account",
-                limit: self.config.account_quota,
-                used,
-                place: format!(" in account {account}"),
-            }
-            .into());
-        }
+    }
+
+    /// Keeps what `account` has provisioned against its quota where the API functions read it
+    /// (they refuse a request for an account at its quota before it is approved).
+    async fn record_account_use(&self, account: &str, used: u32) -> Result<(), GrantError> {
+        self.dynamo
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("QUOTA#{account}")))
+            .item("sk", s("QUOTA"))
+            .item("used", AttributeValue::N(used.to_string()))
+            .item(
+                "limit",
+                AttributeValue::N(self.config.account_quota.to_string()),
+            )
+            .send()
+            .await
+            .map_err(|e| grant_fault(crate::error::fault(e)))?;
         Ok(())
     }
 
@@ -425,7 +432,17 @@ impl AwsGrantor {
         ps: &str,
         user: &str,
     ) -> Result<(), GrantError> {
-        self.room_in_account(account, ps).await?;
+        let (there, used) = self.provisioned_in(account, ps).await?;
+        if !there && used >= self.config.account_quota {
+            self.record_account_use(account, used).await?;
+            return Err(QuotaReached {
+                quota: "permission sets provisioned per account",
+                limit: self.config.account_quota,
+                used,
+                place: format!(" in account {account}"),
+            }
+            .into());
+        }
         let out = call(&self.limiter, self.retry, || {
             self.sso
                 .create_account_assignment()
@@ -456,7 +473,9 @@ impl AwsGrantor {
                 .map_err(grant_fault)
             },
         )
-        .await
+        .await?;
+        self.record_account_use(account, used + u32::from(!there))
+            .await
     }
 
     pub(super) async fn unassign(
@@ -509,7 +528,10 @@ impl AwsGrantor {
                 .map_err(grant_fault)
             },
         )
-        .await
+        .await?;
+        // Counted again, not decremented: a shared set stays provisioned while others hold it.
+        let (_, used) = self.provisioned_in(account, ps).await?;
+        self.record_account_use(account, used).await
     }
 
     /// Adds or removes `grant` from the set of grants holding an assignment; returns how many

@@ -62,6 +62,9 @@ pub enum ServiceError {
     /// The grant would not fit in the person's container.
     #[error(transparent)]
     TooLarge(#[from] TooLarge),
+    /// An AWS quota the grant would exceed.
+    #[error(transparent)]
+    Quota(#[from] crate::ports::QuotaReached),
     /// Too many concurrent writers on one request.
     #[error("request {0} is changing too quickly; try again")]
     Busy(RequestId),
@@ -500,6 +503,7 @@ fn prompt_id(denied: &AccessDenied, now: DateTime<Utc>) -> RequestId {
 fn grant_error(e: GrantError) -> ServiceError {
     match e {
         GrantError::TooLarge(t) => ServiceError::TooLarge(t),
+        GrantError::Quota(q) => ServiceError::Quota(q),
         GrantError::Retryable(m) => ServiceError::Retryable(m),
         other => ServiceError::Unknown(anyhow::anyhow!(other)),
     }

@@ -79,6 +79,7 @@ where
                 policy::check_pending_caps(&open.requests, &decision.bundle)?;
             }
             self.check_room(&open.requests, &t.request)?;
+            self.check_account_quota(&open.requests, &t.request).await?;
             match self.ports.store.create(&t, &open).await {
                 Ok(()) => break,
                 Err(StoreError::AlreadyExists) => return self.get(&id).await,
@@ -120,8 +121,8 @@ where
         Ok(req)
     }
 
-    /// What submitting `input` would do now, without doing it: the same policy, caps and room
-    /// checks as [`Self::submit`] (refused the same way), on the request it would store, with
+    /// What submitting `input` would do now, without doing it: the same policy, caps, room and
+    /// quota checks as [`Self::submit`] (refused the same way), on the request it would store, with
     /// the size of the person's container policy afterwards (`None` for bundles that do not
     /// use the container). Nothing is written, scheduled or sent.
     pub async fn preview(
@@ -137,6 +138,7 @@ where
             policy::check_pending_caps(&open.requests, &decision.bundle)?;
         }
         let room = self.room_after(&open.requests, &t.request)?;
+        self.check_account_quota(&open.requests, &t.request).await?;
         Ok((t.request, room))
     }
 
@@ -173,6 +175,46 @@ where
                 .map(|b| Place::of(b, caller, &self.role_name_template)),
         };
         Ok((decision, sub))
+    }
+
+    /// Refuses a container grant in an account at its quota of provisioned permission sets (as
+    /// the grantor last counted it there), unless the person's container is there already (one
+    /// of their approved or active container grants is in that account), with the quota named.
+    pub(super) async fn check_account_quota(
+        &self,
+        open: &[Request],
+        new: &Request,
+    ) -> Result<(), ServiceError> {
+        let container = |r: &Request| {
+            self.catalog
+                .bundle(&r.bundle)
+                .is_some_and(|b| b.strategy.uses_container())
+        };
+        if !container(new) {
+            return Ok(());
+        }
+        for account in &new.accounts {
+            let there = open.iter().any(|r| {
+                r.id != new.id
+                    && matches!(r.status, Status::Approved | Status::Active)
+                    && container(r)
+                    && r.accounts.contains(account)
+            });
+            if there {
+                continue;
+            }
+            if let Some(u) = self.ports.store.account_use(account).await? {
+                if u.used >= u.limit {
+                    return Err(ServiceError::Quota(crate::ports::QuotaReached {
+                        quota: "permission sets provisioned per account",
+                        limit: u.limit,
+                        used: u.used,
+                        place: format!(" in account {account}"),
+                    }));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Refuses a grant that would not fit next to the container grants the person holds or
