@@ -244,21 +244,7 @@ async fn overlapping_assignments_outlive_the_first_grant() {
     let carol = who("carol");
     let sso = aws_sdk_ssoadmin::Client::new(&w.config);
     // An existing permission set named by the catalog.
-    let ps = sso
-        .create_permission_set()
-        .instance_arn(&w.instance_arn)
-        .name(common::unique("shared"))
-        .session_duration("PT1H")
-        .send()
-        .await
-        .unwrap()
-        .permission_set
-        .unwrap()
-        .permission_set_arn
-        .unwrap();
-    let strategy = Strategy::Assignment {
-        permission_set: PermissionSetArn::parse(&ps).unwrap(),
-    };
+    let (ps, strategy) = shared_set(&w, "PT1H").await;
     let assigned = || async {
         sso.list_account_assignments()
             .instance_arn(&w.instance_arn)
@@ -546,6 +532,26 @@ async fn an_access_denied_write_names_the_call_the_resource_and_the_fix() {
     assert_eq!(proxy.injected(), ["PutInlinePolicyToPermissionSet"]);
 }
 
+/// A shared permission set of the given session duration, and the strategy that assigns it.
+async fn shared_set(w: &World, session: &str) -> (String, Strategy) {
+    let ps = aws_sdk_ssoadmin::Client::new(&w.config)
+        .create_permission_set()
+        .instance_arn(&w.instance_arn)
+        .name(common::unique("shared"))
+        .session_duration(session)
+        .send()
+        .await
+        .unwrap()
+        .permission_set
+        .unwrap()
+        .permission_set_arn
+        .unwrap();
+    let strategy = Strategy::Assignment {
+        permission_set: PermissionSetArn::parse(&ps).expect("moto names sets as AWS does"),
+    };
+    (ps, strategy)
+}
+
 /// The assignments of `ps` in `account` (moto's answer).
 async fn assignments(w: &World, ps: &str, account: &str) -> Vec<String> {
     aws_sdk_ssoadmin::Client::new(&w.config)
@@ -616,18 +622,7 @@ async fn the_last_end_through_a_shared_set_denies_the_sessions_it_issued_until_t
     let w = world(common::sdk().await, &["carol", "dave", "erin"]).await;
     let sso = aws_sdk_ssoadmin::Client::new(&w.config);
     let own = r#"{"Version":"2012-10-17","Statement":[{"Sid":"ReadOnly","Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
-    let ps = sso
-        .create_permission_set()
-        .instance_arn(&w.instance_arn)
-        .name(common::unique("ops"))
-        .session_duration("PT2H")
-        .send()
-        .await
-        .unwrap()
-        .permission_set
-        .unwrap()
-        .permission_set_arn
-        .unwrap();
+    let (ps, strategy) = shared_set(&w, "PT2H").await;
     sso.put_inline_policy_to_permission_set()
         .instance_arn(&w.instance_arn)
         .permission_set_arn(&ps)
@@ -635,9 +630,6 @@ async fn the_last_end_through_a_shared_set_denies_the_sessions_it_issued_until_t
         .send()
         .await
         .unwrap();
-    let strategy = Strategy::Assignment {
-        permission_set: PermissionSetArn::parse(&ps).expect("moto names sets as AWS does"),
-    };
     let policy = || async {
         let text = sso
             .get_inline_policy_for_permission_set()
