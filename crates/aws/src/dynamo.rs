@@ -826,8 +826,7 @@ impl RequestStore for DynamoStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(format!("QUOTA#{account}")))
-            .key("sk", s("QUOTA"))
+            .set_key(Some(account_use_key(account.as_str())))
             .send()
             .await
             .map_err(|e| store_fault(fault(e)))?;
@@ -836,6 +835,16 @@ impl RequestStore for DynamoStore {
             .zip(number("limit"))
             .map(|(used, limit)| jit_core::ports::AccountUse { used, limit }))
     }
+}
+
+/// The key of the item holding an account's count against Identity Center's per-account
+/// quota (`used`, `limit`): the grantor writes it at every assignment change there, and the
+/// ledger reads it at submit ([`DynamoStore::account_use`]).
+pub(crate) fn account_use_key(account: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        ("pk".to_string(), s(format!("QUOTA#{account}"))),
+        ("sk".to_string(), s("QUOTA")),
+    ])
 }
 
 /// Write leases in the table: one holder per key at a time, expiring so that a crashed holder

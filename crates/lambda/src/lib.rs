@@ -261,17 +261,17 @@ impl Env {
             chat: get("CHAT_ENABLED").is_some_and(|v| v == "true"),
             databases: get("DATABASES_ENABLED").is_some_and(|v| v == "true"),
             quotas: (
-                quota(&get, "PERMISSION_SET_QUOTA")?,
-                quota(&get, "ACCOUNT_PERMISSION_SET_QUOTA")?,
+                positive(&get, "PERMISSION_SET_QUOTA")?,
+                positive(&get, "ACCOUNT_PERMISSION_SET_QUOTA")?,
             ),
-            identity_center_rate: quota(&get, "IDENTITY_CENTER_RATE")?,
+            identity_center_rate: positive(&get, "IDENTITY_CENTER_RATE")?,
             ..env
         })
     }
 }
 
 /// An optional quota or rate: a positive whole number, or unset.
-fn quota(get: &impl Fn(&str) -> Option<String>, name: &str) -> anyhow::Result<Option<u32>> {
+fn positive(get: &impl Fn(&str) -> Option<String>, name: &str) -> anyhow::Result<Option<u32>> {
     match get(name).filter(|v| !v.is_empty()) {
         None => Ok(None),
         Some(v) => match v.parse::<u32>() {

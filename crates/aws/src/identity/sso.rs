@@ -129,8 +129,13 @@ impl AwsGrantor {
 
     /// How many permission sets the instance has (its quota counts them all, jit's or not).
     async fn count_permission_sets(&self) -> Result<u32, GrantError> {
+        Ok(u32::try_from(self.permission_sets().await?.len()).unwrap_or(u32::MAX))
+    }
+
+    /// Every permission set of the instance, a hundred a page.
+    async fn permission_sets(&self) -> Result<Vec<String>, GrantError> {
         let mut token = None;
-        let mut n = 0;
+        let mut sets = Vec::new();
         loop {
             let page = call(&self.limiter, self.retry, || {
                 self.sso
@@ -142,10 +147,10 @@ impl AwsGrantor {
             })
             .await
             .map_err(grant_fault)?;
-            n += u32::try_from(page.permission_sets().len()).unwrap_or(u32::MAX);
             token = page.next_token;
+            sets.extend(page.permission_sets.unwrap_or_default());
             if token.is_none() {
-                return Ok(n);
+                return Ok(sets);
             }
         }
     }
@@ -179,12 +184,12 @@ impl AwsGrantor {
     /// Keeps what `account` has provisioned against its quota where the API functions read it
     /// (they refuse a request for an account at its quota before it is approved).
     async fn record_account_use(&self, account: &str, used: u32) -> Result<(), GrantError> {
+        let mut item = crate::dynamo::account_use_key(account);
+        item.insert("used".into(), AttributeValue::N(used.to_string()));
         self.dynamo
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(format!("QUOTA#{account}")))
-            .item("sk", s("QUOTA"))
-            .item("used", AttributeValue::N(used.to_string()))
+            .set_item(Some(item))
             .item(
                 "limit",
                 AttributeValue::N(self.config.account_quota.to_string()),
@@ -196,38 +201,23 @@ impl AwsGrantor {
     }
 
     pub(super) async fn find_permission_set(&self, name: &str) -> Result<String, GrantError> {
-        let mut token = None;
-        loop {
-            let page = call(&self.limiter, self.retry, || {
+        for arn in self.permission_sets().await? {
+            let d = call(&self.limiter, self.retry, || {
                 self.sso
-                    .list_permission_sets()
+                    .describe_permission_set()
                     .instance_arn(&self.config.instance_arn)
-                    .set_next_token(token.clone())
+                    .permission_set_arn(&arn)
                     .send()
             })
             .await
-            .map_err(grant_fault)?;
-            for arn in page.permission_sets() {
-                let d = call(&self.limiter, self.retry, || {
-                    self.sso
-                        .describe_permission_set()
-                        .instance_arn(&self.config.instance_arn)
-                        .permission_set_arn(arn)
-                        .send()
-                })
-                .await
-                .map_err(|f| failed(f, Some(arn)))?;
-                if d.permission_set().and_then(|p| p.name()) == Some(name) {
-                    return Ok(arn.clone());
-                }
-            }
-            token = page.next_token;
-            if token.is_none() {
-                return Err(GrantError::Unknown(anyhow::anyhow!(
-                    "permission set {name} exists but could not be found"
-                )));
+            .map_err(|f| failed(f, Some(&arn)))?;
+            if d.permission_set().and_then(|p| p.name()) == Some(name) {
+                return Ok(arn);
             }
         }
+        Err(GrantError::Unknown(anyhow::anyhow!(
+            "permission set {name} exists but could not be found"
+        )))
     }
 
     pub(super) async fn inline_policy(&self, ps: &str) -> Result<PolicyDocument, GrantError> {
