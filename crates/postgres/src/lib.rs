@@ -168,7 +168,8 @@ fn parse_grant_comment(comment: &str) -> Option<(Email, String, String)> {
 /// Takes the lock this product's changes on a database hold, one at a time: concurrent GRANTs
 /// on one table would otherwise fail ("tuple concurrently updated"). Advisory locks are per
 /// database; a change to the shared roles made meanwhile from another database is caught as a
-/// race and tried again.
+/// race and tried again, because every change claims the person's role row first
+/// ([`sql::claim_person`]).
 async fn lock(tx: &Transaction<'_>) -> Result<(), Failure> {
     tx.execute("SELECT pg_advisory_xact_lock(hashtext('jit'))", &[])
         .await?;
@@ -265,6 +266,9 @@ impl<A: AdminSource> Databases for Postgres<A> {
         in_transaction!(client, db, |tx| {
             lock(&tx).await?;
             let person_exists = sql::role_exists(&tx, &role).await?;
+            if person_exists {
+                sql::claim_person(&tx, &role).await?;
+            }
             if sql::role_exists(&tx, &granted).await? {
                 if person_exists {
                     tx.batch_execute(&format!(
@@ -284,20 +288,13 @@ impl<A: AdminSource> Databases for Postgres<A> {
             if !person_exists {
                 return Ok(());
             }
-            let left = sql::grants_of(&tx, &role).await?;
+            let left = sql::settle_login(&tx, &role).await?;
             if !left.iter().any(|(_, d)| *d == database) {
                 // What they made on this database stays, owned by someone who stays.
                 tx.batch_execute(&format!(
                     "REASSIGN OWNED BY {} TO {}",
                     quote_ident(&role),
                     quote_ident(&owner)
-                ))
-                .await?;
-            }
-            if left.is_empty() {
-                tx.batch_execute(&format!(
-                    "ALTER ROLE {} NOLOGIN PASSWORD NULL",
-                    quote_ident(&role)
                 ))
                 .await?;
             }
@@ -416,12 +413,9 @@ impl<A: AdminSource> Databases for Postgres<A> {
         let mut client = self.connect(db, &db.database).await?;
         in_transaction!(client, db, |tx| {
             lock(&tx).await?;
-            if sql::role_exists(&tx, &role).await? && sql::grants_of(&tx, &role).await?.is_empty() {
-                tx.batch_execute(&format!(
-                    "ALTER ROLE {} NOLOGIN PASSWORD NULL",
-                    quote_ident(&role)
-                ))
-                .await?;
+            if sql::role_exists(&tx, &role).await? {
+                sql::claim_person(&tx, &role).await?;
+                sql::settle_login(&tx, &role).await?;
             }
             Ok(())
         })

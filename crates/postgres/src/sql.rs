@@ -54,6 +54,34 @@ pub(crate) async fn ensure_person(
     }
 }
 
+/// Takes `role`'s row for this transaction by writing it (login off until [`settle_login`]
+/// decides). The role is shared by every database of the instance while the advisory lock is
+/// per database, so an end on another database may be deciding at once: whichever writes the
+/// row second waits for the first, fails as a race and is tried again, then reads what the
+/// first changed. Reading first and writing later would let both decide on a stale read.
+pub(crate) async fn claim_person(tx: &Transaction<'_>, role: &str) -> Result<(), Failure> {
+    tx.batch_execute(&format!("ALTER ROLE {} NOLOGIN", quote_ident(role)))
+        .await?;
+    Ok(())
+}
+
+/// Sets `role`'s login from the grants it holds now (claimed first with [`claim_person`]): on
+/// while any is left, off with no password when none is. Returns what is left.
+pub(crate) async fn settle_login(
+    tx: &Transaction<'_>,
+    role: &str,
+) -> Result<Vec<(String, String)>, Failure> {
+    let left = grants_of(tx, role).await?;
+    let login = if left.is_empty() {
+        "NOLOGIN PASSWORD NULL"
+    } else {
+        "LOGIN"
+    };
+    tx.batch_execute(&format!("ALTER ROLE {} {login}", quote_ident(role)))
+        .await?;
+    Ok(left)
+}
+
 /// The grant roles granted to `role`, with the database each is on.
 pub(crate) async fn grants_of(
     tx: &Transaction<'_>,
@@ -99,7 +127,10 @@ pub(crate) fn is_race(e: &tokio_postgres::Error) -> bool {
                 || *c == SqlState::UNIQUE_VIOLATION
                 || *c == SqlState::DUPLICATE_OBJECT
                 || *c == SqlState::LOCK_NOT_AVAILABLE
-                || (*c == SqlState::INTERNAL_ERROR && e.to_string().contains("concurrently"))
+                // A catalog row written by a transaction that committed while this one waited
+                // for it. The error's own text is only "db error": the server's is read.
+                || (*c == SqlState::INTERNAL_ERROR
+                    && e.as_db_error().is_some_and(|d| d.message().contains("concurrently")))
         }
         None => false,
     }

@@ -446,6 +446,32 @@ async fn ten_grants_at_once_then_ten_ends_leave_nothing() {
     }
 }
 
+/// One person's grants on two databases of one instance, ended at once, eight times over:
+/// each end decides about the shared login role from a different database (the advisory lock
+/// is per database), and still the role never keeps its login after both end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ends_on_two_databases_at_once_never_leave_a_login() {
+    let w = Arc::new(World::new("pair", &["customers", "orders"]).await);
+    let people: Vec<Email> = (0..8).map(|i| person(&format!("q{i}"), &w.tag)).collect();
+    for p in &people {
+        let customers = w.grant(p, "customers-read", 1).await;
+        let orders = w.grant(p, "orders-read", 1).await;
+        w.clock().advance(Duration::hours(1));
+        let (a, b) = (w.clone(), w.clone());
+        let (x, y) = tokio::join!(
+            tokio::spawn(async move { a.service.end(&customers).await }),
+            tokio::spawn(async move { b.service.end(&orders).await })
+        );
+        assert_eq!(x.unwrap().unwrap().status, Status::Ended);
+        assert_eq!(y.unwrap().unwrap().status, Status::Ended);
+        assert_eq!(
+            w.left_over(std::slice::from_ref(p)).await,
+            (vec![], vec![]),
+            "{p}"
+        );
+    }
+}
+
 /// A database that cannot be reached at the end: the grant stays active with the reason, is
 /// never marked ended while its access remains, and ends once the database is back.
 #[tokio::test]
