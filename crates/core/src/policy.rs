@@ -439,6 +439,23 @@ pub fn groups_needed(catalog: &Catalog, bundle: &BundleName) -> BTreeSet<GroupNa
     out
 }
 
+/// Decides a request that nobody needs to approve from the requester's own groups alone, so a
+/// submit granted at once never lists a group's members (its cost does not grow with them).
+/// `Some` exactly when [`decide`] with any membership approves it automatically, with the same
+/// flow, duration and accounts: whether a flow's plan is automatic depends only on the
+/// requester's groups, and such a flow ranks first whoever is in the approver groups. `None`
+/// when the decision needs the members (an approval, or a refusal to explain with them).
+pub fn decide_auto(
+    catalog: &Catalog,
+    requester: &Requester,
+    input: &RequestInput,
+    now: DateTime<Utc>,
+) -> Option<Decision> {
+    decide(catalog, requester, &Membership::new(), input, now)
+        .ok()
+        .filter(|d| d.plan.auto)
+}
+
 /// Decides a request. `membership` must hold at least the groups of [`groups_needed`].
 pub fn decide(
     catalog: &Catalog,

@@ -4,7 +4,9 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use jit_core::catalog::{self, Catalog, Require};
-use jit_core::policy::{decide, groups_needed, Membership, Refusal, RequestInput, Requester};
+use jit_core::policy::{
+    decide, decide_auto, groups_needed, Membership, Refusal, RequestInput, Requester,
+};
 use jit_core::types::*;
 
 fn now() -> DateTime<Utc> {
@@ -246,6 +248,81 @@ approval = "auto"
         decide(&cat, &dev, &m, &named, now()),
         Err(Refusal::NotEligible { .. })
     ));
+}
+
+/// A submit granted at once is decided without listing anyone's groups: `decide_auto` answers
+/// exactly when `decide` approves automatically, with the same decision, whatever the approver
+/// groups hold (nobody, only the requester, or others) and whichever flows admit the person.
+#[test]
+fn granted_at_once_is_decided_from_the_requesters_own_groups() {
+    let flows = r#"
+[[flow]]
+name = "a-strict"
+requesters = ["devs"]
+bundles = ["b"]
+
+[[flow]]
+name = "z-oncall"
+requesters = ["oncall"]
+bundles = ["b"]
+approval = "auto"
+
+[[flow]]
+name = "m-matrix"
+requesters = ["*"]
+bundles = ["b"]
+max_duration = "30d"
+"#;
+    let memberships = [
+        Membership::new(),
+        membership(&[("owners", &["olga"]), ("platform-team", &["olga"])]),
+        membership(&[("owners", &["olga", "oscar"]), ("platform-team", &["pat"])]),
+    ];
+    let mut auto = 0;
+    let mut waits = 0;
+    for risk in ["low", "medium", "high", "critical"] {
+        let cat = catalog(&format!(
+            "[[bundle]]\nname = \"b\"\nowner_team = \"owners\"\nrisk = \"{risk}\"\naccounts = [\"111111111111\"]\nstatements = [{{ actions = [\"s3:GetObject\"], resources = [\"*\"] }}]\n{flows}"
+        ));
+        for groups in [
+            vec![],
+            vec![g("owners")],
+            vec![g("devs")],
+            vec![g("oncall")],
+            vec![g("devs"), g("owners")],
+        ] {
+            let who = Requester {
+                email: e("olga"),
+                groups,
+            };
+            for d in ["1h", "1d", "7d", "15d"] {
+                let ask = input("b", d);
+                let quick = decide_auto(&cat, &who, &ask, now());
+                for m in &memberships {
+                    let full = decide(&cat, &who, m, &ask, now());
+                    match (&quick, &full) {
+                        (Some(q), Ok(f)) if f.plan.auto => {
+                            assert_eq!(
+                                (&q.flow, q.duration, &q.accounts, &q.plan.basis),
+                                (&f.flow, f.duration, &f.accounts, &f.plan.basis)
+                            );
+                            auto += 1;
+                        }
+                        (None, Ok(f)) => {
+                            assert!(!f.plan.auto, "{risk} {d} {:?}: {f:?}", who.groups);
+                            waits += 1;
+                        }
+                        (None, Err(_)) => waits += 1,
+                        (q, f) => panic!("{risk} {d} {:?}: {q:?} against {f:?}", who.groups),
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        auto > 20 && waits > 20,
+        "both kinds were tried: {auto} auto, {waits} not"
+    );
 }
 
 #[test]

@@ -61,18 +61,24 @@ where
                         .any(|f| !f.break_glass && f.admits(&groups))
                 })
                 .collect();
+            let reason = p.reason();
+            let input_for = |b: &Bundle| RequestInput {
+                bundle: Some(b.name.clone()),
+                reason: Some(reason.clone()),
+                accounts: Some(vec![denied.account.clone()]),
+                ..RequestInput::default()
+            };
+            // Offers granted at once need nobody's members (see `policy::decide_auto`).
             let needed: BTreeSet<GroupName> = candidates
                 .iter()
+                .filter(|b| {
+                    policy::decide_auto(&self.catalog, &requester, &input_for(b), now).is_none()
+                })
                 .flat_map(|b| policy::groups_needed(&self.catalog, &b.name))
                 .collect();
             let membership = self.membership(&needed).await?;
             for b in candidates {
-                let input = RequestInput {
-                    bundle: Some(b.name.clone()),
-                    reason: Some(p.reason()),
-                    accounts: Some(vec![denied.account.clone()]),
-                    ..RequestInput::default()
-                };
+                let input = input_for(b);
                 match policy::decide(&self.catalog, &requester, &membership, &input, now) {
                     Ok(d) => p.offers.push(Offer {
                         bundle: d.bundle.clone(),

@@ -151,14 +151,21 @@ where
     ) -> Result<(policy::Decision, Submission), ServiceError> {
         let bundle = input.bundle.clone().ok_or(Refusal::NoBundle)?;
         let groups = self.ports.directory.groups_of(caller).await?;
-        let membership = self
-            .membership(&policy::groups_needed(&self.catalog, &bundle))
-            .await?;
         let requester = Requester {
             email: caller.clone(),
             groups,
         };
-        let decision = policy::decide(&self.catalog, &requester, &membership, input, now)?;
+        // Granted at once is decided from the requester's own groups; only a request that
+        // waits for approvers lists who they are.
+        let decision = match policy::decide_auto(&self.catalog, &requester, input, now) {
+            Some(d) => d,
+            None => {
+                let membership = self
+                    .membership(&policy::groups_needed(&self.catalog, &bundle))
+                    .await?;
+                policy::decide(&self.catalog, &requester, &membership, input, now)?
+            }
+        };
         let sub = Submission {
             requester: caller.clone(),
             reason: input.reason.clone().unwrap_or_default().trim().to_string(),
