@@ -95,11 +95,68 @@ impl Intercept for CallCounter {
             .load::<Metadata>()
             .map_or(("unknown", "unknown"), |m| (m.service(), m.name()));
         lock(&self.actions).extend(iam_actions(service, name, context.input()));
+        if std::env::var_os("JIT_E2E_TRACE").is_some() {
+            eprintln!("call {service}.{name} {}", item_keys(context.input()));
+        }
         *lock(&self.calls)
             .entry(format!("{service}.{name}"))
             .or_default() += 1;
         Ok(())
     }
+}
+
+/// The table keys a DynamoDB item operation names (`JIT_E2E_TRACE=1` prints every call with
+/// them), empty for other operations.
+fn item_keys(input: &Input) -> String {
+    use aws_sdk_dynamodb::operation::{
+        delete_item::DeleteItemInput, get_item::GetItemInput, put_item::PutItemInput,
+        update_item::UpdateItemInput,
+    };
+    use aws_sdk_dynamodb::types::AttributeValue;
+    type Item = std::collections::HashMap<String, AttributeValue>;
+    let show = |m: Option<&Item>| {
+        m.map(|m| {
+            ["pk", "sk"]
+                .iter()
+                .filter_map(|k| m.get(*k).and_then(|v| v.as_s().ok()).cloned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+    };
+    if let Some(i) = input.downcast_ref::<GetItemInput>() {
+        return show(i.key());
+    }
+    if let Some(i) = input.downcast_ref::<PutItemInput>() {
+        return show(i.item());
+    }
+    if let Some(i) = input.downcast_ref::<UpdateItemInput>() {
+        return show(i.key());
+    }
+    if let Some(i) = input.downcast_ref::<DeleteItemInput>() {
+        return show(i.key());
+    }
+    if let Some(tx) = input.downcast_ref::<TransactWriteItemsInput>() {
+        return tx
+            .transact_items()
+            .iter()
+            .map(|t| {
+                if let Some(p) = t.put() {
+                    format!("put[{}]", show(Some(p.item())))
+                } else if let Some(u) = t.update() {
+                    format!("update[{}]", show(Some(u.key())))
+                } else if let Some(d) = t.delete() {
+                    format!("delete[{}]", show(Some(d.key())))
+                } else if let Some(c) = t.condition_check() {
+                    format!("check[{}]", show(Some(c.key())))
+                } else {
+                    String::new()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
+    String::new()
 }
 
 /// Prints a lifecycle's calls as a table and returns their total.

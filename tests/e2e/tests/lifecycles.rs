@@ -109,6 +109,19 @@ async fn an_auto_approved_request_is_granted_from_the_stream_and_ended_by_its_sc
         "one policy write per grant: {:?}",
         steps["2 grant (stream)"]
     );
+    // The shared budget reserves four Identity Center calls a write.
+    for step in ["2 grant (stream)", "3 revoke (schedule input)"] {
+        let sso: usize = steps[step]
+            .iter()
+            .filter(|(op, _)| op.starts_with("SSO Admin."))
+            .map(|(_, n)| n)
+            .sum();
+        let budget = steps[step].get("DynamoDB.UpdateItem").copied().unwrap_or(0);
+        assert!(
+            budget <= sso.div_ceil(4) + 1,
+            "{step}: {budget} budget writes for {sso} Identity Center calls"
+        );
+    }
 
     // The same lifecycle again on warm functions (what they remember of the Identity Store's
     // ids and of the person's container is reused).
