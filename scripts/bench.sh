@@ -6,6 +6,9 @@
 #   and removed through the Identity Center adapter, with the limiter as it was and as it is
 #   (tests/bench/lambda_bench.py; JIT_BENCH_RUNS, JIT_BENCH_WARM); then the Identity Center
 #   fleet simulation (crates/aws/examples/identity_center_simulation.rs; JIT_SIM_BURSTS);
+# - what a request costs: the end-to-end lifecycles' AWS calls, DynamoDB capacity, emails and
+#   invocations, priced per 1,000 requests, and a submit's calls at 1, 100 and 1,000 members
+#   of the groups that could approve it (tests/bench/lifecycle_cost.py; a debug test build);
 # - local mode under load: a release jit-local on 10,000 people at 16 and 64 connections, for
 #   the catalog, a request's view, a submit granted at once and an approval
 #   (crates/local/examples/load.rs);
@@ -21,6 +24,7 @@ cargo build --release --locked -q -p intake -p approval -p revoke -p pod
 cargo build --release --locked -q -p jit-local -p jit-cli
 cargo build --release --locked -q -p jit-aws --example grant_wall --example identity_center_simulation
 .venv/bin/python tests/bench/lambda_bench.py
+.venv/bin/python tests/bench/lifecycle_cost.py
 cargo build --release --locked -q -p jit-local --example load
 target/release/examples/load target/release/jit-local
 cargo bench --locked -q -p jit-core --bench room

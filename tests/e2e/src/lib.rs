@@ -2,13 +2,15 @@
 //! client makes, so a lifecycle's cost in calls can be printed and kept low, and records the
 //! IAM actions they need, so each function's role can be compared with what its code does.
 
+pub mod capacity;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeSerializationInterceptorContextRef, Input,
+    AfterDeserializationInterceptorContextRef, BeforeSerializationInterceptorContextRef, Input,
 };
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
@@ -25,9 +27,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct CallCounter {
     calls: Arc<Mutex<BTreeMap<String, usize>>>,
     actions: Arc<Mutex<BTreeSet<String>>>,
+    units: Arc<Mutex<capacity::Units>>,
 }
 
 impl CallCounter {
+    /// The counts and the DynamoDB capacity so far, and resets both.
+    pub fn take_all(&self) -> (BTreeMap<String, usize>, capacity::Units) {
+        (self.take(), std::mem::take(&mut *lock(&self.units)))
+    }
+
+    /// Adds counts and capacity back (after a look the test made).
+    pub fn add_all(&self, counts: BTreeMap<String, usize>, units: capacity::Units) {
+        self.add(counts);
+        *lock(&self.units) += units;
+    }
+
     /// Adds `counts` back (after a look the test made, which is not the lifecycle's).
     pub fn add(&self, counts: BTreeMap<String, usize>) {
         let mut calls = lock(&self.calls);
@@ -101,6 +115,26 @@ impl Intercept for CallCounter {
         *lock(&self.calls)
             .entry(format!("{service}.{name}"))
             .or_default() += 1;
+        let (units, consistent) = capacity::of_request(context.input());
+        *lock(&self.units) += units;
+        if let Some(c) = consistent {
+            cfg.interceptor_state().store_put(c);
+        }
+        Ok(())
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let (Some(c), Ok(output)) = (
+            cfg.load::<capacity::Consistent>().copied(),
+            context.output_or_error(),
+        ) {
+            *lock(&self.units) += capacity::of_response(output, c.0);
+        }
         Ok(())
     }
 }
@@ -166,5 +200,38 @@ pub fn report(lifecycle: &str, calls: &BTreeMap<String, usize>) -> usize {
     for (op, n) in calls {
         println!("  {n:>3}  {op}");
     }
+    total
+}
+
+/// Prints a lifecycle's steps and totals, and one line for the bench to read
+/// (`bench lifecycle=… calls=… read_units=… write_units=… emails=… invocations=… api=…
+/// scheduled=…`: each step is one function invocation; `api` of them came through the HTTP API,
+/// `scheduled` from a schedule); returns the total of calls.
+pub fn summary(
+    lifecycle: &str,
+    steps: &BTreeMap<&str, BTreeMap<String, usize>>,
+    units: capacity::Units,
+) -> usize {
+    let total: usize = steps.iter().map(|(s, c)| report(s, c)).sum();
+    let emails: usize = steps
+        .values()
+        .filter_map(|c| c.get("SESv2.SendEmail"))
+        .sum();
+    println!("{lifecycle} lifecycle: {total} AWS calls in all; DynamoDB {units} (estimated from item sizes)");
+    let api = steps
+        .keys()
+        .filter(|s| s.contains("intake") || s.contains("approval"))
+        .count();
+    let scheduled = steps
+        .keys()
+        .filter(|s| s.contains("schedule") || s.contains("escalate"))
+        .count();
+    println!(
+        "bench lifecycle={} calls={total} read_units={:.1} write_units={:.0} emails={emails} invocations={} api={api} scheduled={scheduled}",
+        lifecycle.replace(' ', "-"),
+        units.read,
+        units.write,
+        steps.len()
+    );
     total
 }

@@ -406,6 +406,26 @@ async fn every_function_through_its_paths() {
         body(approval::route(api(), link_post(&path, "action=request&reason=read+it")).await).await;
     assert_eq!(status, 200, "{page}");
     note("approval", &w);
+    // The same denial for carol, who is not on the owner team: her offer needs the owners'
+    // approval, so pod and then approval list who they are (alice's was granted at once).
+    let mut carol: Value = serde_json::from_str(
+        &serde_json::to_string(&event)
+            .unwrap()
+            .replace("alice@example.com", "carol@example.com"),
+    )
+    .unwrap();
+    carol["detail"]["eventID"] = json!("carol-denied-1");
+    assert_eq!(
+        pod::handle(&w.api, &carol).await.unwrap()["outcome"],
+        "prompted"
+    );
+    note("pod", &w);
+    let path = link_in_mail("carol@example.com", "/v1/prompts/");
+    let (status, page) =
+        body(approval::route(api(), link_post(&path, "action=request&reason=read+it")).await).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("is waiting for api-team"), "{page}");
+    note("approval", &w);
 
     // chat, in a function of its own (one future this size overflows a test thread's stack).
     used.entry("chat")

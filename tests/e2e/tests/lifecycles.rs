@@ -15,7 +15,7 @@ use common::*;
 use jit_core::audit::Action;
 use jit_core::ports::Grantor;
 use jit_core::types::{Email, RequestId};
-use jit_e2e::report;
+use jit_e2e::summary;
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -44,7 +44,7 @@ async fn an_auto_approved_request_is_granted_from_the_stream_and_ended_by_its_sc
         has_time_condition(&statements, &id, &expires),
         "the permission set holds the grant's statement with its time condition: {statements:?}"
     );
-    w.step();
+    w.look();
 
     let input = w.end_schedule_input(&id).await;
     w.svc
@@ -94,8 +94,7 @@ async fn an_auto_approved_request_is_granted_from_the_stream_and_ended_by_its_sc
         "when the access was confirmed gone is kept: {:?}",
         ended.removed_at
     );
-    let total: usize = steps.iter().map(|(s, c)| report(s, c)).sum();
-    println!("auto-approved lifecycle: {total} AWS calls in all");
+    let total = summary("auto-approved", &steps, w.units());
     let intake_calls = &steps["1 intake POST /v1/requests"];
     assert!(
         intake_calls
@@ -125,7 +124,7 @@ async fn an_auto_approved_request_is_granted_from_the_stream_and_ended_by_its_sc
 
     // The same lifecycle again on warm functions (what they remember of the Identity Store's
     // ids and of the person's container is reused).
-    w.step();
+    w.look();
     let mut warm = 0;
     let resp = intake::route(w.api.clone(), apigw("apigw-post-request.json", |_| {})).await;
     let (status, text) = body(resp).await;
@@ -193,7 +192,7 @@ async fn a_submit_granted_at_once_costs_the_same_whatever_the_group_sizes() {
             done.unwrap();
         }
         w.api.ports.directory.forget_names();
-        w.step();
+        w.look();
         let resp = intake::route(w.api.clone(), apigw("apigw-post-request.json", |_| {})).await;
         let (status, text) = body(resp).await;
         assert_eq!(status, 201, "{text}");
@@ -365,8 +364,7 @@ async fn a_two_group_request_is_decided_through_the_emailed_links() {
         .map(|e| e.action)
         .collect();
     assert_eq!(ends, [Action::Ended, Action::AccessRemoved]);
-    let total: usize = steps.iter().map(|(s, c)| report(s, c)).sum();
-    println!("two-group approval lifecycle: {total} AWS calls in all");
+    summary("two-group approval", &steps, w.units());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -419,8 +417,7 @@ async fn a_cloudtrail_denial_ends_in_a_granted_request() {
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].status.as_str(), "active");
     assert!(mine[0].reason.contains("read the failed upload"));
-    let total: usize = steps.iter().map(|(s, c)| report(s, c)).sum();
-    println!("permission-on-demand lifecycle: {total} AWS calls in all");
+    summary("permission-on-demand", &steps, w.units());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -560,7 +557,7 @@ async fn drift_repair_racing_grants_never_loses_one_and_puts_back_what_was_taken
         .send()
         .await
         .unwrap();
-    w.step();
+    w.look();
     let report = w.svc.sweep().await.unwrap();
     jit_e2e::report("sweep with drift", &w.step());
     assert_eq!(
@@ -636,6 +633,5 @@ async fn a_request_nobody_decides_is_escalated_then_expires() {
             Action::Expired
         ]
     );
-    let total: usize = steps.iter().map(|(s, c)| report(s, c)).sum();
-    println!("expired lifecycle: {total} AWS calls in all");
+    summary("expired", &steps, w.units());
 }

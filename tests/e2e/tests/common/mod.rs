@@ -86,6 +86,7 @@ pub struct World {
     stream_arn: String,
     iterator: Mutex<Option<String>>,
     pub group: String,
+    units: std::sync::Mutex<jit_e2e::capacity::Units>,
 }
 
 pub async fn world() -> World {
@@ -227,7 +228,7 @@ pub async fn world() -> World {
         BASE,
     )
     .with_effects(Effects::Stream);
-    calls.take();
+    calls.take_all();
     World {
         svc: Arc::new(svc),
         api: Arc::new(api),
@@ -237,6 +238,7 @@ pub async fn world() -> World {
         stream_arn,
         iterator: Mutex::new(None),
         group,
+        units: Default::default(),
     }
 }
 
@@ -265,7 +267,20 @@ impl World {
     /// figures are those of cold functions, the most a lifecycle costs).
     pub fn step(&self) -> std::collections::BTreeMap<String, usize> {
         self.svc.ports.directory.forget_names();
-        self.calls.take()
+        let (calls, units) = self.calls.take_all();
+        *self.units.lock().unwrap() += units;
+        calls
+    }
+
+    /// Forgets the calls since the last step: the test's own looks, not the lifecycle's.
+    pub fn look(&self) {
+        self.step_actions();
+        self.calls.take_all();
+    }
+
+    /// The DynamoDB capacity of the steps so far, and a fresh start.
+    pub fn units(&self) -> jit_e2e::capacity::Units {
+        std::mem::take(&mut *self.units.lock().unwrap())
     }
 
     /// The IAM actions needed since the last step, with the same fresh start.
@@ -386,7 +401,7 @@ impl World {
 
     /// The statements in a person's permission set, read from Identity Center.
     pub async fn container(&self, person: &str) -> Vec<Value> {
-        let before = self.calls.take();
+        let (before, units) = self.calls.take_all();
         let doc = self
             .svc
             .ports
@@ -396,8 +411,8 @@ impl World {
             .unwrap()
             .unwrap_or_default();
         // Looking is the test's business, not the lifecycle's: put the counts back.
-        self.calls.take();
-        self.calls.add(before);
+        self.calls.take_all();
+        self.calls.add_all(before, units);
         doc.statements
     }
 }
