@@ -63,7 +63,19 @@ async function call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Pr
 export const api = {
   config: () => call<Config>('GET', '/v1/config'),
   me: () => call<Me>('GET', '/v1/me'),
-  catalog: () => call<Schemas['CatalogView']>('GET', '/v1/catalog'),
+  // Every bundle: the API pages the catalog, so the pages are followed to the end.
+  catalog: async () => {
+    const first = await call<Schemas['CatalogView']>('GET', '/v1/catalog?limit=500');
+    let page = first;
+    while (page.next_cursor) {
+      page = await call<Schemas['CatalogView']>(
+        'GET',
+        `/v1/catalog?limit=500&cursor=${encodeURIComponent(page.next_cursor)}`,
+      );
+      first.bundles.push(...page.bundles);
+    }
+    return first;
+  },
   bundle: (name: string) => call<Bundle>('GET', `/v1/catalog/${encodeURIComponent(name)}`),
   preview: (body: Schemas['NewRequest']) => call<Preview>('POST', '/v1/requests/preview', body),
   submit: (body: Schemas['NewRequest']) => call<RequestView>('POST', '/v1/requests', body),

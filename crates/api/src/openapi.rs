@@ -46,7 +46,7 @@ carries internals. Bodies are at most 16 KiB and unknown fields are refused."
         records::audit, records::prompts, records::report,
         meta::whoami, meta::config, meta::openapi
     ),
-    components(schemas(ErrorBody, Name, Id, Account, EmailText, DurationText, Token, Mine, AuditFormat, Status, DecisionAction)),
+    components(schemas(ErrorBody, Name, Id, Account, EmailText, DurationText, Token, SearchText, Mine, AuditFormat, Status, DecisionAction)),
     modifiers(&Conventions),
     tags(
         (name = "catalog", description = "What can be asked for"),

@@ -655,6 +655,75 @@ async fn a_release_whose_removal_is_still_under_way_answers_202_and_says_why() {
     );
 }
 
+/// The catalog is searched and paged on the server: pages of `limit` bundles by name, each
+/// naming where the next starts, together every bundle once; `q` narrows them as the CLI's
+/// search does; a bad limit, cursor or search is refused with what was wrong.
+#[tokio::test]
+async fn the_catalog_is_searched_and_paged() {
+    let (svc, app) = app();
+    let all: Vec<String> = svc
+        .catalog()
+        .bundles
+        .keys()
+        .map(|b| b.to_string())
+        .collect();
+    assert!(all.len() > 4, "{all:?}");
+    let whole = get(&app, "/v1/catalog", "alice").await.json();
+    assert_eq!(whole["matched"], all.len());
+    assert!(whole.get("next_cursor").is_none(), "{whole}");
+    let mut seen = Vec::new();
+    let mut url = "/v1/catalog?limit=2".to_string();
+    loop {
+        let page = get(&app, &url, "alice").await.json();
+        assert_eq!(page["matched"], all.len());
+        let names: Vec<String> = page["bundles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["name"].as_str().unwrap().to_string())
+            .collect();
+        assert!(names.len() <= 2 && !names.is_empty(), "{page}");
+        seen.extend(names);
+        match page["next_cursor"].as_str() {
+            Some(next) => url = format!("/v1/catalog?limit=2&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, all, "every bundle once, by name");
+    // A search, as `jit bundles logs` makes it: any case, in names, descriptions and actions.
+    let logs = get(&app, "/v1/catalog?q=LOGS", "alice").await.json();
+    let found: Vec<&str> = logs["bundles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
+    assert!(found.contains(&"api-logs-read"), "{found:?}");
+    assert_eq!(logs["matched"], found.len());
+    assert!(found.len() < all.len(), "{found:?}");
+    let none = get(&app, "/v1/catalog?q=no-such-thing", "alice")
+        .await
+        .json();
+    assert_eq!(
+        (
+            none["matched"].as_u64(),
+            none["bundles"].as_array().map(Vec::len)
+        ),
+        (Some(0), Some(0))
+    );
+    for (bad, says) in [
+        ("/v1/catalog?limit=0", "limit: from 1 to 500"),
+        ("/v1/catalog?limit=501", "limit: from 1 to 500"),
+        ("/v1/catalog?cursor=Not%20A%20Name", "cursor"),
+        ("/v1/catalog?q=a%0Ab", "q"),
+        ("/v1/catalog?page=2", "page"),
+    ] {
+        let r = get(&app, bad, "alice").await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.text);
+        assert!(r.text.contains(says), "{bad}: {}", r.text);
+    }
+}
+
 /// The catalog carries its version as an ETag; sent back in If-None-Match, the answer is 304
 /// with no body while that version is in force, and the full catalog for any other.
 #[tokio::test]

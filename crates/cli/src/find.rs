@@ -10,16 +10,6 @@ use jit_core::lifecycle::Status;
 use crate::remote::{exit, Client, Failure};
 
 /// Whether `b` matches `needle` (lower case) by name, description, owner, service or action.
-fn matches(b: &BundleView, needle: &str) -> bool {
-    let hay = [&b.name, &b.description, &b.owner_team];
-    hay.iter().any(|h| h.to_lowercase().contains(needle))
-        || b.services.iter().any(|s| s.to_lowercase().contains(needle))
-        || b.statements
-            .iter()
-            .flat_map(|s| &s.actions)
-            .any(|a| a.to_lowercase().contains(needle))
-}
-
 /// How wide `cell` shows: its characters, less any colour codes (`ESC [ … m`).
 fn shown_width(cell: &str) -> usize {
     let mut width = 0;
@@ -66,13 +56,19 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 
 /// `jit bundles [SEARCH]`: the bundles the API offers, or those matching SEARCH.
 pub fn bundles(c: &Client, search: Option<String>) -> Result<serde_json::Value, Failure> {
-    let v: CatalogView = c.get_as("/v1/catalog", &[])?;
-    let needle = search.as_deref().map(str::to_lowercase);
-    let hits: Vec<&BundleView> = v
-        .bundles
-        .iter()
-        .filter(|b| needle.as_deref().is_none_or(|n| matches(b, n)))
-        .collect();
+    // The API searches (in names, descriptions, owner teams, services and actions) and pages.
+    let mut query = vec![("limit", "500".to_string())];
+    if let Some(q) = search.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        query.push(("q", q.to_string()));
+    }
+    let mut v: CatalogView = c.get_as("/v1/catalog", &query)?;
+    let mut hits: Vec<BundleView> = std::mem::take(&mut v.bundles);
+    while let Some(next) = v.next_cursor.take() {
+        let mut more = query.clone();
+        more.push(("cursor", next));
+        v = c.get_as("/v1/catalog", &more)?;
+        hits.append(&mut v.bundles);
+    }
     if hits.is_empty() {
         return Err(Failure {
             code: exit::REFUSED,

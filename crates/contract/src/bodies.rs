@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::text::{
-    Account, DurationText, EmailText, FormDuration, Id, Name, Prose, Reason, TicketText, Token,
+    Account, DurationText, EmailText, FormDuration, Id, Name, Prose, Reason, SearchText,
+    TicketText, Token,
 };
 
 /// Most accounts one request may name.
@@ -92,6 +93,21 @@ pub struct ListQuery {
     /// At most this many (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
+}
+
+/// `GET /v1/catalog` query.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CatalogQuery {
+    /// Only bundles whose name, description, owner team, services or actions contain this, in
+    /// any case.
+    pub q: Option<SearchText>,
+    /// At most this many bundles (default 100).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// Go on after this bundle: the `next_cursor` of the page before.
+    pub cursor: Option<Name>,
 }
 
 /// `GET /v1/audit` format.

@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 
 pub use bodies::*;
 pub use text::{
-    Account, DurationText, EmailText, Field, FieldError, FormDuration, Id, Name, Token,
+    Account, DurationText, EmailText, Field, FieldError, FormDuration, Id, Name, SearchText, Token,
 };
 pub use views::*;
 

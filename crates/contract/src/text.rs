@@ -183,6 +183,16 @@ text_field!(
     |b| b.pattern(Some(patterns::PLAIN_TEXT)).max_length(Some(MAX_TICKET))
 );
 
+text_field!(
+    /// Words to look for among the bundles.
+    SearchText, "SearchText", Syntax::PlainText { max: MAX_SEARCH },
+    "plain text on one line, at most 100 characters, matched in any case against a bundle's name, description, owner team, services and actions",
+    "logs",
+    |b| b.pattern(Some(patterns::PLAIN_TEXT)).max_length(Some(MAX_SEARCH))
+);
+
+/// Longest catalog search, in characters.
+pub const MAX_SEARCH: usize = 100;
 /// Longest reason or message, in characters.
 pub const MAX_PROSE: usize = jit_core::policy::MAX_REASON_CHARS;
 /// Longest ticket reference, in characters.

@@ -590,8 +590,13 @@ impl WhoAmI {
 pub struct CatalogView {
     /// The catalog version in force (a content hash).
     pub version: String,
-    /// Every bundle.
+    /// How many bundles match (every bundle without `q`).
+    pub matched: usize,
+    /// The bundles of this page, by name.
     pub bundles: Vec<BundleView>,
+    /// Set when more bundles match than this page holds: pass it as `cursor` for the next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 /// `GET /v1/audit` (JSON).
