@@ -90,7 +90,7 @@ impl SqliteStore {
     pub fn count(&self) -> Result<u64, StoreError> {
         self.db
             .lock()
-            .query_row("SELECT COUNT(*) FROM requests", [], |r| r.get::<_, i64>(0))
+            .row("SELECT COUNT(*) FROM requests", [], |r| r.get::<_, i64>(0))
             .map(|n| n as u64)
             .map_err(fault)
     }
@@ -118,13 +118,39 @@ impl SqliteStore {
     }
 }
 
+/// One row of a query, its plan cached (what `query_row` does, without parsing the SQL again).
+trait CachedRow {
+    fn row<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        args: P,
+        f: F,
+    ) -> rusqlite::Result<T>;
+}
+
+impl CachedRow for rusqlite::Connection {
+    fn row<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        args: P,
+        f: F,
+    ) -> rusqlite::Result<T> {
+        self.prepare_cached(sql)?.query_row(args, f)
+    }
+}
+
+/// Runs one statement of a transaction, its plan cached (a submit writes half a dozen).
+fn exec(tx: &Transaction<'_>, sql: &str, args: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    tx.prepare_cached(sql)?.execute(args)
+}
+
 /// Writes the request with what indexes it, its audit records, and a change-feed entry.
 fn put(tx: &Transaction<'_>, t: &Transition) -> Result<(), StoreError> {
     let r = &t.request;
     let id = r.id.as_str();
     let live_until = r.expires_at.filter(|_| r.status.is_live()).map(ts);
     let deadline = (r.status == Status::Pending).then(|| ts(r.decision_deadline()));
-    tx.execute(
+    exec(tx, 
         "INSERT INTO requests (id, requester, status, version, created_at, live_until, deadline, data)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (id) DO UPDATE SET status = excluded.status, version = excluded.version,
@@ -141,30 +167,33 @@ fn put(tx: &Transaction<'_>, t: &Transition) -> Result<(), StoreError> {
         ],
     )
     .map_err(fault)?;
-    tx.execute("DELETE FROM waits WHERE request_id = ?1", [id])
-        .map_err(fault)?;
+    exec(tx, "DELETE FROM waits WHERE request_id = ?1", [id]).map_err(fault)?;
     for g in r.waiting_on() {
-        tx.execute(
+        exec(
+            tx,
             "INSERT INTO waits (grp, created_at, request_id) VALUES (?1, ?2, ?3)",
             params![g.as_str(), ts(r.created_at), id],
         )
         .map_err(fault)?;
     }
     for e in &t.events {
-        tx.execute(
+        exec(
+            tx,
             "INSERT INTO audit (request_id, seq, at, data) VALUES (?1, ?2, ?3, ?4)",
             params![e.request_id.as_str(), e.seq as i64, ts(e.at), json(e)?],
         )
         .map_err(fault)?;
     }
     for n in &t.notices {
-        tx.execute(
+        exec(
+            tx,
             "INSERT INTO notices (request_id, key, written_at, data) VALUES (?1, ?2, ?3, ?4)",
             params![id, n.key, ts(n.written_at), json(n)?],
         )
         .map_err(fault)?;
     }
-    tx.execute(
+    exec(
+        tx,
         "INSERT INTO changes (request_id, status) VALUES (?1, ?2)",
         [id, r.status.as_str()],
     )
@@ -177,7 +206,7 @@ impl RequestStore for SqliteStore {
         let mut c = self.db.lock();
         let tx = c.transaction().map_err(fault)?;
         let taken = tx
-            .query_row(
+            .row(
                 "SELECT 1 FROM requests WHERE id = ?1",
                 [t.request.id.as_str()],
                 |_| Ok(()),
@@ -189,7 +218,7 @@ impl RequestStore for SqliteStore {
         }
         let person = t.request.requester.as_str();
         let admitted: i64 = tx
-            .query_row(
+            .row(
                 "SELECT version FROM admissions WHERE person = ?1",
                 [person],
                 |r| r.get(0),
@@ -200,7 +229,8 @@ impl RequestStore for SqliteStore {
         if admitted as u64 != open.version {
             return Err(StoreError::Conflict);
         }
-        tx.execute(
+        exec(
+            &tx,
             "INSERT INTO admissions (person, version) VALUES (?1, ?2)
              ON CONFLICT (person) DO UPDATE SET version = excluded.version",
             params![person, admitted + 1],
@@ -214,7 +244,7 @@ impl RequestStore for SqliteStore {
         let version: i64 = self
             .db
             .lock()
-            .query_row(
+            .row(
                 "SELECT version FROM admissions WHERE person = ?1",
                 [person.as_str()],
                 |r| r.get(0),
@@ -241,7 +271,7 @@ impl RequestStore for SqliteStore {
         let mut c = self.db.lock();
         let tx = c.transaction().map_err(fault)?;
         let current: Option<(i64, String)> = tx
-            .query_row(
+            .row(
                 "SELECT version, status FROM requests WHERE id = ?1",
                 [t.request.id.as_str()],
                 |r| Ok((r.get(0)?, r.get(1)?)),
@@ -322,7 +352,7 @@ impl RequestStore for SqliteStore {
     async fn nonce_used(&self, nonce: &str) -> Result<bool, StoreError> {
         self.db
             .lock()
-            .query_row("SELECT 1 FROM nonces WHERE nonce = ?1", [nonce], |_| Ok(()))
+            .row("SELECT 1 FROM nonces WHERE nonce = ?1", [nonce], |_| Ok(()))
             .optional()
             .map(|found| found.is_some())
             .map_err(fault)
@@ -353,7 +383,7 @@ impl RequestStore for SqliteStore {
         let tx = c.transaction().map_err(fault)?;
         let key = prompt.quiet_key();
         let quiet = tx
-            .query_row(
+            .row(
                 "SELECT 1 FROM quiet WHERE key = ?1 AND until >= ?2",
                 [&key, &ts(prompt.created_at)],
                 |_| Ok(()),
@@ -362,7 +392,7 @@ impl RequestStore for SqliteStore {
             .map_err(fault)?
             .is_some();
         let taken = tx
-            .query_row(
+            .row(
                 "SELECT 1 FROM prompts WHERE id = ?1",
                 [prompt.id.as_str()],
                 |_| Ok(()),
@@ -373,7 +403,8 @@ impl RequestStore for SqliteStore {
         if quiet || taken {
             return Err(StoreError::AlreadyExists);
         }
-        tx.execute(
+        exec(
+            &tx,
             "INSERT INTO quiet (key, until) VALUES (?1, ?2)
              ON CONFLICT (key) DO UPDATE SET until = excluded.until",
             [&key, &ts(quiet_until)],
@@ -381,7 +412,8 @@ impl RequestStore for SqliteStore {
         .map_err(fault)?;
         put_prompt(&tx, prompt)?;
         for n in notices {
-            tx.execute(
+            exec(
+                &tx,
                 "INSERT INTO notices (request_id, key, written_at, data) VALUES (?1, ?2, ?3, ?4)",
                 params![prompt.id.as_str(), n.key, ts(n.written_at), json(n)?],
             )
@@ -404,7 +436,7 @@ impl RequestStore for SqliteStore {
         let mut c = self.db.lock();
         let tx = c.transaction().map_err(fault)?;
         let version: Option<i64> = tx
-            .query_row(
+            .row(
                 "SELECT version FROM prompts WHERE id = ?1",
                 [prompt.id.as_str()],
                 |r| r.get(0),
@@ -459,7 +491,8 @@ impl RequestStore for SqliteStore {
 
 fn put_prompt(tx: &Transaction<'_>, p: &Prompt) -> Result<(), StoreError> {
     let answer_by = (p.status == PromptStatus::Prompted).then(|| ts(p.answer_by()));
-    tx.execute(
+    exec(
+        &tx,
         "INSERT INTO prompts (id, version, created_at, answer_by, data) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (id) DO UPDATE SET version = excluded.version,
            answer_by = excluded.answer_by, data = excluded.data",
