@@ -150,7 +150,7 @@ fn put(tx: &Transaction<'_>, t: &Transition) -> Result<(), StoreError> {
     let id = r.id.as_str();
     let live_until = r.expires_at.filter(|_| r.status.is_live()).map(ts);
     let deadline = (r.status == Status::Pending).then(|| ts(r.decision_deadline()));
-    exec(tx, 
+    exec(tx,
         "INSERT INTO requests (id, requester, status, version, created_at, live_until, deadline, data)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (id) DO UPDATE SET status = excluded.status, version = excluded.version,
@@ -492,7 +492,7 @@ impl RequestStore for SqliteStore {
 fn put_prompt(tx: &Transaction<'_>, p: &Prompt) -> Result<(), StoreError> {
     let answer_by = (p.status == PromptStatus::Prompted).then(|| ts(p.answer_by()));
     exec(
-        &tx,
+        tx,
         "INSERT INTO prompts (id, version, created_at, answer_by, data) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (id) DO UPDATE SET version = excluded.version,
            answer_by = excluded.answer_by, data = excluded.data",
