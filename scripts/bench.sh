@@ -20,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "bench: $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || uname -m), $(free -g 2>/dev/null | awk '/Mem:/ {print $2 " GiB"}')"
 # The functions on their own (as sam build builds them), so no tool's features reach them.
-cargo build --release --locked -q -p intake -p approval -p revoke -p pod
+cargo build --release --locked -q -p intake -p approval -p revoke -p pod -p escalate -p grant
 cargo build --release --locked -q -p jit-local -p jit-cli
 cargo build --release --locked -q -p jit-aws --example grant_wall --example identity_center_simulation
 .venv/bin/python tests/bench/lambda_bench.py

@@ -3,7 +3,8 @@
 is spawned with a Lambda Runtime API of our own (this script serves it), against moto server,
 and timed from the spawn to its first poll for work (init), to its first answer (cold total),
 and on later calls (warm). A Python boto3 handler doing GET /v1/catalog's reads runs beside
-the same way. Prints min / median / max of each figure and peak RSS; asserts nothing.
+the same way. The escalate and grant functions each act on a request of their own, made first
+(untimed). Prints min / median / max of each figure and peak RSS; asserts nothing.
 
 Then the grantor example (crates/aws/examples/grant_wall.rs) on the same moto: a grant applied
 and removed with the Identity Center limiter as it was and as it is; and the fleet simulation
@@ -195,6 +196,70 @@ def pod_event(_i):
     return e
 
 
+def answers(cmd, env, events, log):
+    """Runs one process over `events`, one after another; the answers' bodies (to make the
+    requests later cases act on)."""
+    emu = Emulator()
+    env = dict(env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{emu.port}")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, cwd=ROOT)
+    try:
+        out = []
+        for e in events:
+            _, body = emu.wait(emu.invoke(e))
+            out.append(json.loads(body))
+        return out
+    finally:
+        proc.kill()
+        proc.wait()
+        emu.close()
+
+
+def ask_event(who, bundle, extra=None):
+    e = event("apigw-post-request.json")
+    e["requestContext"]["authorizer"]["jwt"]["claims"]["email"] = who
+    e["body"] = json.dumps({"bundle": bundle, "duration": "1h", "reason": "bench", **(extra or {})})
+    return e
+
+
+def created_ids(bodies, status):
+    ids = []
+    for b in bodies:
+        view = json.loads(b.get("body") or "{}")
+        if view.get("status") != status:
+            raise SystemExit(f"bench: a request to act on came back {b.get('statusCode')}: {b.get('body', '')[:300]}")
+        ids.append(view["id"])
+    return ids
+
+
+def seed_people(boto, store, group, n):
+    """n more people in `group` of the Identity Store, so each cold start acts on a request of
+    its own (a person may keep only so many requests open)."""
+    ids = boto3.client("identitystore", **boto)
+    gid = ids.get_group_id(IdentityStoreId=store, AlternateIdentifier={
+        "UniqueAttribute": {"AttributePath": "displayName", "AttributeValue": group}})["GroupId"]
+    people = []
+    for i in range(n):
+        email = f"bench{i}@example.com"
+        uid = ids.create_user(IdentityStoreId=store, UserName=email, DisplayName=email,
+                              Name={"GivenName": "Bench", "FamilyName": str(i)},
+                              Emails=[{"Value": email, "Primary": True}])["UserId"]
+        ids.create_group_membership(IdentityStoreId=store, GroupId=gid, MemberId={"UserId": uid})
+        people.append(email)
+    return people
+
+
+def stream_event(dynamo, table, rid):
+    """The stream record the grant function gets when request `rid` was approved."""
+    item = dynamo.get_item(TableName=table, Key={"pk": {"S": f"REQ#{rid}"}, "sk": {"S": "META"}})["Item"]
+    e = event("dynamodb-stream-approved.json")
+    rec = e["Records"][0]
+    rec["dynamodb"]["Keys"] = {"pk": item["pk"], "sk": item["sk"]}
+    rec["dynamodb"]["NewImage"] = item
+    rec["dynamodb"].pop("OldImage", None)
+    rec["eventName"] = "INSERT"
+    return e
+
+
 def stats(xs, scale=1000.0):
     xs = sorted(x * scale for x in xs)
     return xs[0], statistics.median(xs), xs[-1]
@@ -212,7 +277,7 @@ def status_of(first):
 
 
 def main():
-    for b in ["intake", "approval", "revoke", "pod", "jit-local", "jit"]:
+    for b in ["intake", "approval", "revoke", "pod", "escalate", "grant", "jit-local", "jit"]:
         if not (RELEASE / b).is_file():
             raise SystemExit(f"bench: {RELEASE / b} is missing; scripts/bench.sh builds it")
     python = ROOT / ".venv" / "bin" / "python"
@@ -262,6 +327,23 @@ def main():
                    GRANT_FUNCTION_ARN=arn + "grant", REVOKE_FUNCTION_ARN=arn + "revoke",
                    ESCALATE_FUNCTION_ARN=arn + "escalate", SES_FROM="jit@example.com",
                    BASE_URL="https://jit.example.com", LINK_SIGNING_SECRET="jit/bench-link-key")
+        # Requests for the escalate and grant functions to act on, one per call: pending ones
+        # (a two-group bundle) to escalate, and approved ones for the grant function to apply.
+        # Made (untimed) once the other cases ran: moto's queries slow down as its table fills.
+        dynamo = boto3.client("dynamodb", **boto)
+        prepared = {}
+
+        def prepare():
+            calls = RUNS * (1 + WARM)
+            people = seed_people(boto, made["identity_store"], "data", calls)
+            intake = [str(RELEASE / "intake")]
+            pending = created_ids(answers(intake, env, [
+                ask_event(p, "rds-prod-pii", {"ticket": "INC-1"}) for p in people], log), "pending")
+            approved = created_ids(answers(intake, env, [
+                ask_event(p, "api-logs-read") for p in people], log), "approved")
+            prepared["escalate"] = iter([{"action": "escalate", "request_id": i, "tier": 1} for i in pending])
+            prepared["grant"] = iter([stream_event(dynamo, made["table"], i) for i in approved])
+
         cases = [
             ("intake, GET /v1/catalog", [str(RELEASE / "intake")], catalog_event),
             ("Python + boto3, the same reads", [str(python), "tests/bench/python_catalog.py"], catalog_event),
@@ -270,12 +352,18 @@ def main():
             ("approval, a link page", [str(RELEASE / "approval")], decision_event),
             ("revoke, the sweep", [str(RELEASE / "revoke")], lambda i: event("eventbridge-sweeper.json")),
             ("pod, an access-denied event", [str(RELEASE / "pod")], pod_event),
+            ("escalate, a request's tier 1", [str(RELEASE / "escalate")],
+             lambda i: next(prepared["escalate"])),
+            ("grant, an approved request", [str(RELEASE / "grant")],
+             lambda i: next(prepared["grant"])),
         ]
         print(f"lambda: {RUNS} cold starts each, {WARM} warm calls after each; ms as min median max")
         print(f"{'function':<32} {'init (spawn to first poll)':>26} {'cold (spawn to answer)':>24} "
               f"{'warm':>24} {'peak RSS':>9} {'answer':>6}")
         medians = {}
         for name, cmd, ev in cases:
+            if name.startswith("escalate") and not prepared:
+                prepare()
             inits, colds, warms, rss, status = [], [], [], [], None
             for _ in range(RUNS):
                 i, c, w, r, first = measure(cmd, env, ev, log)
