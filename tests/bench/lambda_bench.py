@@ -46,6 +46,24 @@ def free_port():
         return s.getsockname()[1]
 
 
+def start_moto(log):
+    """moto server (through tests/moto_server.py) on a free port, once it answers; the process
+    and its endpoint."""
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    python = ROOT / ".venv" / "bin" / "python"
+    moto = subprocess.Popen([str(python), "tests/moto_server.py", "-H", "127.0.0.1", "-p", str(port)],
+                            cwd=ROOT, stdout=log, stderr=log)
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(endpoint + "/moto-api/", timeout=1)
+            return moto, endpoint
+        except OSError:
+            time.sleep(0.1)
+    moto.kill()
+    raise SystemExit(f"bench: moto server did not answer on {endpoint}")
+
+
 class Emulator:
     """The Lambda Runtime API for one process: events are handed out in order by /next, and
     each answer (or error) is recorded with when it came."""
@@ -283,20 +301,11 @@ def main():
     python = ROOT / ".venv" / "bin" / "python"
     work = pathlib.Path(tempfile.mkdtemp(prefix="jit-bench-"))
     log = open(work / "functions.log", "wb")
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
+    moto, endpoint = start_moto(log)
     aws = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
            "AWS_DEFAULT_REGION": "us-east-1", "PATH": os.environ["PATH"]}
-    moto = subprocess.Popen([str(python), "tests/moto_server.py", "-H", "127.0.0.1", "-p", str(port)],
-                            cwd=ROOT, stdout=log, stderr=log)
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(endpoint + "/moto-api/", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
         # jit-local makes the table, the Identity Store and the schedule group, and records them.
         local = subprocess.Popen([str(RELEASE / "jit-local"), "--port", "0", "--aws-endpoint", endpoint,
                                   "--data-dir", str(work / "local"), "--catalog", "catalog/examples"],

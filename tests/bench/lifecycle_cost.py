@@ -9,13 +9,12 @@ import os
 import pathlib
 import re
 import subprocess
+import shutil
 import sys
 import tempfile
-import time
-import urllib.request
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from lambda_bench import ROOT, free_port  # noqa: E402
+from lambda_bench import ROOT, start_moto  # noqa: E402
 
 PRICE = {
     "write_unit": 0.625 / 1e6,
@@ -28,20 +27,10 @@ PRICE = {
 
 
 def main():
-    python = ROOT / ".venv" / "bin" / "python"
     work = pathlib.Path(tempfile.mkdtemp(prefix="jit-cost-"))
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
     log = open(work / "moto.log", "wb")
-    moto = subprocess.Popen([str(python), "tests/moto_server.py", "-H", "127.0.0.1", "-p", str(port)],
-                            cwd=ROOT, stdout=log, stderr=log)
+    moto, endpoint = start_moto(log)
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(endpoint + "/moto-api/", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
         env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing",
                    AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1")
         out = subprocess.run(["cargo", "test", "--locked", "-q", "-p", "jit-e2e", "--test", "lifecycles",
@@ -72,6 +61,8 @@ def main():
     finally:
         moto.kill()
         moto.wait()
+        log.close()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
