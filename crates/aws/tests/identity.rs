@@ -617,6 +617,34 @@ async fn a_container_leaves_an_account_when_the_last_grant_there_ends() {
     assert_eq!(assignments(&w, &ps, "222222222222").await.len(), 1);
 }
 
+/// A grant that would not fit in the container is refused before it is assigned anywhere new:
+/// no assignment is left in an account the person has no grant in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_grant_that_does_not_fit_is_refused_before_anything_is_assigned() {
+    let w = world(common::sdk().await, &["dana"]).await;
+    let dana = who("dana");
+    let mut n = 0;
+    let full = loop {
+        let g = grant(n, "111111111111");
+        match w.grantor.apply(&dana, &Strategy::Container, &g).await {
+            Ok(()) => n += 1,
+            Err(e) => break e,
+        }
+        assert!(n < 200, "the container never filled");
+    };
+    assert!(matches!(full, GrantError::TooLarge(_)), "{full:?}");
+    let ps = w.grantor.container_arn(&dana).await.unwrap();
+    let elsewhere = grant(n + 1, "222222222222");
+    let err = w
+        .grantor
+        .apply(&dana, &Strategy::Container, &elsewhere)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GrantError::TooLarge(_)), "{err:?}");
+    assert!(assignments(&w, &ps, "222222222222").await.is_empty());
+    assert_eq!(sids(&w, &dana).await.len(), n);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_last_end_through_a_shared_set_denies_the_sessions_it_issued_until_they_lapse() {
     let w = world(common::sdk().await, &["carol", "dave", "erin"]).await;

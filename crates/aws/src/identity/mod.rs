@@ -393,17 +393,22 @@ impl Grantor for AwsGrantor {
                             .container(person, true)
                             .await?
                             .expect("created on demand");
-                        for account in &grant.accounts {
-                            self.assign(account.as_str(), &ps, &user).await?;
-                        }
+                        // The room check comes first, so a grant that does not fit is refused
+                        // before anything is assigned.
                         let current = self.inline_policy(&ps).await?;
                         let next = current.with(grant, POLICY_BUDGET)?;
-                        if next != current {
-                            let accounts = touched(&current, &next, &grant.accounts);
-                            self.write_policy(&ps, &next, Reach::Assigned(&accounts))
-                                .await?;
-                        }
-                        Ok(())
+                        // One turn of the accounts for the assignments and the provisioning.
+                        let accounts = touched(&current, &next, &grant.accounts);
+                        Box::pin(self.under_accounts(&accounts, async {
+                            for account in &grant.accounts {
+                                self.assign_held(account.as_str(), &ps, &user).await?;
+                            }
+                            if next != current {
+                                self.write_policy_held(&ps, &next).await?;
+                            }
+                            Ok(())
+                        }))
+                        .await
                     }
                     Strategy::Assignment { permission_set } => {
                         let user = self.user_id(person).await?;
@@ -463,31 +468,42 @@ impl Grantor for AwsGrantor {
                         };
                         let current = self.inline_policy(&ps).await?;
                         let next = current.without(&grant.id);
-                        if next != current {
-                            let accounts = touched(&current, &next, &grant.accounts);
-                            self.write_policy(&ps, &next, Reach::Assigned(&accounts))
-                                .await?;
-                        }
                         // An account none of the person's other grants is pinned to no longer
                         // needs the container there: unassigned, so what is provisioned in each
                         // account tracks the people with live grants in it (the quota AWS counts).
-                        // Decided from the policy just written, under the person's lease.
-                        let Some(in_use) = next.grant_accounts() else {
-                            return Ok(());
+                        // Decided from the policy about to be written, under the person's lease.
+                        let unused: Vec<&str> = match next.grant_accounts() {
+                            Some(in_use) => grant
+                                .accounts
+                                .iter()
+                                .map(|a| a.as_str())
+                                .filter(|a| !in_use.contains(*a))
+                                .collect(),
+                            None => Vec::new(),
                         };
-                        let unused: Vec<&str> = grant
-                            .accounts
-                            .iter()
-                            .map(|a| a.as_str())
-                            .filter(|a| !in_use.contains(*a))
-                            .collect();
-                        if !unused.is_empty() {
-                            let user = self.user_id(person).await?;
-                            for account in unused {
-                                self.unassign(account, &ps, &user).await?;
-                            }
+                        if next == current && unused.is_empty() {
+                            return Ok(());
                         }
-                        Ok(())
+                        let user = if unused.is_empty() {
+                            None
+                        } else {
+                            Some(self.user_id(person).await?)
+                        };
+                        // One turn of the accounts for the provisioning and the unassignments:
+                        // the statements leave every account before the container leaves any.
+                        let accounts = touched(&current, &next, &grant.accounts);
+                        Box::pin(self.under_accounts(&accounts, async {
+                            if next != current {
+                                self.write_policy_held(&ps, &next).await?;
+                            }
+                            if let Some(user) = &user {
+                                for account in &unused {
+                                    self.unassign_held(account, &ps, user).await?;
+                                }
+                            }
+                            Ok(())
+                        }))
+                        .await
                     }
                     Strategy::Assignment { permission_set } => {
                         for account in &grant.accounts {

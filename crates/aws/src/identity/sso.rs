@@ -243,6 +243,36 @@ impl AwsGrantor {
         doc: &PolicyDocument,
         reach: Reach<'_>,
     ) -> Result<(), GrantError> {
+        self.put_policy(ps, doc).await?;
+        match reach {
+            Reach::Assigned(accounts) => {
+                Box::pin(self.under_accounts(accounts, self.provision(ps, None))).await
+            }
+            Reach::Only(accounts) => {
+                Box::pin(self.under_accounts(accounts, async {
+                    for account in accounts {
+                        self.provision(ps, Some(account)).await?;
+                    }
+                    Ok(())
+                }))
+                .await
+            }
+        }
+    }
+
+    /// Writes `ps`'s inline policy and provisions it to every account it is assigned in; the
+    /// caller holds those accounts' leases.
+    pub(super) async fn write_policy_held(
+        &self,
+        ps: &str,
+        doc: &PolicyDocument,
+    ) -> Result<(), GrantError> {
+        self.put_policy(ps, doc).await?;
+        self.provision(ps, None).await
+    }
+
+    /// Writes `ps`'s inline policy (deleted when it has no statement), not yet provisioned.
+    async fn put_policy(&self, ps: &str, doc: &PolicyDocument) -> Result<(), GrantError> {
         if doc.statements.is_empty() {
             call(&self.limiter, self.retry, || {
                 self.sso
@@ -273,20 +303,7 @@ impl AwsGrantor {
             .await
             .map_err(|f| failed(f, Some(ps)))?;
         }
-        match reach {
-            Reach::Assigned(accounts) => {
-                Box::pin(self.under_accounts(accounts, self.provision(ps, None))).await
-            }
-            Reach::Only(accounts) => {
-                Box::pin(self.under_accounts(accounts, async {
-                    for account in accounts {
-                        self.provision(ps, Some(account)).await?;
-                    }
-                    Ok(())
-                }))
-                .await
-            }
-        }
+        Ok(())
     }
 
     /// Pushes the permission set to `account`, or to every account it is assigned in, waiting
@@ -414,6 +431,19 @@ impl AwsGrantor {
         Box::pin(self.under_accounts(&only, self.create_assignment(account, ps, user))).await
     }
 
+    /// [`Self::assign`] with the account's lease already held by the caller.
+    pub(super) async fn assign_held(
+        &self,
+        account: &str,
+        ps: &str,
+        user: &str,
+    ) -> Result<(), GrantError> {
+        if self.assigned(account, ps, user).await? {
+            return Ok(());
+        }
+        Box::pin(self.create_assignment(account, ps, user)).await
+    }
+
     /// Creates the assignment and waits for it, the account's lease held: the quota is
     /// counted and the role made with no other change in that account under way.
     async fn create_assignment(
@@ -479,6 +509,19 @@ impl AwsGrantor {
         }
         let only = std::collections::BTreeSet::from([account.to_string()]);
         Box::pin(self.under_accounts(&only, self.delete_assignment(account, ps, user))).await
+    }
+
+    /// [`Self::unassign`] with the account's lease already held by the caller.
+    pub(super) async fn unassign_held(
+        &self,
+        account: &str,
+        ps: &str,
+        user: &str,
+    ) -> Result<(), GrantError> {
+        if !self.assigned(account, ps, user).await? {
+            return Ok(());
+        }
+        Box::pin(self.delete_assignment(account, ps, user)).await
     }
 
     /// Deletes the assignment and waits for it, the account's lease held.
