@@ -2,7 +2,8 @@
 # Benchmarks: prints figures, asserts nothing (timed assertions do not belong in tests on
 # shared machines):
 # - the Lambda functions' cold starts and warm calls under a Lambda Runtime API emulator against
-#   moto, beside a Python boto3 handler doing the same reads, with peak RSS; then grants applied
+#   moto, each beside a Python boto3 handler making the same AWS calls (recorded through a proxy;
+#   tests/bench/replay.py), with peak RSS; then grants applied
 #   and removed through the Identity Center adapter, with the limiter as it was and as it is
 #   (tests/bench/lambda_bench.py; JIT_BENCH_RUNS, JIT_BENCH_WARM); then the Identity Center
 #   fleet simulation (crates/aws/examples/identity_center_simulation.rs; JIT_SIM_BURSTS);

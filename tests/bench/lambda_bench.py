@@ -2,9 +2,12 @@
 """Cold starts and warm calls of the Lambda functions, as Lambda runs them: each release binary
 is spawned with a Lambda Runtime API of our own (this script serves it), against moto server,
 and timed from the spawn to its first poll for work (init), to its first answer (cold total),
-and on later calls (warm). A Python boto3 handler doing GET /v1/catalog's reads runs beside
-the same way. The escalate and grant functions each act on a request of their own, made first
-(untimed). Prints min / median / max of each figure and peak RSS; asserts nothing.
+and on later calls (warm). Beside each function a Python boto3 handler runs the same way: for
+GET /v1/catalog one doing its reads (tests/bench/python_catalog.py); for the others one making
+the AWS calls the function made on a first call of its own, recorded (untimed) through a proxy
+in front of moto (tests/bench/replay.py, tests/bench/python_replay.py). The escalate and grant
+functions each act on a request of their own, made first (untimed). Prints min / median / max
+of each figure, peak RSS and Python's medians over Rust's; asserts nothing.
 
 Then the grantor example (crates/aws/examples/grant_wall.rs) on the same moto: a grant applied
 and removed with the Identity Center limiter as it was and as it is; and the fleet simulation
@@ -30,6 +33,9 @@ import threading
 import time
 import urllib.request
 import uuid
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import replay  # noqa: E402
 
 import boto3  # the virtualenv's (scripts/setup.sh installs moto, which brings it)
 
@@ -294,6 +300,23 @@ def status_of(first):
         return "-"
 
 
+def run_case(name, cmd, env, ev, log):
+    """RUNS cold starts of `cmd`, each followed by WARM warm calls; prints a line, returns the
+    medians of init and cold total."""
+    inits, colds, warms, rss, status = [], [], [], [], None
+    for _ in range(RUNS):
+        i, c, w, r, first = measure(cmd, env, ev, log)
+        inits.append(i)
+        colds.append(c)
+        warms.extend(w)
+        rss.append(r)
+        status = status_of(first)
+    print(f"{name:<36} {fmt(stats(inits)):>26} {fmt(stats(colds)):>24} {fmt(stats(warms)):>24} "
+          f"{statistics.median(rss):6.1f} MB {status!s:>6}")
+    sys.stdout.flush()
+    return statistics.median(inits), statistics.median(colds)
+
+
 def main():
     for b in ["intake", "approval", "revoke", "pod", "escalate", "grant", "jit-local", "jit"]:
         if not (RELEASE / b).is_file():
@@ -302,6 +325,7 @@ def main():
     work = pathlib.Path(tempfile.mkdtemp(prefix="jit-bench-"))
     log = open(work / "functions.log", "wb")
     moto, endpoint = start_moto(log)
+    recorder = replay.Recorder(endpoint)
     aws = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
            "AWS_DEFAULT_REGION": "us-east-1", "PATH": os.environ["PATH"]}
@@ -343,7 +367,7 @@ def main():
         prepared = {}
 
         def prepare():
-            calls = RUNS * (1 + WARM)
+            calls = RUNS * (1 + WARM) + 1  # and one first call, recorded for the replay
             people = seed_people(boto, made["identity_store"], "data", calls)
             intake = [str(RELEASE / "intake")]
             pending = created_ids(answers(intake, env, [
@@ -354,39 +378,44 @@ def main():
             prepared["grant"] = iter([stream_event(dynamo, made["table"], i) for i in approved])
 
         cases = [
-            ("intake, GET /v1/catalog", [str(RELEASE / "intake")], catalog_event),
-            ("Python + boto3, the same reads", [str(python), "tests/bench/python_catalog.py"], catalog_event),
-            ("intake, GET /v1/approvals", [str(RELEASE / "intake")], lambda i: event("apigw-get-approvals.json")),
-            ("intake, POST /v1/requests", [str(RELEASE / "intake")], submit_event),
-            ("approval, a link page", [str(RELEASE / "approval")], decision_event),
-            ("revoke, the sweep", [str(RELEASE / "revoke")], lambda i: event("eventbridge-sweeper.json")),
-            ("pod, an access-denied event", [str(RELEASE / "pod")], pod_event),
-            ("escalate, a request's tier 1", [str(RELEASE / "escalate")],
-             lambda i: next(prepared["escalate"])),
-            ("grant, an approved request", [str(RELEASE / "grant")],
-             lambda i: next(prepared["grant"])),
+            ("intake, GET /v1/catalog", "intake", catalog_event),
+            ("intake, GET /v1/approvals", "intake", lambda i: event("apigw-get-approvals.json")),
+            ("intake, POST /v1/requests", "intake", submit_event),
+            ("approval, a link page", "approval", decision_event),
+            ("revoke, the sweep", "revoke", lambda i: event("eventbridge-sweeper.json")),
+            ("pod, an access-denied event", "pod", pod_event),
+            ("escalate, a request's tier 1", "escalate", lambda i: next(prepared["escalate"])),
+            ("grant, an approved request", "grant", lambda i: next(prepared["grant"])),
         ]
         print(f"lambda: {RUNS} cold starts each, {WARM} warm calls after each; ms as min median max")
-        print(f"{'function':<32} {'init (spawn to first poll)':>26} {'cold (spawn to answer)':>24} "
+        print(f"{'function':<36} {'init (spawn to first poll)':>26} {'cold (spawn to answer)':>24} "
               f"{'warm':>24} {'peak RSS':>9} {'answer':>6}")
-        medians = {}
-        for name, cmd, ev in cases:
-            if name.startswith("escalate") and not prepared:
+        ratios = []
+        for name, binary, ev in cases:
+            if binary in ("escalate", "grant") and not prepared:
                 prepare()
-            inits, colds, warms, rss, status = [], [], [], [], None
-            for _ in range(RUNS):
-                i, c, w, r, first = measure(cmd, env, ev, log)
-                inits.append(i)
-                colds.append(c)
-                warms.extend(w)
-                rss.append(r)
-                status = status_of(first)
-            medians[name] = (statistics.median(inits), statistics.median(colds))
-            print(f"{name:<32} {fmt(stats(inits)):>26} {fmt(stats(colds)):>24} {fmt(stats(warms)):>24} "
-                  f"{statistics.median(rss):6.1f} MB {status!s:>6}")
-        rust, py = medians["intake, GET /v1/catalog"], medians["Python + boto3, the same reads"]
-        print(f"lambda: Rust/Python, GET /v1/catalog medians: init {rust[0] / py[0]:.3f} "
-              f"({py[0] / rust[0]:.0f}x faster), cold total {rust[1] / py[1]:.3f} ({py[1] / rust[1]:.0f}x faster)")
+            cmd = [str(RELEASE / binary)]
+            # Beside each function, a Python boto3 handler: for the catalog, one written to do
+            # its reads; for the others, one making the calls the function made on a first call
+            # of its own, recorded (untimed) through a proxy.
+            if binary == "intake" and "catalog" in name:
+                py_cmd, py_env, made_calls = [str(python), "tests/bench/python_catalog.py"], env, None
+            else:
+                recorder.on = True
+                answers(cmd, dict(env, AWS_ENDPOINT_URL=recorder.endpoint), [ev(0)], log)
+                made_calls = replay.calls(recorder.take())
+                calls_file = work / f"calls-{len(ratios)}.json"
+                calls_file.write_text(json.dumps(made_calls))
+                py_cmd = [str(python), "tests/bench/python_replay.py"]
+                py_env = dict(env, JIT_REPLAY_FILE=str(calls_file))
+            rust = run_case(name, cmd, env, ev, log)
+            what = "the same reads" if made_calls is None else f"the same {len(made_calls)} calls"
+            py = run_case(f"  Python + boto3, {what}", py_cmd, py_env, lambda i: {}, log)
+            ratios.append((name, rust, py))
+        print("lambda: Python's median over Rust's (how many times faster Rust is)")
+        print(f"{'function':<36} {'init':>8} {'cold total':>11}")
+        for name, rust, py in ratios:
+            print(f"{name:<36} {py[0] / rust[0]:7.1f}x {py[1] / rust[1]:10.1f}x")
         # Applying and removing grants through the Identity Center adapter, on the same moto.
         sys.stdout.flush()
         subprocess.run([str(RELEASE / "examples" / "grant_wall")], env=aws, check=True, cwd=ROOT)
@@ -407,6 +436,7 @@ def main():
         print("bench: the last lines the processes wrote:\n  " + "\n  ".join(tail), file=sys.stderr)
         raise
     finally:
+        recorder.close()
         moto.kill()
         moto.wait()
         log.close()

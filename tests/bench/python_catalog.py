@@ -7,11 +7,10 @@ handlers are written."""
 import json
 import os
 import tomllib
-import urllib.request
 
 import boto3
+from lambda_runtime import serve
 
-API = os.environ["AWS_LAMBDA_RUNTIME_API"]
 TABLE = os.environ["TABLE_NAME"]
 DYNAMO = boto3.client("dynamodb")
 
@@ -63,15 +62,5 @@ def handler(event):
     return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": body}
 
 
-def main():
-    base = f"http://{API}/2018-06-01/runtime/invocation"
-    while True:
-        with urllib.request.urlopen(f"{base}/next") as r:
-            request_id = r.headers["Lambda-Runtime-Aws-Request-Id"]
-            event = json.loads(r.read())
-        out = json.dumps(handler(event)).encode()
-        urllib.request.urlopen(urllib.request.Request(f"{base}/{request_id}/response", data=out, method="POST")).read()
-
-
 if __name__ == "__main__":
-    main()
+    serve(handler)
