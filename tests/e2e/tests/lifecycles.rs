@@ -221,8 +221,9 @@ async fn a_submit_granted_at_once_costs_the_same_whatever_the_group_sizes() {
             directory(&per_size[0].1),
             "{size} members cost what 1 did: {per_size:?}"
         );
+        // The request's own item is not read first: a fresh id names no request yet.
         assert!(
-            calls.values().sum::<usize>() <= 10,
+            calls.values().sum::<usize>() <= 8,
             "{size} members: {calls:?}"
         );
     }

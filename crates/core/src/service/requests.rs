@@ -47,7 +47,8 @@ where
         caller: &Email,
         input: RequestInput,
     ) -> Result<Request, ServiceError> {
-        self.submit_as(caller, input, RequestId::generate(self.now()))
+        // A fresh id names no request yet: nothing to look up before judging.
+        self.submit_under(caller, input, RequestId::generate(self.now()), true)
             .await
     }
 
@@ -62,6 +63,18 @@ where
         if let Some(existing) = self.ports.store.get(&id).await? {
             return Ok(existing);
         }
+        self.submit_under(caller, input, id, false).await
+    }
+
+    /// Judges and creates the request `id`. `fresh`: the id was just generated, so a request
+    /// already under it is someone else's (a collision of the id's random part), never returned.
+    async fn submit_under(
+        &self,
+        caller: &Email,
+        input: RequestInput,
+        id: RequestId,
+        fresh: bool,
+    ) -> Result<Request, ServiceError> {
         let now = self.now();
         let (decision, sub) = self.judge(caller, &input, now).await?;
         let mut t = Request::submit(id.clone(), &decision, sub, now);
@@ -82,12 +95,15 @@ where
             self.check_account_quota(&open.requests, &t.request).await?;
             match self.ports.store.create(&t, &open).await {
                 Ok(()) => break,
+                Err(StoreError::AlreadyExists) if fresh => return Err(ServiceError::Busy(id)),
                 Err(StoreError::AlreadyExists) => return self.get(&id).await,
                 // Another request of the person's came first, or (where a store cannot tell
                 // the two apart) this very id did: look, then judge again on the new copy.
                 Err(StoreError::Conflict) => {
-                    if let Some(existing) = self.ports.store.get(&id).await? {
-                        return Ok(existing);
+                    if !fresh {
+                        if let Some(existing) = self.ports.store.get(&id).await? {
+                            return Ok(existing);
+                        }
                     }
                 }
                 Err(e) => return Err(e.into()),
