@@ -20,6 +20,9 @@ use jit_core::service::{Ports, Service, ServiceError};
 use jit_core::types::{AccountId, Email, GroupName, RequestId};
 use serde::{Deserialize, Serialize};
 
+mod side;
+pub use side::PersonSide;
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock leaves plain data behind; keep serving it.
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -68,6 +68,7 @@ CREATE TABLE IF NOT EXISTS schedules (name TEXT PRIMARY KEY, at TEXT NOT NULL, d
 CREATE INDEX IF NOT EXISTS schedules_by_time ON schedules (at);
 CREATE TABLE IF NOT EXISTS mail (seq INTEGER PRIMARY KEY AUTOINCREMENT, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS identity (key TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS cards (
   request_id TEXT NOT NULL, key TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (request_id, key));
 ";
@@ -125,6 +126,9 @@ impl Db {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(fail)?;
         conn.execute_batch(SCHEMA).map_err(fail)?;
+        // Every statement the adapters run is prepared once and kept: rusqlite keeps 16 by
+        // default, fewer than the adapters use, and an evicted one is parsed again.
+        conn.set_prepared_statement_cache_capacity(128);
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             path: path.to_path_buf(),

@@ -9,8 +9,8 @@ use jit_core::ports::{
     GrantError, Grantor, MailError, Mailer, Message, RolePolicies, Schedule, ScheduleError,
     Scheduler, StoreError,
 };
-use jit_core::types::Email;
-use jit_memory::{IdentitySide, MemoryGrantor};
+use jit_core::types::{Email, RequestId};
+use jit_memory::{IdentitySide, MemoryGrantor, PersonSide};
 use rusqlite::params;
 
 use crate::{fault, json, parse, ts, Db};
@@ -69,10 +69,10 @@ impl Scheduler for SqliteScheduler {
         let data = json(schedule).map_err(schedule_error)?;
         self.db
             .lock()
-            .execute(
+            .prepare_cached(
                 "INSERT INTO schedules (name, at, data) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-                params![schedule.name, ts(schedule.at), data],
             )
+            .and_then(|mut q| q.execute(params![schedule.name, ts(schedule.at), data]))
             .map(|_| ())
             .map_err(|e| schedule_error(fault(e)))
     }
@@ -80,7 +80,8 @@ impl Scheduler for SqliteScheduler {
     async fn cancel(&self, name: &str) -> Result<(), ScheduleError> {
         self.db
             .lock()
-            .execute("DELETE FROM schedules WHERE name = ?1", [name])
+            .prepare_cached("DELETE FROM schedules WHERE name = ?1")
+            .and_then(|mut q| q.execute([name]))
             .map(|_| ())
             .map_err(|e| schedule_error(fault(e)))
     }
@@ -122,29 +123,64 @@ impl Mailer for SqliteMailer {
         let data = json(message).map_err(|e| MailError::Unknown(anyhow::anyhow!(e)))?;
         self.db
             .lock()
-            .execute("INSERT INTO mail (data) VALUES (?1)", [data])
+            .prepare_cached("INSERT INTO mail (data) VALUES (?1)")
+            .and_then(|mut q| q.execute([data]))
             .map(|_| ())
             .map_err(|e| MailError::Unknown(anyhow::anyhow!(fault(e))))
     }
 }
 
 /// The simulated identity side ([`MemoryGrantor`]), saved to the local database after every
-/// change and loaded from it at start.
+/// change and loaded from it at start: a row a person (`person:<email>`, what they hold) and a
+/// row a simulated database grant (`db:<id>`), so a change writes what its person holds, not the
+/// whole side (which grows with everyone's grants).
 #[derive(Debug)]
 pub struct PersistedGrantor {
     inner: MemoryGrantor,
     db: Db,
 }
 
+/// Where the whole side was kept as one value before it was kept by person.
 const IDENTITY_KEY: &str = "identity-side";
 
 impl PersistedGrantor {
-    /// The identity side saved in `db` (empty the first time).
+    /// The identity side saved in `db` (empty the first time). A side saved whole by an earlier
+    /// version is moved to the rows first, in one transaction.
     pub fn load(db: Db) -> Result<Self, StoreError> {
-        let side: IdentitySide = match db.meta(IDENTITY_KEY)? {
-            Some(text) => parse(&text)?,
-            None => IdentitySide::default(),
-        };
+        if let Some(text) = db.meta(IDENTITY_KEY)? {
+            let old: IdentitySide = parse(&text)?;
+            let mut c = db.lock();
+            let tx = c.transaction().map_err(fault)?;
+            for person in old.people() {
+                write_row(&tx, &person_key(&person), Some(&old.person(&person)))?;
+            }
+            for (id, grant) in &old.database_grants {
+                write_row(&tx, &db_key(id), Some(grant))?;
+            }
+            tx.execute("DELETE FROM meta WHERE key = ?1", [IDENTITY_KEY])
+                .map_err(fault)?;
+            tx.commit().map_err(fault)?;
+        }
+        let mut side = IdentitySide::default();
+        {
+            let c = db.lock();
+            let mut q = c.prepare("SELECT key, data FROM identity").map_err(fault)?;
+            let rows = q
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .map_err(fault)?;
+            for row in rows {
+                let (key, data) = row.map_err(fault)?;
+                if let Some(person) = key.strip_prefix("person:") {
+                    let person = Email::parse(person)
+                        .map_err(|e| StoreError::Unknown(anyhow::anyhow!("{key}: {e}")))?;
+                    side.set_person(&person, parse::<PersonSide>(&data)?);
+                } else if let Some(id) = key.strip_prefix("db:") {
+                    let id = RequestId::parse(id)
+                        .map_err(|e| StoreError::Unknown(anyhow::anyhow!("{key}: {e}")))?;
+                    side.database_grants.insert(id, parse(&data)?);
+                }
+            }
+        }
         Ok(Self {
             inner: MemoryGrantor::with_side(side),
             db,
@@ -161,15 +197,70 @@ impl PersistedGrantor {
         self.inner.inject(faults);
     }
 
-    fn save<T>(&self, outcome: Result<T, GrantError>) -> Result<T, GrantError> {
+    /// Saves what `person` holds now (and database grant `grant`'s record) once `outcome`
+    /// succeeded. The database's lock is taken before the side is read, so two changes of one
+    /// person save in the order they read: the last row written is the newest.
+    fn save<T>(
+        &self,
+        person: &Email,
+        grant: Option<&RequestId>,
+        outcome: Result<T, GrantError>,
+    ) -> Result<T, GrantError> {
         let value = outcome?;
-        let text =
-            json(&self.inner.snapshot()).map_err(|e| GrantError::Unknown(anyhow::anyhow!(e)))?;
-        self.db
-            .set_meta(IDENTITY_KEY, &text)
-            .map_err(|e| GrantError::Retryable(format!("the local store: {e}")))?;
+        let saved = (|| {
+            let mut c = self.db.lock();
+            let tx = c.transaction().map_err(fault)?;
+            let part = self.inner.person_part(person);
+            write_row(
+                &tx,
+                &person_key(person),
+                (!part.is_empty()).then_some(&part),
+            )?;
+            if let Some(id) = grant {
+                write_row(&tx, &db_key(id), self.inner.db_grant(id).as_ref())?;
+            }
+            tx.commit().map_err(fault)
+        })();
+        saved.map_err(|e| GrantError::Retryable(format!("the local store: {e}")))?;
         Ok(value)
     }
+}
+
+fn person_key(person: &Email) -> String {
+    format!("person:{person}")
+}
+
+fn db_key(id: &RequestId) -> String {
+    format!("db:{id}")
+}
+
+/// Writes `value` under `key`, or deletes the row when there is none.
+fn write_row<T: serde::Serialize>(
+    tx: &rusqlite::Transaction<'_>,
+    key: &str,
+    value: Option<&T>,
+) -> Result<(), StoreError> {
+    match value {
+        Some(v) => {
+            let data = json(v)?;
+            tx.prepare_cached(
+                "INSERT INTO identity (key, data) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET data = excluded.data",
+            )
+            .and_then(|mut q| q.execute(params![key, data]))
+            .map_err(fault)?
+        }
+        None => tx
+            .prepare_cached("DELETE FROM identity WHERE key = ?1")
+            .and_then(|mut q| q.execute([key]))
+            .map_err(fault)?,
+    };
+    Ok(())
+}
+
+/// The grant whose record a change touches: a database grant's own.
+fn database_grant<'a>(strategy: &Strategy, grant: &'a GrantSpec) -> Option<&'a RequestId> {
+    matches!(strategy, Strategy::Postgres(_)).then_some(&grant.id)
 }
 
 impl Grantor for PersistedGrantor {
@@ -179,7 +270,11 @@ impl Grantor for PersistedGrantor {
         strategy: &Strategy,
         grant: &GrantSpec,
     ) -> Result<(), GrantError> {
-        self.save(self.inner.apply(person, strategy, grant).await)
+        self.save(
+            person,
+            database_grant(strategy, grant),
+            self.inner.apply(person, strategy, grant).await,
+        )
     }
 
     async fn remove(
@@ -188,7 +283,11 @@ impl Grantor for PersistedGrantor {
         strategy: &Strategy,
         grant: &GrantSpec,
     ) -> Result<(), GrantError> {
-        self.save(self.inner.remove(person, strategy, grant).await)
+        self.save(
+            person,
+            database_grant(strategy, grant),
+            self.inner.remove(person, strategy, grant).await,
+        )
     }
 
     async fn containers(&self) -> Result<Vec<Email>, GrantError> {
@@ -206,6 +305,8 @@ impl Grantor for PersistedGrantor {
         next: &PolicyDocument,
     ) -> Result<bool, GrantError> {
         self.save(
+            person,
+            None,
             self.inner
                 .replace_container_policy(person, seen, next)
                 .await,
@@ -226,7 +327,11 @@ impl Grantor for PersistedGrantor {
         seen: &RolePolicies,
         next: &RolePolicies,
     ) -> Result<bool, GrantError> {
-        self.save(self.inner.replace_role_policies(person, seen, next).await)
+        self.save(
+            person,
+            None,
+            self.inner.replace_role_policies(person, seen, next).await,
+        )
     }
 
     async fn lapse_session_denies(
@@ -250,5 +355,79 @@ impl Grantor for PersistedGrantor {
         db: &jit_core::database::Database,
     ) -> Result<jit_core::database::DbHoldings, GrantError> {
         self.inner.db_holdings(db).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jit_core::catalog::Statement;
+    use jit_core::types::{AccountId, IamAction, ResourceArn};
+
+    fn who(s: &str) -> Email {
+        Email::parse(&format!("{s}@example.com")).unwrap()
+    }
+
+    fn grant(n: usize) -> GrantSpec {
+        GrantSpec {
+            id: RequestId::parse(&format!("grant{n:07}")).unwrap(),
+            statements: vec![Statement {
+                actions: vec![IamAction::parse("s3:GetObject").unwrap()],
+                resources: vec![ResourceArn::parse(&format!("arn:aws:s3:::b{n}/*")).unwrap()],
+            }],
+            accounts: vec![AccountId::parse("111111111111").unwrap()],
+            starts_at: None,
+            expires_at: chrono::DateTime::from_timestamp(1_900_000_000, 0).unwrap(),
+        }
+    }
+
+    fn rows(db: &Db) -> Vec<String> {
+        let c = db.lock();
+        let mut q = c.prepare("SELECT key FROM identity ORDER BY key").unwrap();
+        q.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect()
+    }
+
+    /// Each change writes its person's row (emptied, the row goes), a restart reads the same
+    /// side back, and a side an earlier version saved whole is moved to rows on the way.
+    #[tokio::test]
+    async fn the_identity_side_is_kept_by_person_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open_dir(dir.path()).unwrap();
+        let grantor = PersistedGrantor::load(db.clone()).unwrap();
+        let (alice, bob) = (who("alice"), who("bob"));
+        for (person, n) in [(&alice, 1), (&alice, 2), (&bob, 3)] {
+            grantor
+                .apply(person, &Strategy::Container, &grant(n))
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            rows(&db),
+            ["person:alice@example.com", "person:bob@example.com"]
+        );
+        grantor
+            .remove(&alice, &Strategy::Container, &grant(2))
+            .await
+            .unwrap();
+        let before = serde_json::to_value(grantor.snapshot()).unwrap();
+        drop(grantor);
+        let again = PersistedGrantor::load(db.clone()).unwrap();
+        assert_eq!(serde_json::to_value(again.snapshot()).unwrap(), before);
+
+        // An earlier version's whole side, with a person the rows do not have.
+        let mut old = again.snapshot();
+        old.containers
+            .insert(who("carol"), PolicyDocument::default());
+        db.set_meta(IDENTITY_KEY, &json(&old).unwrap()).unwrap();
+        let moved = PersistedGrantor::load(db.clone()).unwrap();
+        assert_eq!(
+            serde_json::to_value(moved.snapshot()).unwrap(),
+            serde_json::to_value(&old).unwrap()
+        );
+        assert_eq!(db.meta(IDENTITY_KEY).unwrap(), None);
+        assert!(rows(&db).contains(&"person:carol@example.com".to_string()));
     }
 }
