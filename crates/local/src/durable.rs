@@ -158,6 +158,7 @@ impl DurableLocal {
                     tracing::warn!(schedule = %s.name, error = %e, "a schedule's action failed");
                 }
                 fired.push(s.name.clone());
+                tokio::task::yield_now().await;
             }
             if seen == 0 && due.is_empty() {
                 break;
@@ -197,6 +198,9 @@ impl DurableLocal {
             }
             done = change.seq;
             acted += 1;
+            // The store's calls never wait, so a batch would otherwise hold its worker thread
+            // until it ends, and the API's calls queued behind it with it.
+            tokio::task::yield_now().await;
         }
         if done > from {
             self.cursor.store(done, Ordering::SeqCst);
