@@ -12,7 +12,7 @@ use jit_core::prompt::{Prompt, PromptStatus};
 use jit_core::types::{Email, GroupName, RequestId};
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use crate::{fault, json, parse, ts, Db};
+use crate::{exec, fault, json, parse, ts, CachedRow, Db};
 
 /// The ledger, indexed, with a change feed.
 #[derive(Debug, Clone)]
@@ -116,32 +116,6 @@ impl SqliteStore {
     fn prompts(&self, sql: &str, args: impl rusqlite::Params) -> Result<Vec<Prompt>, StoreError> {
         self.fetch(sql, args)
     }
-}
-
-/// One row of a query, its plan cached (what `query_row` does, without parsing the SQL again).
-trait CachedRow {
-    fn row<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
-        &self,
-        sql: &str,
-        args: P,
-        f: F,
-    ) -> rusqlite::Result<T>;
-}
-
-impl CachedRow for rusqlite::Connection {
-    fn row<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
-        &self,
-        sql: &str,
-        args: P,
-        f: F,
-    ) -> rusqlite::Result<T> {
-        self.prepare_cached(sql)?.query_row(args, f)
-    }
-}
-
-/// Runs one statement of a transaction, its plan cached (a submit writes half a dozen).
-fn exec(tx: &Transaction<'_>, sql: &str, args: impl rusqlite::Params) -> rusqlite::Result<usize> {
-    tx.prepare_cached(sql)?.execute(args)
 }
 
 /// Writes the request with what indexes it, its audit records, and a change-feed entry.

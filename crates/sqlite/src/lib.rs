@@ -148,21 +148,21 @@ impl Db {
     /// A value kept across restarts.
     pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.lock()
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
             .optional()
             .map_err(fault)
     }
 
     /// Keeps `value` under `key` across restarts.
     pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.lock()
-            .execute(
-                "INSERT INTO meta (key, value) VALUES (?1, ?2)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                [key, value],
-            )
-            .map(|_| ())
-            .map_err(fault)
+        exec(
+            &self.lock(),
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )
+        .map(|_| ())
+        .map_err(fault)
     }
 }
 
@@ -232,6 +232,36 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// A timestamp that sorts as text in time order (fixed width, UTC).
 pub(crate) fn ts(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// One row of a query, its plan cached (what `query_row` does, without parsing the SQL again).
+pub(crate) trait CachedRow {
+    fn row<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        args: P,
+        f: F,
+    ) -> rusqlite::Result<T>;
+}
+
+impl CachedRow for Connection {
+    fn row<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        args: P,
+        f: F,
+    ) -> rusqlite::Result<T> {
+        self.prepare_cached(sql)?.query_row(args, f)
+    }
+}
+
+/// Runs one statement, its plan cached (a submit writes half a dozen); a transaction's too.
+pub(crate) fn exec(
+    c: &Connection,
+    sql: &str,
+    args: impl rusqlite::Params,
+) -> rusqlite::Result<usize> {
+    c.prepare_cached(sql)?.execute(args)
 }
 
 pub(crate) fn fault(e: rusqlite::Error) -> StoreError {

@@ -13,7 +13,7 @@ use jit_core::types::{Email, RequestId};
 use jit_memory::{IdentitySide, MemoryGrantor, PersonSide};
 use rusqlite::params;
 
-use crate::{fault, json, parse, ts, Db};
+use crate::{exec, fault, json, parse, ts, Db};
 
 /// One-shot schedules in the local database.
 #[derive(Debug, Clone)]
@@ -67,23 +67,23 @@ fn schedule_error(e: StoreError) -> ScheduleError {
 impl Scheduler for SqliteScheduler {
     async fn schedule(&self, schedule: &Schedule) -> Result<(), ScheduleError> {
         let data = json(schedule).map_err(schedule_error)?;
-        self.db
-            .lock()
-            .prepare_cached(
-                "INSERT INTO schedules (name, at, data) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-            )
-            .and_then(|mut q| q.execute(params![schedule.name, ts(schedule.at), data]))
-            .map(|_| ())
-            .map_err(|e| schedule_error(fault(e)))
+        exec(
+            &self.db.lock(),
+            "INSERT INTO schedules (name, at, data) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+            params![schedule.name, ts(schedule.at), data],
+        )
+        .map(|_| ())
+        .map_err(|e| schedule_error(fault(e)))
     }
 
     async fn cancel(&self, name: &str) -> Result<(), ScheduleError> {
-        self.db
-            .lock()
-            .prepare_cached("DELETE FROM schedules WHERE name = ?1")
-            .and_then(|mut q| q.execute([name]))
-            .map(|_| ())
-            .map_err(|e| schedule_error(fault(e)))
+        exec(
+            &self.db.lock(),
+            "DELETE FROM schedules WHERE name = ?1",
+            [name],
+        )
+        .map(|_| ())
+        .map_err(|e| schedule_error(fault(e)))
     }
 }
 
@@ -121,12 +121,13 @@ impl SqliteMailer {
 impl Mailer for SqliteMailer {
     async fn send(&self, message: &Message) -> Result<(), MailError> {
         let data = json(message).map_err(|e| MailError::Unknown(anyhow::anyhow!(e)))?;
-        self.db
-            .lock()
-            .prepare_cached("INSERT INTO mail (data) VALUES (?1)")
-            .and_then(|mut q| q.execute([data]))
-            .map(|_| ())
-            .map_err(|e| MailError::Unknown(anyhow::anyhow!(fault(e))))
+        exec(
+            &self.db.lock(),
+            "INSERT INTO mail (data) VALUES (?1)",
+            [data],
+        )
+        .map(|_| ())
+        .map_err(|e| MailError::Unknown(anyhow::anyhow!(fault(e))))
     }
 }
 
@@ -241,19 +242,14 @@ fn write_row<T: serde::Serialize>(
     value: Option<&T>,
 ) -> Result<(), StoreError> {
     match value {
-        Some(v) => {
-            let data = json(v)?;
-            tx.prepare_cached(
-                "INSERT INTO identity (key, data) VALUES (?1, ?2)
-                 ON CONFLICT (key) DO UPDATE SET data = excluded.data",
-            )
-            .and_then(|mut q| q.execute(params![key, data]))
-            .map_err(fault)?
-        }
-        None => tx
-            .prepare_cached("DELETE FROM identity WHERE key = ?1")
-            .and_then(|mut q| q.execute([key]))
-            .map_err(fault)?,
+        Some(v) => exec(
+            tx,
+            "INSERT INTO identity (key, data) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET data = excluded.data",
+            params![key, json(v)?],
+        )
+        .map_err(fault)?,
+        None => exec(tx, "DELETE FROM identity WHERE key = ?1", [key]).map_err(fault)?,
     };
     Ok(())
 }
