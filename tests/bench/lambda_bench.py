@@ -70,6 +70,14 @@ def start_moto(log):
     raise SystemExit(f"bench: moto server did not answer on {endpoint}")
 
 
+def stop_moto(moto, log, work):
+    """Stops what start_moto started and removes the bench's working directory."""
+    moto.kill()
+    moto.wait()
+    log.close()
+    shutil.rmtree(work, ignore_errors=True)
+
+
 class Emulator:
     """The Lambda Runtime API for one process: events are handed out in order by /next, and
     each answer (or error) is recorded with when it came."""
@@ -437,10 +445,7 @@ def main():
         raise
     finally:
         recorder.close()
-        moto.kill()
-        moto.wait()
-        log.close()
-        shutil.rmtree(work, ignore_errors=True)
+        stop_moto(moto, log, work)
 
 
 if __name__ == "__main__":

@@ -9,12 +9,11 @@ import os
 import pathlib
 import re
 import subprocess
-import shutil
 import sys
 import tempfile
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from lambda_bench import ROOT, start_moto  # noqa: E402
+from lambda_bench import ROOT, start_moto, stop_moto  # noqa: E402
 
 PRICE = {
     "write_unit": 0.625 / 1e6,
@@ -59,10 +58,7 @@ def main():
             print(f"| {r['lifecycle']} | {r['calls']} | {r['read_units']} / {r['write_units']} | {r['emails']} "
                   f"| {r['invocations']} | ${cost * 1000:.3f} (DynamoDB ${dynamo:.3f}, email ${int(r['emails']) * PRICE['email'] * 1000:.3f}) |")
     finally:
-        moto.kill()
-        moto.wait()
-        log.close()
-        shutil.rmtree(work, ignore_errors=True)
+        stop_moto(moto, log, work)
 
 
 if __name__ == "__main__":
