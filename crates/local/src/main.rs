@@ -380,10 +380,11 @@ async fn serve(args: Args, catalog: catalog::Catalog, directory: MemoryDirectory
                 postgres.clone(),
             ) {
                 Ok(d) => {
+                    let n = d.requests();
                     println!(
-                        "jit-local keeps its state in {} ({} requests so far)",
+                        "jit-local keeps its state in {} ({n} request{} so far)",
                         args.data_dir.display(),
-                        d.requests()
+                        if n == 1 { "" } else { "s" }
                     );
                     Backend::Durable(Arc::new(d))
                 }
